@@ -1,0 +1,446 @@
+//! The command line: flags (documented once, here), dispatch, output.
+//!
+//! Exit codes are in [`crate::exit`]. Output goes through one writer; a
+//! closed pipe (`stepup … | head`) ends the command quietly with 0.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use colored::Colorize;
+
+use crate::claims;
+use crate::error::InputError;
+use crate::exit;
+use crate::policy::{self, Policy};
+use crate::routing::{Classes, RouteTable};
+use crate::simulate::{self, ClaimsInput, Report};
+
+/// How the binary was invoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// `stepup`
+    Standalone,
+    /// `kubectl stepup` (the `kubectl-stepup` binary)
+    KubectlPlugin,
+}
+
+/// The starter policy `stepup init` writes.
+pub const STARTER_POLICY: &str = include_str!("starter.yaml");
+
+#[derive(Parser, Debug)]
+#[command(name = "stepup", version, about = "Step-up authentication for Kubernetes Ingress", long_about = None)]
+struct Cli {
+    /// When to colour output: auto (a terminal and NO_COLOR unset), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto)]
+    color: ColorWhen,
+    /// Print only what fails (test) or the decision line (simulate).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Print more: the decision trace.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Write a commented starter policy.
+    Init {
+        /// Write to FILE instead of stdout (refuses to overwrite without --force).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Overwrite FILE.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show what ingress-nginx and stepup do with one request.
+    Simulate(SimulateArgs),
+    /// Run a table of request cases with expectations.
+    Test(TestArgs),
+}
+
+#[derive(Args, Debug)]
+struct Shared {
+    /// The policy file.
+    #[arg(short, long, value_name = "POLICY")]
+    policy: PathBuf,
+    /// Ingress manifests: a file, a directory or `-` for stdin; repeat the
+    /// flag for more. Without any, requests are judged by the policy alone,
+    /// as stepup's /auth would judge them.
+    #[arg(short = 'f', long = "filename", value_name = "INGRESSES", action = clap::ArgAction::Append)]
+    files: Vec<PathBuf>,
+    /// Ingress class the modelled controller serves (repeatable).
+    #[arg(long = "ingress-class", value_name = "CLASS", default_value = "nginx")]
+    classes: Vec<String>,
+    /// Ignore Ingresses that name no class (default: served, as with a
+    /// default IngressClass).
+    #[arg(long)]
+    no_classless: bool,
+    /// Clock for the decision: RFC 3339 or epoch seconds (default: now).
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct SimulateArgs {
+    #[command(flatten)]
+    shared: Shared,
+    /// HTTP method.
+    #[arg(
+        short = 'X',
+        long = "request",
+        value_name = "METHOD",
+        default_value = "GET"
+    )]
+    method: String,
+    /// Claims of a JWT, decoded WITHOUT verifying its signature.
+    #[arg(long, value_name = "JWT", conflicts_with = "claims")]
+    token: Option<String>,
+    /// Claims as JSON, or @FILE. Times may be relative: "auth_time": "-10m".
+    #[arg(long, value_name = "JSON|@FILE")]
+    claims: Option<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Format::Human)]
+    output: Format,
+    /// The request URL, raw: https://host/path (not normalised before nginx sees it).
+    #[arg(value_name = "URL")]
+    url: String,
+}
+
+#[derive(Args, Debug)]
+struct TestArgs {
+    #[command(flatten)]
+    shared: Shared,
+    /// The case file (kind: StepUpTests).
+    #[arg(value_name = "CASES")]
+    cases: PathBuf,
+}
+
+/// Run the CLI with the process arguments.
+pub fn main(flavor: Flavor) -> ExitCode {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    if flavor == Flavor::KubectlPlugin {
+        cmd = cmd.bin_name("kubectl stepup").name("kubectl-stepup");
+    }
+    let matches = match cmd.try_get_matches() {
+        Ok(m) => m,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::INPUT
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(exit::INPUT);
+        }
+    };
+    let color = match cli.color {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => {
+            io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
+    colored::control::set_override(color);
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let result = match cli.cmd {
+        Cmd::Init { output, force } => init(&mut out, output, force),
+        Cmd::Simulate(a) => run_simulate(&mut out, a, cli.quiet, cli.verbose),
+        Cmd::Test(a) => run_test(&mut out, a, cli.quiet, cli.verbose),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure::Pipe) => ExitCode::from(exit::OK),
+        Err(Failure::Input(e)) => {
+            let _ = out.flush();
+            for m in e.messages() {
+                eprintln!("{} {m}", "error:".red().bold());
+            }
+            ExitCode::from(exit::INPUT)
+        }
+    }
+}
+
+enum Failure {
+    Pipe,
+    Input(InputError),
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            Failure::Pipe
+        } else {
+            Failure::Input(InputError::file("stdout", e))
+        }
+    }
+}
+
+impl From<InputError> for Failure {
+    fn from(e: InputError) -> Self {
+        Failure::Input(e)
+    }
+}
+
+fn usage(msg: impl std::fmt::Display) -> Failure {
+    Failure::Input(InputError {
+        primary: msg.to_string(),
+        extra: Vec::new(),
+    })
+}
+
+fn init(out: &mut impl Write, output: Option<PathBuf>, force: bool) -> Result<u8, Failure> {
+    match output {
+        None => out.write_all(STARTER_POLICY.as_bytes())?,
+        Some(p) => {
+            if p.exists() && !force {
+                return Err(usage(format!(
+                    "{}: exists; pass --force to overwrite",
+                    p.display()
+                )));
+            }
+            std::fs::write(&p, STARTER_POLICY)
+                .map_err(|e| usage(format!("{}: cannot write: {e}", p.display())))?;
+            writeln!(out, "wrote {}", p.display())?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Load the policy file.
+pub fn load_policy(path: &std::path::Path) -> Result<Policy, InputError> {
+    let text = crate::ingress::read_capped(path)?;
+    policy::parse(&path.display().to_string(), &text)
+}
+
+fn load(shared: &Shared) -> Result<(Policy, Option<RouteTable>, i64), Failure> {
+    let policy = load_policy(&shared.policy)?;
+    let now = match &shared.at {
+        Some(t) => simulate::parse_time(t).map_err(|e| usage(format!("--at: {e}")))?,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0),
+    };
+    let table = if shared.files.is_empty() {
+        None
+    } else {
+        let loaded = crate::ingress::load_paths(&shared.files)?;
+        let classes = Classes {
+            names: shared.classes.clone(),
+            classless: !shared.no_classless,
+        };
+        Some(RouteTable::build(loaded.ingresses, &classes)?)
+    };
+    Ok((policy, table, now))
+}
+
+fn claims_input(
+    token: Option<String>,
+    claims_arg: Option<String>,
+    now: i64,
+) -> Result<ClaimsInput, Failure> {
+    let mut input = ClaimsInput::default();
+    if let Some(t) = token {
+        input.claims =
+            Some(claims::decode_unverified(&t).map_err(|e| usage(format!("--token: {e}")))?);
+        input.unverified_token = true;
+    } else if let Some(c) = claims_arg {
+        let text = match c.strip_prefix('@') {
+            Some(f) => crate::ingress::read_capped(std::path::Path::new(f))?,
+            None => c,
+        };
+        input.claims =
+            Some(claims::parse_json(&text).map_err(|e| usage(format!("--claims: {e}")))?);
+    }
+    if let Some(c) = input.claims.as_mut() {
+        claims::resolve_relative(c, now).map_err(|e| usage(format!("claims: {e}")))?;
+    }
+    Ok(input)
+}
+
+fn run_simulate(
+    out: &mut impl Write,
+    a: SimulateArgs,
+    quiet: bool,
+    verbose: u8,
+) -> Result<u8, Failure> {
+    let (policy, table, now) = load(&a.shared)?;
+    let claims = claims_input(a.token, a.claims, now)?;
+    let report =
+        simulate::run(&policy, table.as_ref(), &a.method, &a.url, &claims, now).map_err(usage)?;
+    match a.output {
+        Format::Json => {
+            let v = simulate::report_json(&report);
+            serde_json::to_writer_pretty(&mut *out, &v).map_err(io::Error::from)?;
+            writeln!(out)?;
+        }
+        Format::Human => print_report(out, &report, quiet, verbose)?,
+    }
+    Ok(exit::OK)
+}
+
+fn decision_colored(r: &Report) -> String {
+    let s = format!("{} → {}", r.verdict.kind.as_str(), r.verdict.status);
+    match r.verdict.kind {
+        crate::decision::Kind::Allow if r.verdict.exposed => s.red().bold().to_string(),
+        crate::decision::Kind::Allow => s.green().bold().to_string(),
+        crate::decision::Kind::StepUp => s.yellow().bold().to_string(),
+        _ => s.red().bold().to_string(),
+    }
+}
+
+fn print_report(out: &mut impl Write, r: &Report, quiet: bool, verbose: u8) -> io::Result<()> {
+    let v = &r.verdict;
+    if quiet {
+        return writeln!(out, "{}", decision_colored(r));
+    }
+    writeln!(out, "{} {}", r.method.bold(), r.url)?;
+    if let Some(s) = &r.server {
+        let loc = r.location.as_deref().unwrap_or("none");
+        writeln!(
+            out,
+            "  {:<9} {s}  location {loc}  $uri {}",
+            "server".dimmed(),
+            r.uri
+        )?;
+    }
+    match &r.route {
+        Some(x) => writeln!(
+            out,
+            "  {:<9} Ingress {}  path {} ({}) → {}",
+            "route".dimmed(),
+            x.ingress,
+            x.path,
+            x.path_type,
+            x.backend
+        )?,
+        None if r.server.is_some() => {
+            writeln!(out, "  {:<9} none (default backend)", "route".dimmed())?
+        }
+        None => writeln!(
+            out,
+            "  {:<9} policy only (no Ingresses given)",
+            "route".dimmed()
+        )?,
+    }
+    let rule = v.rule.as_deref().unwrap_or("none (default)");
+    writeln!(
+        out,
+        "  {:<9} {rule} → level {}",
+        "rule".dimmed(),
+        v.required.label()
+    )?;
+    writeln!(out, "  {:<9} {}", "enforced".dimmed(), v.enforced.label())?;
+    writeln!(out, "  {:<9} {}", "decision".dimmed(), decision_colored(r))?;
+    for (k, val) in &v.headers {
+        writeln!(out, "  {:<9} {k}: {val}", "header".dimmed())?;
+    }
+    if v.exposed {
+        writeln!(
+            out,
+            "  {:<9} the policy requires auth this route does not enforce",
+            "warning".red().bold()
+        )?;
+    }
+    if r.unverified_token {
+        writeln!(
+            out,
+            "  {:<9} claims were decoded from --token WITHOUT verifying its signature",
+            "note".dimmed()
+        )?;
+    }
+    if verbose > 0 {
+        writeln!(out, "  {}", "trace".dimmed())?;
+        for t in &v.trace {
+            writeln!(out, "    - {t}")?;
+        }
+    }
+    Ok(())
+}
+
+fn run_test(out: &mut impl Write, a: TestArgs, quiet: bool, verbose: u8) -> Result<u8, Failure> {
+    let (policy, table, now) = load(&a.shared)?;
+    let file = a.cases.display().to_string();
+    let text = crate::ingress::read_capped(&a.cases)?;
+    let cases = simulate::parse_cases(&file, &text)?;
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for c in &cases {
+        let at = c.at.unwrap_or(now);
+        let mut input = c.claims.clone();
+        if let Some(cl) = input.claims.as_mut() {
+            claims::resolve_relative(cl, at)
+                .map_err(|e| usage(format!("{file}:{}: {e}", c.line)))?;
+        }
+        let report = simulate::run(&policy, table.as_ref(), &c.method, &c.url, &input, at)
+            .map_err(|e| usage(format!("{file}:{}: {e}", c.line)))?;
+        let miss = simulate::mismatches(&report, &c.expect);
+        let summary = format!(
+            "{} {} (rule {}, level {})",
+            report.verdict.kind.as_str(),
+            report.verdict.status,
+            report.verdict.rule.as_deref().unwrap_or("none"),
+            report.verdict.required.label()
+        );
+        if miss.is_empty() {
+            passed += 1;
+            if !quiet {
+                writeln!(
+                    out,
+                    "{}  {file}:{}  {}  {}",
+                    "PASS".green().bold(),
+                    c.line,
+                    c.name,
+                    summary.dimmed()
+                )?;
+            }
+        } else {
+            failed += 1;
+            writeln!(
+                out,
+                "{}  {file}:{}  {}  {summary}",
+                "FAIL".red().bold(),
+                c.line,
+                c.name
+            )?;
+            for m in &miss {
+                writeln!(out, "        {m}")?;
+            }
+            if verbose > 0 {
+                for t in &report.verdict.trace {
+                    writeln!(out, "        - {t}")?;
+                }
+            }
+        }
+    }
+    writeln!(out, "{passed} passed, {failed} failed")?;
+    Ok(if failed == 0 {
+        exit::OK
+    } else {
+        exit::FINDINGS
+    })
+}

@@ -1,0 +1,676 @@
+//! The decision core: what happens to one request.
+//!
+//! Two layers, both pure (time is a parameter, no I/O):
+//! - [`check`] is what stepup's `/auth` endpoint answers for a need and a set
+//!   of claims: allow, unauthenticated, step-up (RFC 9470) or forbidden. The
+//!   runtime server calls it after verifying the token.
+//! - [`decide`] is what the *client* sees through ingress-nginx: routing
+//!   outcome (400, 301, default backend), the location's auth annotations
+//!   (none, stepup at some level, a foreign auth service), the policy rule for
+//!   the normalised path, `auth-signin` turning a 401 into a 302, and the
+//!   HTTP answer. `simulate` and `test` print it.
+//!
+//! The need is the stricter of the auth-url's `level` and the policy rule
+//! matched by the path as nginx normalised it (case-folded on regex-mode
+//! hosts), so an Ingress annotated with a weaker level than its path needs
+//! still gets the stronger check at runtime.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::annotations::{Auth, Enforcement, auth_of};
+use crate::claims::Claims;
+use crate::ingress::{Backend, Ingress};
+use crate::policy::{Need, Policy};
+use crate::routing::{Location, Outcome, Routed};
+
+/// Clock skew tolerated for `exp`, `nbf`, `iat` and `auth_time`, seconds.
+pub const LEEWAY_SECS: i64 = 60;
+
+/// The decision classes of SPEC §3 (plus `redirect` and `bad_request` for
+/// what nginx answers before any auth runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Reaches the backend.
+    Allow,
+    /// Needs a stronger or fresher login.
+    StepUp,
+    /// No or invalid credentials.
+    Unauthenticated,
+    /// Will not be allowed with any login here.
+    Forbidden,
+    /// The default backend answers (no Ingress path matched).
+    NotFound,
+    /// nginx's automatic 301 to the path with a trailing slash.
+    Redirect,
+    /// nginx rejects the request target.
+    BadRequest,
+}
+
+impl Kind {
+    /// The JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Allow => "allow",
+            Kind::StepUp => "step_up",
+            Kind::Unauthenticated => "unauthenticated",
+            Kind::Forbidden => "forbidden",
+            Kind::NotFound => "not_found",
+            Kind::Redirect => "redirect",
+            Kind::BadRequest => "bad_request",
+        }
+    }
+
+    /// Parse the JSON spelling.
+    pub fn parse(s: &str) -> Option<Kind> {
+        [
+            Kind::Allow,
+            Kind::StepUp,
+            Kind::Unauthenticated,
+            Kind::Forbidden,
+            Kind::NotFound,
+            Kind::Redirect,
+            Kind::BadRequest,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// What stepup's `/auth` answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// 200, with identity headers for the backend.
+    Allow(BTreeMap<String, String>),
+    /// 401; `Some(reason)` when a token was presented but is not acceptable.
+    Unauthenticated(Option<String>),
+    /// 401 with an RFC 9470 challenge.
+    StepUp {
+        /// Space-separated `acr_values`, if the need names acr values.
+        acr_values: Option<String>,
+        /// `max_age` in seconds, if the need bounds freshness.
+        max_age: Option<u64>,
+        /// Why (for `error_description` and logs).
+        reason: String,
+    },
+    /// 403.
+    Forbidden(String),
+}
+
+impl Check {
+    /// HTTP status of the `/auth` answer.
+    pub fn status(&self) -> u16 {
+        match self {
+            Check::Allow(_) => 200,
+            Check::Unauthenticated(_) | Check::StepUp { .. } => 401,
+            Check::Forbidden(_) => 403,
+        }
+    }
+
+    /// `WWW-Authenticate` for a 401.
+    pub fn www_authenticate(&self) -> Option<String> {
+        match self {
+            Check::Unauthenticated(None) => Some("Bearer realm=\"stepup\"".into()),
+            Check::Unauthenticated(Some(r)) => Some(format!(
+                "Bearer realm=\"stepup\", error=\"invalid_token\", error_description=\"{}\"",
+                quote_safe(r)
+            )),
+            Check::StepUp {
+                acr_values,
+                max_age,
+                reason,
+            } => {
+                let mut h = format!(
+                    "Bearer realm=\"stepup\", error=\"insufficient_user_authentication\", error_description=\"{}\"",
+                    quote_safe(reason)
+                );
+                if let Some(a) = acr_values {
+                    h.push_str(&format!(", acr_values=\"{}\"", quote_safe(a)));
+                }
+                if let Some(m) = max_age {
+                    h.push_str(&format!(", max_age={m}"));
+                }
+                Some(h)
+            }
+            _ => None,
+        }
+    }
+
+    /// The decision class.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Check::Allow(_) => Kind::Allow,
+            Check::Unauthenticated(_) => Kind::Unauthenticated,
+            Check::StepUp { .. } => Kind::StepUp,
+            Check::Forbidden(_) => Kind::Forbidden,
+        }
+    }
+}
+
+/// Keep a header parameter inside its quotes: printable ASCII minus `"` and `\`.
+fn quote_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn num(c: &Claims, k: &str) -> Result<Option<i64>, String> {
+    match c.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+            .map(Some)
+            .ok_or_else(|| format!("{k} is not a usable number")),
+        Some(_) => Err(format!("{k} must be a number of seconds")),
+    }
+}
+
+fn values(v: &Value) -> Vec<&str> {
+    match v {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The `/auth` answer for `need` given (already verified) `claims` at `now`.
+pub fn check(need: &Need, claims: Option<&Claims>, now: i64) -> Check {
+    let req = match need {
+        Need::Public => return Check::Allow(BTreeMap::new()),
+        Need::Deny => return Check::Forbidden("the policy denies this route to everyone".into()),
+        Need::Auth { req, .. } => req,
+    };
+    let Some(c) = claims else {
+        return Check::Unauthenticated(None);
+    };
+    // Token hygiene first: these make the token unusable.
+    let (exp, nbf, auth_time) = match (num(c, "exp"), num(c, "nbf"), num(c, "auth_time")) {
+        (Ok(e), Ok(n), Ok(a)) => (e, n, a),
+        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return Check::Unauthenticated(Some(e)),
+    };
+    if let Some(exp) = exp {
+        if now > exp.saturating_add(LEEWAY_SECS) {
+            return Check::Unauthenticated(Some(format!("token expired {}s ago", now - exp)));
+        }
+    }
+    if let Some(nbf) = nbf {
+        if nbf > now.saturating_add(LEEWAY_SECS) {
+            return Check::Unauthenticated(Some("token is not valid yet (nbf)".into()));
+        }
+    }
+    if let Some(at) = auth_time {
+        if at > now.saturating_add(LEEWAY_SECS) {
+            return Check::Unauthenticated(Some("auth_time is in the future".into()));
+        }
+    }
+    let sub = match c.get("sub") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(_) => return Check::Unauthenticated(Some("sub must be a non-empty string".into())),
+        None => return Check::Unauthenticated(Some("token has no sub".into())),
+    };
+    let acr = match c.get("acr") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(_) => return Check::Unauthenticated(Some("acr must be a string".into())),
+    };
+    let amr: Vec<&str> = match c.get("amr") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => {
+            a.iter().filter_map(Value::as_str).collect()
+        }
+        Some(_) => return Check::Unauthenticated(Some("amr must be an array of strings".into())),
+    };
+
+    // Claims no new login can change: forbidden, not a step-up loop.
+    for (k, want) in &req.claims {
+        if want.is_empty() {
+            return Check::Forbidden(format!(
+                "the combined levels leave no acceptable value for claim {k}"
+            ));
+        }
+        let have = c.get(k).map(values).unwrap_or_default();
+        if !have.iter().any(|h| want.contains(*h)) {
+            let list: Vec<&str> = want.iter().map(String::as_str).collect();
+            return Check::Forbidden(format!(
+                "claim {k} does not contain one of [{}]",
+                list.join(", ")
+            ));
+        }
+    }
+    if req.acr.as_ref().is_some_and(|a| a.is_empty()) {
+        return Check::Forbidden("the combined levels leave no acceptable acr".into());
+    }
+
+    let mut unmet = Vec::new();
+    if let Some(want) = &req.acr {
+        match acr {
+            Some(a) if want.contains(a) => {}
+            Some(a) => unmet.push(format!("acr {a} is not one of the required values")),
+            None => unmet.push("token has no acr".into()),
+        }
+    }
+    if let Some(alts) = &req.amr {
+        if !alts
+            .iter()
+            .any(|alt| alt.iter().all(|m| amr.contains(&m.as_str())))
+        {
+            unmet.push("amr lacks a required method".into());
+        }
+    }
+    if let Some(max) = req.max_age {
+        match auth_time {
+            None => unmet.push("token has no auth_time".into()),
+            Some(at) if now.saturating_sub(at) > i64::try_from(max).unwrap_or(i64::MAX) => unmet
+                .push(format!(
+                    "authentication is {}s old, at most {max}s allowed",
+                    now - at
+                )),
+            Some(_) => {}
+        }
+    }
+    if !unmet.is_empty() {
+        return Check::StepUp {
+            acr_values: req
+                .acr
+                .as_ref()
+                .map(|a| a.iter().cloned().collect::<Vec<_>>().join(" ")),
+            max_age: req.max_age,
+            reason: unmet.join("; "),
+        };
+    }
+    let mut h = BTreeMap::new();
+    h.insert("X-Auth-Request-User".to_string(), sub);
+    if let Some(Value::String(e)) = c.get("email") {
+        h.insert("X-Auth-Request-Email".to_string(), e.clone());
+    }
+    if let Some(g) = c.get("groups") {
+        h.insert("X-Auth-Request-Groups".to_string(), values(g).join(","));
+    }
+    if let Some(a) = acr {
+        h.insert("X-Auth-Request-Acr".to_string(), a.to_string());
+    }
+    Check::Allow(h)
+}
+
+/// The request being decided.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    /// `GET`, `POST`, …
+    pub method: &'a str,
+    /// `https` or `http`.
+    pub scheme: &'a str,
+    /// Host header as sent.
+    pub host: &'a str,
+    /// Raw request target (path and query).
+    pub target: &'a str,
+}
+
+/// What routing found, for [`decide`]. `None` routes mean "policy only":
+/// the request is judged as stepup's `/auth` would judge it for the rule,
+/// as if `stepup generate` had annotated the Ingresses.
+#[derive(Debug, Clone)]
+pub struct Route<'a> {
+    /// Routing result.
+    pub routed: &'a Routed<'a>,
+    /// The Ingress whose annotations apply to the location.
+    pub ingress: Option<&'a Ingress>,
+}
+
+/// Everything decided about one request.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// The decision.
+    pub kind: Kind,
+    /// HTTP status the client sees.
+    pub status: u16,
+    /// Response headers the client sees (or, on allow, the identity headers
+    /// the backend receives).
+    pub headers: BTreeMap<String, String>,
+    /// Policy rule that matched the path, if any.
+    pub rule: Option<String>,
+    /// What the policy requires for the path.
+    pub required: Need,
+    /// What the location enforces.
+    pub enforced: Enforcement,
+    /// What is checked (stricter of the two when stepup enforces).
+    pub effective: Need,
+    /// `/auth`'s own status, when stepup's check ran.
+    pub auth_status: Option<u16>,
+    /// Policy needs auth but the route has none (or a foreign service).
+    pub exposed: bool,
+    /// Why, step by step.
+    pub trace: Vec<String>,
+}
+
+/// ingress-nginx's `buildAuthSignURL` plus variable expansion: append
+/// `rd=$scheme://$host$escaped_request_uri` unless an `rd` is present.
+pub fn signin_location(signin: &str, req: &Request<'_>) -> String {
+    let host = req.host;
+    let expanded = signin
+        .replace("$escaped_request_uri", &escape_uri(req.target))
+        .replace("$request_uri", req.target)
+        .replace("$pass_access_scheme", req.scheme)
+        .replace("$scheme", req.scheme)
+        .replace("$http_host", host)
+        .replace("$host", &crate::routing::normalize_host(host));
+    if crate::annotations::query_param(&expanded, "rd").is_some() {
+        return expanded;
+    }
+    let sep = if expanded.contains('?') { '&' } else { '?' };
+    format!(
+        "{expanded}{sep}rd={}://{host}{}",
+        req.scheme,
+        escape_uri(req.target)
+    )
+}
+
+/// `set_escape_uri`: everything but unreserved characters percent-encoded.
+pub fn escape_uri(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3 / 2);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Decide a request (see the module docs). `route` is `None` in policy-only
+/// mode. `claims` are taken as verified; `now` is seconds since the epoch.
+pub fn decide(
+    policy: &Policy,
+    route: Option<&Route<'_>>,
+    req: &Request<'_>,
+    claims: Option<&Claims>,
+    now: i64,
+) -> Verdict {
+    let mut trace = Vec::new();
+    let host = crate::routing::normalize_host(req.host);
+    let mut v = Verdict {
+        kind: Kind::NotFound,
+        status: 404,
+        headers: BTreeMap::new(),
+        rule: None,
+        required: Need::Public,
+        enforced: Enforcement::None,
+        effective: Need::Public,
+        auth_status: None,
+        exposed: false,
+        trace: Vec::new(),
+    };
+
+    // 1. What nginx does before auth, and the path it matches on.
+    let (uri, fold, location, ingress): (Vec<u8>, bool, Option<&Location>, Option<&Ingress>) =
+        match route {
+            None => match crate::routing::normalize(req.target.as_bytes()) {
+                Ok((u, _)) => {
+                    trace.push("policy-only mode: judged as stepup's /auth would, as if the Ingresses carried `stepup generate`'s annotations".into());
+                    (u, false, None, None)
+                }
+                Err(e) => return bad_request(v, e, trace),
+            },
+            Some(r) => {
+                let s = r.routed.server;
+                trace.push(format!(
+                    "host {host} → server {}{}",
+                    s.name,
+                    if s.regex_mode {
+                        " (regex mode: every location is a case-insensitive regex)"
+                    } else {
+                        ""
+                    }
+                ));
+                match &r.routed.outcome {
+                    Outcome::BadRequest(e) => return bad_request(v, *e, trace),
+                    Outcome::Redirect(loc) => {
+                        trace.push(format!("nginx redirects to {loc} (auto_redirect of a prefix location ending in /), before auth"));
+                        v.kind = Kind::Redirect;
+                        v.status = 301;
+                        v.headers.insert("Location".into(), loc.clone());
+                        v.trace = trace;
+                        return v;
+                    }
+                    Outcome::NoLocation => {
+                        trace.push("no location matches; nginx answers 404".into());
+                        v.trace = trace;
+                        return v;
+                    }
+                    Outcome::Location(_) => {
+                        let l = r.routed.location();
+                        if let Some(l) = l {
+                            trace.push(format!(
+                                "$uri {} → location {}{}",
+                                String::from_utf8_lossy(&r.routed.uri),
+                                l.directive(),
+                                r.ingress
+                                    .map(|i| format!(" of Ingress {}", i.key()))
+                                    .unwrap_or_default()
+                            ));
+                        }
+                        (r.routed.uri.clone(), s.regex_mode, l, r.ingress)
+                    }
+                }
+            }
+        };
+
+    // 2. The policy rule for the normalised path. stepup's own sign-in
+    //    path is public by construction (SPEC §2).
+    let rm = if policy.is_signin_path(&uri) {
+        trace.push("stepup's own sign-in path: public by design".into());
+        crate::policy::RuleMatch {
+            rule: None,
+            also: Vec::new(),
+            need: Need::Public,
+        }
+    } else {
+        policy.rule_for(&host, req.method, &uri, fold)
+    };
+    v.rule = rm.rule.map(|i| policy.rules[i].name.clone());
+    v.required = rm.need.clone();
+    match rm.rule {
+        _ if rm.need == Need::Public && rm.rule.is_none() && policy.is_signin_path(&uri) => {}
+        Some(i) => trace.push(format!(
+            "policy rule {} (line {}) → {}",
+            policy.rules[i].name,
+            policy.rules[i].line,
+            rm.need.label()
+        )),
+        None => trace.push(format!(
+            "no policy rule matches → default {}",
+            policy.default
+        )),
+    }
+    for &i in &rm.also {
+        trace.push(format!(
+            "`;` path parameters: rule {} also matched; the stricter need {} applies",
+            policy.rules[i].name,
+            rm.need.label()
+        ));
+    }
+
+    // 3. What the location enforces.
+    let auth: Auth = match (route, ingress) {
+        (None, _) => Auth {
+            enforcement: Enforcement::Stepup {
+                level: rm.need.label(),
+                rule: v.rule.clone(),
+            },
+            signin: None,
+            response_headers: Vec::new(),
+        },
+        (Some(_), Some(ing)) => auth_of(ing, Some(policy)),
+        (Some(_), None) => Auth {
+            enforcement: Enforcement::None,
+            signin: None,
+            response_headers: Vec::new(),
+        },
+    };
+    v.enforced = auth.enforcement.clone();
+    let default_backend = route.is_some() && location.is_none_or(|l| l.backend == Backend::Default);
+
+    let check_result = match &auth.enforcement {
+        Enforcement::None => {
+            if rm.need != Need::Public {
+                v.exposed = true;
+                trace.push(format!(
+                    "the location has no auth annotation, but the policy requires {}: EXPOSED",
+                    rm.need.label()
+                ));
+            } else {
+                trace.push("the location has no auth annotation; none is required".into());
+            }
+            None
+        }
+        Enforcement::External(_) | Enforcement::Basic => {
+            // A foreign check is taken to accept any valid login: it cannot
+            // know stepup's levels, so anything above "authenticated" is exposed.
+            v.exposed = rm.need == Need::Deny
+                || (rm.need != Need::Public && !authenticated().satisfies(&rm.need));
+            trace.push(format!(
+                "auth by {}: assumed to accept any valid login; it cannot enforce {}",
+                auth.enforcement.label(),
+                rm.need.label()
+            ));
+            Some(match claims {
+                None => Check::Unauthenticated(None),
+                Some(_) => Check::Allow(BTreeMap::new()),
+            })
+        }
+        Enforcement::Stepup { level, .. } => {
+            let Some(level_need) = policy.need_of(level) else {
+                trace.push(format!("auth-url names level {level:?}, which the policy does not define: stepup fails closed"));
+                v.effective = Need::Deny;
+                let c = Check::Forbidden(format!("unknown level {level:?}"));
+                return finish(v, c, &auth, req, default_backend, trace);
+            };
+            let eff = level_need.and(&rm.need);
+            if eff != level_need {
+                trace.push(format!(
+                    "auth-url level {level} is weaker than the rule's {}; stepup enforces {}",
+                    rm.need.label(),
+                    eff.label()
+                ));
+            }
+            v.effective = eff.clone();
+            let c = check(&eff, claims, now);
+            trace.push(format!("stepup /auth → {} ({})", c.status(), describe(&c)));
+            Some(c)
+        }
+    };
+    match check_result {
+        None => {
+            v.effective = Need::Public;
+            finish(
+                v,
+                Check::Allow(BTreeMap::new()),
+                &Auth {
+                    enforcement: Enforcement::None,
+                    ..auth
+                },
+                req,
+                default_backend,
+                trace,
+            )
+        }
+        Some(c) => finish(v, c, &auth, req, default_backend, trace),
+    }
+}
+
+fn authenticated() -> Need {
+    Need::Auth {
+        levels: vec![crate::policy::AUTHENTICATED.into()],
+        req: Default::default(),
+    }
+}
+
+fn describe(c: &Check) -> String {
+    match c {
+        Check::Allow(_) => "allow".into(),
+        Check::Unauthenticated(None) => "no credentials".into(),
+        Check::Unauthenticated(Some(r)) => format!("invalid token: {r}"),
+        Check::StepUp { reason, .. } => format!("step-up: {reason}"),
+        Check::Forbidden(r) => format!("forbidden: {r}"),
+    }
+}
+
+fn bad_request(mut v: Verdict, e: crate::routing::NormError, mut trace: Vec<String>) -> Verdict {
+    trace.push(format!("nginx rejects the request target: {e}"));
+    v.kind = Kind::BadRequest;
+    v.status = 400;
+    v.trace = trace;
+    v
+}
+
+fn finish(
+    mut v: Verdict,
+    c: Check,
+    auth: &Auth,
+    req: &Request<'_>,
+    default_backend: bool,
+    mut trace: Vec<String>,
+) -> Verdict {
+    let ran_auth = auth.enforcement != Enforcement::None;
+    if ran_auth {
+        v.auth_status = Some(c.status());
+    }
+    match &c {
+        Check::Allow(h) => {
+            if default_backend {
+                trace.push("the default backend answers 404".into());
+                v.kind = Kind::NotFound;
+                v.status = 404;
+            } else {
+                v.kind = Kind::Allow;
+                v.status = 200;
+                for (k, val) in h {
+                    if auth.response_headers.is_empty()
+                        || auth
+                            .response_headers
+                            .iter()
+                            .any(|x| x.eq_ignore_ascii_case(k))
+                    {
+                        v.headers.insert(k.clone(), val.clone());
+                    }
+                }
+            }
+        }
+        Check::Unauthenticated(_) | Check::StepUp { .. } => {
+            v.kind = c.kind();
+            match &auth.signin {
+                Some(s) => {
+                    let loc = signin_location(s, req);
+                    trace.push(format!(
+                        "auth-signin turns the 401 into a redirect to {loc}"
+                    ));
+                    v.status = 302;
+                    v.headers.insert("Location".into(), loc);
+                }
+                None => {
+                    v.status = 401;
+                    if let Some(w) = c.www_authenticate() {
+                        v.headers.insert("WWW-Authenticate".into(), w);
+                    }
+                }
+            }
+        }
+        Check::Forbidden(_) => {
+            v.kind = Kind::Forbidden;
+            v.status = 403;
+        }
+    }
+    v.trace = trace;
+    v
+}
+
+#[cfg(test)]
+mod tests;

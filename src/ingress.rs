@@ -1,0 +1,707 @@
+//! `networking.k8s.io/v1` Ingress objects and how manifests are loaded.
+//!
+//! Loading accepts what people feed a linter: multi-document YAML, JSON,
+//! `kind: List` (and `IngressList`, as `kubectl get -o yaml` prints), Helm and
+//! kustomize output, directories (recursive; `*.yaml`, `*.yml`, `*.json`, in
+//! name order) and `-` for stdin. Objects of other kinds are skipped. An
+//! Ingress of a removed API version (`extensions/v1beta1`,
+//! `networking.k8s.io/v1beta1`) is an error: its schema differs and
+//! guessing would produce a wrong route map.
+//!
+//! Each object keeps its source file and line, and each path its own line, so
+//! every later message can point at `file:line`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::InputError;
+use crate::source::{Document, MAX_FILE_BYTES};
+
+/// Annotation prefix of ingress-nginx (also read by Traefik's NGINX provider).
+pub const NGINX: &str = "nginx.ingress.kubernetes.io/";
+
+/// Where an object or field was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// File name as given (`-` for stdin).
+    pub file: Arc<str>,
+    /// 1-based line.
+    pub line: u32,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// Ingress `pathType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PathType {
+    /// `Exact`
+    Exact,
+    /// `Prefix`
+    Prefix,
+    /// `ImplementationSpecific`
+    ImplementationSpecific,
+}
+
+impl PathType {
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PathType::Exact => "Exact",
+            PathType::Prefix => "Prefix",
+            PathType::ImplementationSpecific => "ImplementationSpecific",
+        }
+    }
+}
+
+/// Where traffic goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// `service.name` and port (number or name).
+    Service {
+        /// Service name.
+        name: String,
+        /// Port number or name.
+        port: String,
+    },
+    /// `resource` backend (`apiGroup/kind/name`).
+    Resource(String),
+    /// The controller's default backend (answers 404).
+    Default,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Service { name, port } if port.is_empty() => f.write_str(name),
+            Backend::Service { name, port } => write!(f, "{name}:{port}"),
+            Backend::Resource(r) => f.write_str(r),
+            Backend::Default => f.write_str("default-backend"),
+        }
+    }
+}
+
+/// One `spec.rules[].http.paths[]` entry.
+#[derive(Debug, Clone)]
+pub struct IngressPath {
+    /// The path as written (`""` is kept; routing treats it as `/`).
+    pub path: String,
+    /// Its type.
+    pub path_type: PathType,
+    /// Where it sends traffic.
+    pub backend: Backend,
+    /// Where it was written.
+    pub origin: Origin,
+}
+
+/// One `spec.rules[]` entry.
+#[derive(Debug, Clone)]
+pub struct IngressRule {
+    /// Lower-cased host; `None` for a host-less rule (catch-all server).
+    pub host: Option<String>,
+    /// Its paths (empty when the rule has no `http`).
+    pub paths: Vec<IngressPath>,
+    /// Where it was written.
+    pub origin: Origin,
+}
+
+/// An Ingress, reduced to what routing and auth need.
+#[derive(Debug, Clone)]
+pub struct Ingress {
+    /// Namespace (`default` when the manifest names none).
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// `metadata.creationTimestamp` (RFC 3339, UTC), when known.
+    pub created: Option<String>,
+    /// Annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// `spec.ingressClassName`, else the `kubernetes.io/ingress.class` annotation.
+    pub class: Option<String>,
+    /// `spec.defaultBackend`.
+    pub default_backend: Option<Backend>,
+    /// Rules.
+    pub rules: Vec<IngressRule>,
+    /// Hosts listed under `spec.tls`.
+    pub tls_hosts: Vec<String>,
+    /// Where the object starts.
+    pub origin: Origin,
+    /// The object as read (for renderers that write it back).
+    pub raw: Value,
+}
+
+impl Ingress {
+    /// `namespace/name`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// An ingress-nginx annotation (`nginx.ingress.kubernetes.io/<short>`).
+    pub fn nginx(&self, short: &str) -> Option<&str> {
+        self.annotations
+            .get(&format!("{NGINX}{short}"))
+            .map(String::as_str)
+    }
+
+    /// `canary: "true"`: ingress-nginx builds no locations from it.
+    pub fn is_canary(&self) -> bool {
+        self.nginx("canary") == Some("true")
+    }
+}
+
+// === raw shapes ===
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawIngress {
+    #[serde(default)]
+    metadata: RawMeta,
+    #[serde(default)]
+    spec: RawSpec,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawMeta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    creation_timestamp: Option<String>,
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawSpec {
+    #[serde(default)]
+    ingress_class_name: Option<String>,
+    #[serde(default)]
+    default_backend: Option<RawBackend>,
+    #[serde(default)]
+    rules: Option<Vec<RawRule>>,
+    #[serde(default)]
+    tls: Option<Vec<RawTls>>,
+}
+
+#[derive(Deserialize)]
+struct RawTls {
+    #[serde(default)]
+    hosts: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct RawRule {
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
+    http: Option<RawHttp>,
+}
+
+#[derive(Deserialize)]
+struct RawHttp {
+    #[serde(default)]
+    paths: Vec<RawPath>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawPath {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    path_type: Option<String>,
+    backend: RawBackend,
+}
+
+#[derive(Deserialize)]
+struct RawBackend {
+    #[serde(default)]
+    service: Option<RawService>,
+    #[serde(default)]
+    resource: Option<RawResource>,
+}
+
+#[derive(Deserialize)]
+struct RawService {
+    name: String,
+    #[serde(default)]
+    port: Option<RawPort>,
+}
+
+#[derive(Deserialize)]
+struct RawPort {
+    #[serde(default)]
+    number: Option<i64>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawResource {
+    #[serde(default)]
+    api_group: Option<String>,
+    kind: String,
+    name: String,
+}
+
+fn backend(b: RawBackend) -> Backend {
+    if let Some(s) = b.service {
+        let port = match s.port {
+            Some(RawPort {
+                number: Some(n), ..
+            }) => n.to_string(),
+            Some(RawPort { name: Some(n), .. }) => n,
+            _ => String::new(),
+        };
+        Backend::Service { name: s.name, port }
+    } else if let Some(r) = b.resource {
+        Backend::Resource(format!(
+            "{}/{}/{}",
+            r.api_group.unwrap_or_default(),
+            r.kind,
+            r.name
+        ))
+    } else {
+        Backend::Default
+    }
+}
+
+/// What one pass over the inputs produced.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Ingresses, in input order.
+    pub ingresses: Vec<Ingress>,
+    /// Objects of other kinds that were skipped.
+    pub skipped: usize,
+    /// Documents that were read (policies or other objects included).
+    pub documents: usize,
+}
+
+/// Read every input (`-` is stdin) and collect the Ingresses.
+pub fn load_paths(inputs: &[PathBuf]) -> Result<Loaded, InputError> {
+    let mut out = Loaded::default();
+    let mut seen: HashMap<String, Origin> = HashMap::new();
+    for input in inputs {
+        if input.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .take(MAX_FILE_BYTES + 1)
+                .read_to_string(&mut text)
+                .map_err(|e| InputError::file("-", format!("cannot read stdin: {e}")))?;
+            if text.len() as u64 > MAX_FILE_BYTES {
+                return Err(InputError::file(
+                    "-",
+                    format!("larger than {} MiB", MAX_FILE_BYTES >> 20),
+                ));
+            }
+            load_text("-", &text, &mut out, &mut seen)?;
+            continue;
+        }
+        let meta = fs::metadata(input).map_err(|e| {
+            InputError::file(&input.display().to_string(), format!("cannot read: {e}"))
+        })?;
+        if meta.is_dir() {
+            let mut files = Vec::new();
+            walk(input, &mut files)?;
+            for f in files {
+                load_file(&f, &mut out, &mut seen)?;
+            }
+        } else {
+            load_file(input, &mut out, &mut seen)?;
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), InputError> {
+    let name = dir.display().to_string();
+    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|e| InputError::file(&name, format!("cannot list directory: {e}")))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        let hidden = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if p.is_dir() {
+            walk(&p, files)?;
+        } else if matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
+            files.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Read a file with the size cap.
+pub fn read_capped(path: &Path) -> Result<String, InputError> {
+    let name = path.display().to_string();
+    let meta =
+        fs::metadata(path).map_err(|e| InputError::file(&name, format!("cannot read: {e}")))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(InputError::file(
+            &name,
+            format!(
+                "{} MiB is larger than the {} MiB limit",
+                meta.len() >> 20,
+                MAX_FILE_BYTES >> 20
+            ),
+        ));
+    }
+    let bytes = fs::read(path).map_err(|e| InputError::file(&name, format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| InputError::file(&name, format!("not UTF-8 text: {e}")))
+}
+
+fn load_file(
+    path: &Path,
+    out: &mut Loaded,
+    seen: &mut HashMap<String, Origin>,
+) -> Result<(), InputError> {
+    let text = read_capped(path)?;
+    load_text(&path.display().to_string(), &text, out, seen)
+}
+
+/// Parse one file's text into `out`.
+pub fn load_text(
+    file: &str,
+    text: &str,
+    out: &mut Loaded,
+    seen: &mut HashMap<String, Origin>,
+) -> Result<(), InputError> {
+    let docs = crate::source::parse_documents(text).map_err(|e| InputError::syntax(file, &e))?;
+    let file: Arc<str> = Arc::from(file);
+    for doc in &docs {
+        out.documents += 1;
+        collect(&file, doc, "", &doc.value, out, seen)?;
+    }
+    Ok(())
+}
+
+fn collect(
+    file: &Arc<str>,
+    doc: &Document,
+    pointer: &str,
+    value: &Value,
+    out: &mut Loaded,
+    seen: &mut HashMap<String, Origin>,
+) -> Result<(), InputError> {
+    let line = doc.lines.line_of(pointer).unwrap_or(doc.line);
+    let Some(obj) = value.as_object() else {
+        out.skipped += 1;
+        return Ok(());
+    };
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    let api = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    if kind == "List" || (kind.ends_with("List") && obj.get("items").is_some_and(Value::is_array)) {
+        if let Some(items) = obj.get("items").and_then(Value::as_array) {
+            for (i, item) in items.iter().enumerate() {
+                let p = format!("{pointer}/items/{i}");
+                // Items of `kubectl get ingress -o yaml` carry kind; typed
+                // lists (IngressList) may omit it.
+                if kind == "IngressList" && item.get("kind").is_none() {
+                    let mut item = item.clone();
+                    if let Some(m) = item.as_object_mut() {
+                        m.insert("kind".into(), Value::from("Ingress"));
+                        m.insert("apiVersion".into(), Value::from(api));
+                    }
+                    collect(file, doc, &p, &item, out, seen)?;
+                } else {
+                    collect(file, doc, &p, item, out, seen)?;
+                }
+            }
+        }
+        return Ok(());
+    }
+    if kind != "Ingress" {
+        out.skipped += 1;
+        return Ok(());
+    }
+    if api != "networking.k8s.io/v1" {
+        let name = obj
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        return Err(InputError::at(
+            file,
+            line,
+            format!(
+                "Ingress {name} uses apiVersion {api:?}; stepup reads networking.k8s.io/v1 only \
+                 (extensions/v1beta1 and networking.k8s.io/v1beta1 were removed in Kubernetes 1.22; \
+                 convert with `kubectl convert --output-version networking.k8s.io/v1`)"
+            ),
+        ));
+    }
+    let ing = ingress_from(file, doc, pointer, value, line)?;
+    if let Some(prev) = seen.insert(ing.key(), ing.origin.clone()) {
+        return Err(InputError::at(
+            file,
+            line,
+            format!(
+                "Ingress {} is defined twice (first at {prev}); pass each object once",
+                ing.key()
+            ),
+        ));
+    }
+    out.ingresses.push(ing);
+    Ok(())
+}
+
+fn ingress_from(
+    file: &Arc<str>,
+    doc: &Document,
+    pointer: &str,
+    value: &Value,
+    line: u32,
+) -> Result<Ingress, InputError> {
+    let sub = Document {
+        value: value.clone(),
+        lines: doc.lines.clone(),
+        line,
+    };
+    // Re-root pointers: deserialize from the sub-value, then look lines up
+    // under `pointer`.
+    let raw: RawIngress = serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut p = pointer.to_string();
+        for seg in e.path().iter() {
+            match seg {
+                serde_path_to_error::Segment::Seq { index } => p.push_str(&format!("/{index}")),
+                serde_path_to_error::Segment::Map { key } => {
+                    p.push('/');
+                    p.push_str(&crate::source::escape_token(key));
+                }
+                _ => {}
+            }
+        }
+        let l = sub.lines.line_of(&p).unwrap_or(line);
+        let field = crate::error::pointer_to_field(&p[pointer.len()..]);
+        let mut msg = format!("Ingress {field}: {}", e.inner());
+        if field.contains("annotations") || field.contains("labels") {
+            msg.push_str(" (annotation and label values are strings: quote them)");
+        }
+        InputError::at(file, l, msg)
+    })?;
+    let at = |p: &str| Origin {
+        file: file.clone(),
+        line: doc.lines.line_of(&format!("{pointer}{p}")).unwrap_or(line),
+    };
+    let Some(name) = raw.metadata.name.filter(|n| !n.is_empty()) else {
+        return Err(InputError::at(file, line, "Ingress has no metadata.name"));
+    };
+    let annotations = raw.metadata.annotations.unwrap_or_default();
+    let class = raw
+        .spec
+        .ingress_class_name
+        .clone()
+        .or_else(|| annotations.get("kubernetes.io/ingress.class").cloned());
+    let mut rules = Vec::new();
+    for (ri, r) in raw.spec.rules.unwrap_or_default().into_iter().enumerate() {
+        let host = r
+            .host
+            .filter(|h| !h.is_empty())
+            .map(|h| h.to_ascii_lowercase());
+        if let Some(h) = &host {
+            if crate::glob::HostPattern::parse(h).is_err() {
+                return Err(InputError::at(
+                    file,
+                    at(&format!("/spec/rules/{ri}/host")).line,
+                    format!("Ingress {name}: host {h:?} is not a valid DNS name or `*.` wildcard"),
+                ));
+            }
+        }
+        let mut paths = Vec::new();
+        for (pi, p) in r
+            .http
+            .map(|h| h.paths)
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            let ptr = format!("/spec/rules/{ri}/http/paths/{pi}");
+            let origin = at(&ptr);
+            let path_type = match p.path_type.as_deref() {
+                Some("Exact") => PathType::Exact,
+                Some("Prefix") => PathType::Prefix,
+                Some("ImplementationSpecific") => PathType::ImplementationSpecific,
+                Some(other) => {
+                    return Err(InputError::at(
+                        file,
+                        origin.line,
+                        format!(
+                            "Ingress {name}: pathType {other:?} is not Exact, Prefix or ImplementationSpecific"
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(InputError::at(
+                        file,
+                        origin.line,
+                        format!("Ingress {name}: pathType is required in networking.k8s.io/v1"),
+                    ));
+                }
+            };
+            let path = p.path.unwrap_or_default();
+            if !path.is_empty() && !path.starts_with('/') {
+                return Err(InputError::at(
+                    file,
+                    origin.line,
+                    format!("Ingress {name}: path {path:?} must be absolute (start with `/`)"),
+                ));
+            }
+            if path.bytes().any(|b| b.is_ascii_control()) {
+                return Err(InputError::at(
+                    file,
+                    origin.line,
+                    format!(
+                        "Ingress {name}: path {path:?} contains a control character (CVE-2021-25748 class)"
+                    ),
+                ));
+            }
+            paths.push(IngressPath {
+                path,
+                path_type,
+                backend: backend(p.backend),
+                origin,
+            });
+        }
+        rules.push(IngressRule {
+            host,
+            paths,
+            origin: at(&format!("/spec/rules/{ri}")),
+        });
+    }
+    Ok(Ingress {
+        namespace: raw
+            .metadata
+            .namespace
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "default".into()),
+        name,
+        created: raw.metadata.creation_timestamp,
+        annotations,
+        labels: raw.metadata.labels.unwrap_or_default(),
+        class,
+        default_backend: raw.spec.default_backend.map(backend),
+        rules,
+        tls_hosts: raw
+            .spec
+            .tls
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|t| t.hosts.unwrap_or_default())
+            .map(|h| h.to_ascii_lowercase())
+            .collect(),
+        origin: Origin {
+            file: file.clone(),
+            line,
+        },
+        raw: value.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Loaded, InputError> {
+        let mut out = Loaded::default();
+        load_text("t.yaml", text, &mut out, &mut HashMap::new())?;
+        Ok(out)
+    }
+
+    const ING: &str = "apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: shop
+  annotations:
+    nginx.ingress.kubernetes.io/use-regex: \"true\"
+spec:
+  rules:
+    - host: Shop.Example.com
+      http:
+        paths:
+          - path: /admin
+            pathType: Prefix
+            backend: {service: {name: admin, port: {number: 80}}}
+";
+
+    #[test]
+    fn reads_ingress_with_lines() {
+        let l = load(&format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: x}}\n---\n{ING}"
+        ))
+        .unwrap();
+        assert_eq!(l.skipped, 1);
+        let ing = &l.ingresses[0];
+        assert_eq!(ing.key(), "default/shop");
+        assert_eq!(ing.origin.line, 5);
+        assert_eq!(ing.rules[0].host.as_deref(), Some("shop.example.com"));
+        let p = &ing.rules[0].paths[0];
+        assert_eq!(p.origin.line, 16);
+        assert_eq!(p.backend.to_string(), "admin:80");
+        assert_eq!(ing.nginx("use-regex"), Some("true"));
+    }
+
+    #[test]
+    fn lists_are_expanded() {
+        let json = r#"{"apiVersion":"v1","kind":"List","items":[
+          {"apiVersion":"networking.k8s.io/v1","kind":"Ingress","metadata":{"name":"a","namespace":"n"},"spec":{}},
+          {"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}]}"#;
+        let l = load(json).unwrap();
+        assert_eq!(l.ingresses.len(), 1);
+        assert_eq!(l.ingresses[0].key(), "n/a");
+        assert_eq!(l.ingresses[0].origin.line, 2);
+    }
+
+    #[test]
+    fn old_api_versions_are_errors() {
+        let e = load("apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: old}\n")
+            .unwrap_err();
+        assert!(e.primary.starts_with("t.yaml:1:"), "{e}");
+        assert!(e.primary.contains("networking.k8s.io/v1 only"), "{e}");
+    }
+
+    #[test]
+    fn unquoted_annotation_is_an_error_with_line() {
+        let e = load(&ING.replace("\"true\"", "true")).unwrap_err();
+        assert!(e.primary.starts_with("t.yaml:6:"), "{e}");
+        assert!(e.primary.contains("quote"), "{e}");
+    }
+
+    #[test]
+    fn missing_path_type_is_an_error() {
+        let e = load(&ING.replace("            pathType: Prefix\n", "")).unwrap_err();
+        assert!(e.primary.contains("pathType is required"), "{e}");
+        assert!(e.primary.starts_with("t.yaml:12:"), "{e}");
+    }
+
+    #[test]
+    fn duplicates_are_errors() {
+        let e = load(&format!("{ING}---\n{ING}")).unwrap_err();
+        assert!(e.primary.contains("defined twice"), "{e}");
+    }
+}

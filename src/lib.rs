@@ -1,0 +1,44 @@
+//! stepup: step-up authentication at the Kubernetes Ingress layer.
+//!
+//! One policy ([`policy`]) says which routes need which assurance. The pure
+//! core answers, for a request to a cluster's Ingresses: which route
+//! ingress-nginx picks ([`routing`]), which policy rule and level apply, and
+//! what the decision is for a set of token claims ([`decision`]). The CLI
+//! ([`cli`]) is a thin adapter over it.
+//!
+//! Module map (I/O at the edges: parsing → model → decision → rendering):
+//! - [`source`]: YAML/JSON with line numbers (the only YAML parser user).
+//! - [`error`]: located input errors.
+//! - [`policy`], [`glob`]: the policy model and its matchers.
+//! - [`ingress`]: Ingress objects and manifest loading.
+//! - [`routing`]: ingress-nginx's server/location model, nginx's `$uri`
+//!   normalisation and location selection, and an nginx.conf renderer used
+//!   to prove the model against real nginx.
+//! - [`annotations`]: auth annotations as ingress-nginx reads them.
+//! - [`claims`], [`decision`]: claims handling and the decision core.
+//! - [`simulate`]: `simulate` and `test` on top of the core.
+//! - [`cli`]: argument parsing and output.
+//!
+//! The core modules do no I/O and never read the clock: time is a parameter.
+//!
+//! Crates chosen: `clap` (CLI), `colored` (terminal colour), `yaml-rust2`
+//! (YAML events with positions; see [`source`] for why not `serde_yaml`),
+//! `serde`/`serde_json`/`serde_path_to_error` (typed model with field paths
+//! in errors), `regex` (ingress-nginx regex-mode locations), `base64`
+//! (JWT segments), `humantime` (durations).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod annotations;
+pub mod claims;
+pub mod cli;
+pub mod decision;
+pub mod error;
+pub mod exit;
+pub mod glob;
+pub mod ingress;
+pub mod policy;
+pub mod routing;
+pub mod simulate;
+pub mod source;

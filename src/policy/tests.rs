@@ -1,0 +1,325 @@
+use super::*;
+
+const BASE: &str = "apiVersion: stepup.dev/v1alpha1
+kind: StepUpPolicy
+metadata: {name: t}
+spec:
+  levels:
+    - name: mfa
+      acr: [urn:stepup:mfa, phrh]
+      amr: [[mfa], [otp], [hwk]]
+      maxAge: 15m
+    - name: admin
+      extends: mfa
+      maxAge: 5m
+      claims: {groups: [shop-admins]}
+  rules:
+    - name: admin-console
+      hosts: [admin.example.com, \"*.shop.example.com\"]
+      paths: [/admin, /admin/**]
+      level: admin
+    - name: payments
+      paths: [/api/payments/**]
+      methods: [POST]
+      level: mfa
+    - name: public
+      paths: [/, /static/**]
+      level: public
+  default: authenticated
+";
+
+fn pol(text: &str) -> Result<Policy, InputError> {
+    parse("p.yaml", text)
+}
+
+fn err(text: &str) -> String {
+    pol(text).unwrap_err().to_string()
+}
+
+fn req(
+    acr: Option<&[&str]>,
+    amr: Option<&[&[&str]]>,
+    max_age: Option<u64>,
+    claims: &[(&str, &[&str])],
+) -> Requirement {
+    Requirement {
+        acr: acr.map(|a| a.iter().map(|s| s.to_string()).collect()),
+        amr: amr.map(|alts| {
+            alts.iter()
+                .map(|s| s.iter().map(|x| x.to_string()).collect())
+                .collect()
+        }),
+        max_age,
+        claims: claims
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.iter().map(|x| x.to_string()).collect()))
+            .collect(),
+    }
+}
+
+/// A valid policy parses; extends inherits and tightens.
+#[test]
+fn parses_and_resolves_extends() {
+    let p = pol(BASE).unwrap();
+    let admin = p.level("admin").unwrap();
+    assert_eq!(admin.req.max_age, Some(300));
+    assert_eq!(admin.req.acr.as_ref().unwrap().len(), 2);
+    assert_eq!(admin.req.amr.as_ref().unwrap().len(), 3);
+    assert!(admin.req.claims.contains_key("groups"));
+    assert_eq!(admin.line, 10);
+    assert!(
+        p.level(AUTHENTICATED).is_some(),
+        "authenticated is built in"
+    );
+    assert_eq!(p.rules[0].line, 15);
+    assert_eq!(p.default_need, p.need_of(AUTHENTICATED).unwrap());
+}
+
+/// JSON policies are accepted too.
+#[test]
+fn json_policy() {
+    let json = r#"{"apiVersion":"stepup.dev/v1alpha1","kind":"StepUpPolicy","spec":{"rules":[{"name":"a","paths":["/a"],"level":"authenticated"}]}}"#;
+    let p = pol(json).unwrap();
+    assert_eq!(p.rules[0].name, "a");
+}
+
+/// The level order of SPEC §1.
+#[test]
+fn satisfies_order() {
+    let mfa = req(
+        Some(&["urn:stepup:mfa", "phrh"]),
+        Some(&[&["mfa"], &["otp"]]),
+        Some(900),
+        &[],
+    );
+    let stronger = req(
+        Some(&["phrh"]),
+        Some(&[&["mfa", "hwk"]]),
+        Some(300),
+        &[("groups", &["a"])],
+    );
+    assert!(stronger.satisfies(&mfa));
+    assert!(!mfa.satisfies(&stronger));
+    assert!(mfa.satisfies(&mfa));
+    assert!(mfa.satisfies(&Requirement::default()));
+    assert!(!Requirement::default().satisfies(&mfa));
+    // acr outside B's set
+    assert!(!req(Some(&["other"]), None, None, &[]).satisfies(&req(
+        Some(&["phrh"]),
+        None,
+        None,
+        &[]
+    )));
+    // an amr alternative that implies none of B's
+    assert!(
+        !req(None, Some(&[&["mfa"], &["pwd"]]), None, &[]).satisfies(&req(
+            None,
+            Some(&[&["mfa"]]),
+            None,
+            &[]
+        ))
+    );
+    // longer maxAge is weaker
+    assert!(!req(None, None, Some(901), &[]).satisfies(&req(None, None, Some(900), &[])));
+    // claims: fewer accepted values is stronger
+    let ab = req(None, None, None, &[("groups", &["a", "b"])]);
+    let a = req(None, None, None, &[("groups", &["a"])]);
+    assert!(a.satisfies(&ab));
+    assert!(!ab.satisfies(&a));
+}
+
+/// Needs: deny dominates, public is neutral, incomparable levels combine.
+#[test]
+fn needs_combine() {
+    let p = pol(BASE).unwrap();
+    let mfa = p.need_of("mfa").unwrap();
+    let admin = p.need_of("admin").unwrap();
+    assert_eq!(mfa.and(&admin), admin);
+    assert_eq!(Need::Public.and(&mfa), mfa);
+    assert_eq!(Need::Deny.and(&mfa), Need::Deny);
+    assert!(admin.satisfies(&mfa) && !mfa.satisfies(&admin));
+    let g = Need::Auth {
+        levels: vec!["g".into()],
+        req: req(None, None, None, &[("groups", &["x"])]),
+    };
+    let combined = mfa.and(&g);
+    assert_eq!(combined.label(), "mfa+g");
+    assert!(combined.satisfies(&mfa) && combined.satisfies(&g));
+}
+
+/// First matching rule wins; methods, hosts and GET-covers-HEAD apply.
+#[test]
+fn rule_matching() {
+    let p = pol(BASE).unwrap();
+    let name = |h: &str, m: &str, path: &str| {
+        p.rule_for(h, m, path.as_bytes(), false)
+            .rule
+            .map(|i| p.rules[i].name.clone())
+    };
+    assert_eq!(
+        name("admin.example.com", "GET", "/admin").as_deref(),
+        Some("admin-console")
+    );
+    assert_eq!(
+        name("x.shop.example.com", "GET", "/admin/a").as_deref(),
+        Some("admin-console")
+    );
+    assert_eq!(name("x.y.shop.example.com", "GET", "/admin/a"), None);
+    assert_eq!(
+        name("www.example.com", "POST", "/api/payments/1").as_deref(),
+        Some("payments")
+    );
+    assert_eq!(name("www.example.com", "GET", "/api/payments/1"), None);
+    assert_eq!(
+        name("www.example.com", "GET", "/static/a.css").as_deref(),
+        Some("public")
+    );
+    let head = pol(&BASE.replace("methods: [POST]", "methods: [GET]")).unwrap();
+    assert!(
+        head.rule_for("h", "HEAD", b"/api/payments/1", false)
+            .rule
+            .is_some()
+    );
+}
+
+/// `;` path parameters cannot dodge a stricter rule.
+#[test]
+fn path_parameters_tighten() {
+    let p = pol(&BASE.replace(
+        "      hosts: [admin.example.com, \"*.shop.example.com\"]\n",
+        "",
+    ))
+    .unwrap();
+    let m = p.rule_for("h", "GET", b"/admin;jsessionid=x/users", false);
+    assert_eq!(m.need.label(), "admin");
+    assert_eq!(strip_path_params(b"/a;x/b;y=1/c"), b"/a/b/c");
+}
+
+/// Case folding applies only when asked (regex-mode hosts).
+#[test]
+fn case_folding() {
+    let p = pol(BASE).unwrap();
+    assert!(
+        p.rule_for("admin.example.com", "GET", b"/ADMIN", false)
+            .rule
+            .is_none()
+    );
+    assert!(
+        p.rule_for("admin.example.com", "GET", b"/ADMIN", true)
+            .rule
+            .is_some()
+    );
+}
+
+/// Errors name file, line and field path (SPEC §1's example message).
+#[test]
+fn unknown_level_error_is_located() {
+    let e = err(&BASE.replace("level: mfa\n", "level: mfaa\n"));
+    assert_eq!(
+        e,
+        "p.yaml:22: spec.rules[1].level: unknown level \"mfaa\" (known: mfa, admin, authenticated, public, deny)"
+    );
+}
+
+#[test]
+fn extends_cycles_are_errors() {
+    let e = err(&BASE.replace(
+        "    - name: mfa\n",
+        "    - name: mfa\n      extends: admin\n",
+    ));
+    assert!(e.contains("cycle in extends: mfa -> admin -> mfa"), "{e}");
+    assert!(e.starts_with("p.yaml:7:"), "{e}");
+    let selfref = err(&BASE.replace("extends: mfa", "extends: admin"));
+    assert!(
+        selfref.contains("cycle in extends: admin -> admin"),
+        "{selfref}"
+    );
+}
+
+#[test]
+fn extends_may_not_loosen() {
+    let e = err(&BASE.replace("maxAge: 5m", "maxAge: 30m"));
+    assert!(e.contains("loosens"), "{e}");
+    assert!(e.starts_with("p.yaml:10:"), "{e}");
+}
+
+#[test]
+fn invalid_globs_and_hosts_are_located() {
+    let e = err(&BASE.replace("[/api/payments/**]", "[/api/pay**]"));
+    assert!(e.starts_with("p.yaml:20: spec.rules[1].paths[0]:"), "{e}");
+    let e = err(&BASE.replace("admin.example.com,", "admin.*.com,"));
+    assert!(e.starts_with("p.yaml:16: spec.rules[0].hosts[0]:"), "{e}");
+}
+
+#[test]
+fn unknown_fields_and_wrong_types_are_located() {
+    let e = err(&BASE.replace("maxAge: 15m", "maxAge: 15m\n      maxage: 1m"));
+    assert!(
+        e.starts_with("p.yaml:10: spec.levels[0].maxage: unknown field `maxage`"),
+        "{e}"
+    );
+    let e = err(&BASE.replace("paths: [/admin, /admin/**]", "paths: /admin"));
+    assert!(
+        e.starts_with("p.yaml:17: spec.rules[0].paths: invalid type"),
+        "{e}"
+    );
+    let e = err(&BASE.replace("maxAge: 15m", "maxAge: soon"));
+    assert!(e.starts_with("p.yaml:9: spec.levels[0].maxAge:"), "{e}");
+}
+
+#[test]
+fn wrong_kind_and_version() {
+    let e = err(&BASE.replace("kind: StepUpPolicy", "kind: Ingress"));
+    assert!(
+        e.contains("p.yaml:2: kind: expected \"StepUpPolicy\""),
+        "{e}"
+    );
+    let e = err(&BASE.replace("stepup.dev/v1alpha1", "stepup.dev/v9"));
+    assert!(e.contains("apiVersion"), "{e}");
+}
+
+#[test]
+fn syntax_errors_and_duplicates_are_located() {
+    let e = err("apiVersion: stepup.dev/v1alpha1\nkind: StepUpPolicy\nspec: {rules: [\n");
+    assert!(e.starts_with("p.yaml:"), "{e}");
+    assert!(e.contains("invalid YAML/JSON"), "{e}");
+    let e = err(&BASE.replace(
+        "  default: authenticated\n",
+        "  default: authenticated\n  default: public\n",
+    ));
+    assert!(
+        e.starts_with("p.yaml:27:3:") && e.contains("duplicate key `default`"),
+        "{e}"
+    );
+    assert!(err("").contains("no policy document"));
+    assert!(err(&format!("{BASE}---\n{BASE}")).contains("exactly one document"));
+}
+
+#[test]
+fn duplicate_and_reserved_names() {
+    let e = err(&BASE.replace("name: payments", "name: admin-console"));
+    assert!(e.contains("already used by rules[0]"), "{e}");
+    let e = err(&BASE.replace("name: admin\n", "name: public\n"));
+    assert!(e.contains("built in"), "{e}");
+    let e = err(&BASE.replace("name: admin\n", "name: Admin\n"));
+    assert!(e.contains("lower-case"), "{e}");
+}
+
+#[test]
+fn several_errors_are_all_reported() {
+    let e = pol(&BASE
+        .replace("level: mfa\n", "level: x\n")
+        .replace("level: public\n", "level: y\n"))
+    .unwrap_err();
+    assert_eq!(e.messages().count(), 2, "{e}");
+}
+
+#[test]
+fn auth_service_url_must_pass_nginx_validation() {
+    let text = BASE.replace(
+        "spec:\n",
+        "spec:\n  authService: {url: \"http://stepup.x.svc:8080/%7Bx\"}\n",
+    );
+    let e = err(&text);
+    assert!(e.contains("annotation validation rejects"), "{e}");
+}

@@ -1,0 +1,550 @@
+//! ingress-nginx's routing, modelled from the controller's code.
+//!
+//! [`RouteTable::build`] turns Ingresses into the `server {}` and
+//! `location` blocks ingress-nginx would render, and [`RouteTable::route`]
+//! picks one for a request the way nginx does. The reasoning, with the
+//! controller functions each step mirrors, is in `docs/routing.md`; in short:
+//!
+//! 1. **Order.** Ingresses sort by `creationTimestamp` (oldest first; a
+//!    missing one counts as newest), ties by `namespace/name` *descending*
+//!    (`store.go` `sortIngressSlice`). Canary Ingresses and other classes
+//!    build no locations.
+//! 2. **Servers** (`createServers`). One per host; host-less rules land in the
+//!    catch-all `_`. The first Ingress naming a host creates its server with a
+//!    root location `/` to the default backend (or that Ingress's
+//!    `spec.defaultBackend`), and *its annotations apply to that root*.
+//!    An Ingress with a `defaultBackend` and no rules configures `_`'s root.
+//! 3. **Locations** (`getBackendServers`). `ImplementationSpecific` is treated
+//!    as `Prefix` (`SetDefaultNGINXPathType`). A path equal in string and type
+//!    to one already present is dropped (oldest wins), except that it
+//!    replaces the root default. Annotations stay per Ingress.
+//! 4. **Sort**, then **expand** (`updateServerLocations`): locations sort by
+//!    path length descending, ties by path descending; then each `Prefix`
+//!    path `/p` becomes `location /p/` plus `location = /p` (so `/p` does not
+//!    match `/pfoo`), unless its Ingress uses regex or a rewrite, or an
+//!    `Exact` `/p` exists.
+//! 5. **Regex mode** (`enforceRegexModifier`, `buildLocation`): if any location
+//!    of the host comes from an Ingress with `use-regex: "true"` or a
+//!    `rewrite-target`, *every* location of the host becomes
+//!    `location ~* "^<path>"` — case-insensitive, unanchored at the end,
+//!    `Exact` ones included — tried in the order of step 4.
+//! 6. **Selection** (nginx): host by exact `server_name`, then the one-label
+//!    wildcard regex ingress-nginx writes for `*.` hosts, else `_`; the
+//!    normalised URI ([`normalize`]) against `=` locations, then the longest
+//!    prefix, then regexes in order (first match wins), else the remembered
+//!    prefix. A URI one `/` short of a prefix location gets nginx's 301 (every
+//!    ingress-nginx location uses `proxy_pass`, which turns on
+//!    `auto_redirect`), before any auth.
+
+pub mod conf;
+pub mod normalize;
+
+use std::collections::HashMap;
+
+use regex::bytes::Regex;
+
+use crate::error::InputError;
+use crate::ingress::{Backend, Ingress, Origin, PathType};
+pub use normalize::{NormError, normalize, normalize_host};
+
+/// Name of the catch-all server.
+pub const CATCH_ALL: &str = "_";
+
+/// How a location is written in nginx.conf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Modifier {
+    /// `location = /p`
+    Exact,
+    /// `location /p`
+    Prefix,
+    /// `location ~* "^/p"`
+    Regex,
+}
+
+/// One rendered location.
+#[derive(Debug, Clone)]
+pub struct Location {
+    /// The nginx location path (`/admin/` for a `Prefix /admin`).
+    pub name: String,
+    /// How nginx matches it.
+    pub modifier: Modifier,
+    /// The Ingress pathType, as ingress-nginx sees it (IS → Prefix).
+    pub path_type: PathType,
+    /// The path as written in the Ingress (`/` for the root default).
+    pub ingress_path: String,
+    /// The pathType as written in the Ingress.
+    pub written_type: PathType,
+    /// Index into [`RouteTable::ingresses`] whose annotations apply.
+    pub ingress: Option<usize>,
+    /// Where traffic goes.
+    pub backend: Backend,
+    /// Still the server's default root (no Ingress path claimed `/`).
+    pub is_default: bool,
+    /// The Ingress path entry it came from.
+    pub origin: Option<Origin>,
+    use_regex: bool,
+    rewrite: Option<String>,
+}
+
+impl Location {
+    /// `= /admin`, `/admin/` or `~* "^/admin"`.
+    pub fn directive(&self) -> String {
+        match self.modifier {
+            Modifier::Exact => format!("= {}", self.name),
+            Modifier::Prefix => self.name.clone(),
+            Modifier::Regex => format!("~* \"^{}\"", self.name),
+        }
+    }
+
+    fn needs_rewrite(&self) -> bool {
+        self.rewrite
+            .as_deref()
+            .is_some_and(|t| !t.is_empty() && t != self.name)
+    }
+}
+
+/// One `server {}`.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// Host name, `*.suffix`, or `_`.
+    pub name: String,
+    /// Every location is a case-insensitive regex.
+    pub regex_mode: bool,
+    /// Locations in rendered order.
+    pub locations: Vec<Location>,
+    exact: HashMap<Vec<u8>, usize>,
+    /// Prefix locations, longest first.
+    prefixes: Vec<usize>,
+    regexes: Vec<(Regex, usize)>,
+}
+
+/// The controller's whole routing state.
+#[derive(Debug, Clone)]
+pub struct RouteTable {
+    /// Ingresses that build locations, in ingress-nginx order.
+    pub ingresses: Vec<Ingress>,
+    /// Ingresses left out, with the reason.
+    pub ignored: Vec<(Ingress, String)>,
+    /// Servers sorted by name (`_` included).
+    pub servers: Vec<Server>,
+    by_host: HashMap<String, usize>,
+    wildcards: HashMap<String, usize>,
+    catch_all: usize,
+}
+
+/// What nginx does with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Served by this location of the server.
+    Location(usize),
+    /// nginx's automatic 301 to the location with a trailing slash.
+    Redirect(String),
+    /// No location matched (nginx's own 404; cannot happen while `/` exists).
+    NoLocation,
+    /// nginx rejects the request target with 400.
+    BadRequest(NormError),
+}
+
+/// The result of routing one request.
+#[derive(Debug, Clone)]
+pub struct Routed<'a> {
+    /// The server chosen by host.
+    pub server: &'a Server,
+    /// Index of that server in [`RouteTable::servers`].
+    pub server_index: usize,
+    /// `$uri` (empty on 400).
+    pub uri: Vec<u8>,
+    /// Raw query, if any.
+    pub args: Option<Vec<u8>>,
+    /// The outcome.
+    pub outcome: Outcome,
+}
+
+impl Routed<'_> {
+    /// The chosen location.
+    pub fn location(&self) -> Option<&Location> {
+        match self.outcome {
+            Outcome::Location(i) => self.server.locations.get(i),
+            _ => None,
+        }
+    }
+}
+
+/// Which Ingress classes the modelled controller serves.
+#[derive(Debug, Clone)]
+pub struct Classes {
+    /// Class names served (ingress-nginx's default is `nginx`).
+    pub names: Vec<String>,
+    /// Whether Ingresses with no class are served (a default IngressClass,
+    /// or `--watch-ingress-without-class`).
+    pub classless: bool,
+}
+
+impl Default for Classes {
+    fn default() -> Self {
+        Classes {
+            names: vec!["nginx".to_string()],
+            classless: true,
+        }
+    }
+}
+
+fn sort_key(i: &Ingress) -> (bool, &str) {
+    (i.created.is_none(), i.created.as_deref().unwrap_or(""))
+}
+
+/// Sort as `store.go` does: oldest first, ties by `namespace/name` descending.
+pub fn sort_ingresses(list: &mut [Ingress]) {
+    list.sort_by(|a, b| {
+        sort_key(a)
+            .cmp(&sort_key(b))
+            .then_with(|| b.key().cmp(&a.key()))
+    });
+}
+
+impl RouteTable {
+    /// Build the table. Errors only for a regex-mode path nginx could not
+    /// compile (the controller would fail to reload).
+    pub fn build(ingresses: Vec<Ingress>, classes: &Classes) -> Result<RouteTable, InputError> {
+        let mut ignored = Vec::new();
+        let mut list = Vec::new();
+        for ing in ingresses {
+            match &ing.class {
+                Some(c) if !classes.names.iter().any(|n| n == c) => {
+                    let why = format!(
+                        "ingress class {c:?} is not served by the modelled controller ({})",
+                        classes.names.join(", ")
+                    );
+                    ignored.push((ing, why));
+                }
+                None if !classes.classless => {
+                    ignored.push((
+                        ing,
+                        "no ingress class, and class-less Ingresses are not served".into(),
+                    ));
+                }
+                _ if ing.is_canary() => {
+                    ignored.push((
+                        ing,
+                        "canary Ingress: ingress-nginx builds no locations from it".into(),
+                    ));
+                }
+                _ => list.push(ing),
+            }
+        }
+        sort_ingresses(&mut list);
+
+        let root =
+            |ingress: Option<usize>, backend: Backend, flags: (bool, Option<String>)| Location {
+                name: "/".into(),
+                modifier: Modifier::Prefix,
+                path_type: PathType::Prefix,
+                ingress_path: "/".into(),
+                written_type: PathType::Prefix,
+                ingress,
+                backend,
+                is_default: true,
+                origin: None,
+                use_regex: flags.0,
+                rewrite: flags.1,
+            };
+        let flags = |ing: &Ingress| {
+            (
+                ing.nginx("use-regex") == Some("true"),
+                ing.nginx("rewrite-target").map(str::to_string),
+            )
+        };
+
+        // createServers
+        let mut names: Vec<String> = vec![CATCH_ALL.into()];
+        let mut locs: Vec<Vec<Location>> = vec![vec![root(None, Backend::Default, (false, None))]];
+        let mut index: HashMap<String, usize> = HashMap::from([(CATCH_ALL.to_string(), 0)]);
+        for (i, ing) in list.iter().enumerate() {
+            if ing.rules.is_empty() {
+                if let Some(b) = &ing.default_backend {
+                    let r = &mut locs[0][0];
+                    if r.is_default && r.ingress.is_none() {
+                        r.backend = b.clone();
+                        r.is_default = false;
+                        r.ingress = Some(i);
+                        r.origin = Some(ing.origin.clone());
+                    }
+                }
+            }
+            for rule in &ing.rules {
+                let host = rule.host.clone().unwrap_or_else(|| CATCH_ALL.into());
+                if index.contains_key(&host) {
+                    continue;
+                }
+                let backend = ing.default_backend.clone().unwrap_or(Backend::Default);
+                index.insert(host.clone(), names.len());
+                names.push(host);
+                locs.push(vec![root(Some(i), backend, flags(ing))]);
+            }
+        }
+
+        // getBackendServers
+        for (i, ing) in list.iter().enumerate() {
+            for rule in &ing.rules {
+                let host = rule.host.as_deref().unwrap_or(CATCH_ALL);
+                let Some(&s) = index.get(host) else { continue };
+                for p in &rule.paths {
+                    let name = if p.path.is_empty() {
+                        "/".to_string()
+                    } else {
+                        p.path.clone()
+                    };
+                    let pt = match p.path_type {
+                        PathType::ImplementationSpecific => PathType::Prefix,
+                        t => t,
+                    };
+                    let mut add = true;
+                    for loc in locs[s].iter_mut() {
+                        if loc.name != name {
+                            continue;
+                        }
+                        if loc.path_type != pt {
+                            break;
+                        }
+                        add = false;
+                        if !loc.is_default {
+                            break;
+                        }
+                        loc.backend = p.backend.clone();
+                        loc.is_default = false;
+                        loc.ingress = Some(i);
+                        loc.origin = Some(p.origin.clone());
+                        loc.ingress_path = p.path.clone();
+                        loc.written_type = p.path_type;
+                        (loc.use_regex, loc.rewrite) = flags(ing);
+                        break;
+                    }
+                    if add {
+                        let (use_regex, rewrite) = flags(ing);
+                        locs[s].push(Location {
+                            name,
+                            modifier: Modifier::Prefix,
+                            path_type: pt,
+                            ingress_path: p.path.clone(),
+                            written_type: p.path_type,
+                            ingress: Some(i),
+                            backend: p.backend.clone(),
+                            is_default: false,
+                            origin: Some(p.origin.clone()),
+                            use_regex,
+                            rewrite,
+                        });
+                    }
+                }
+            }
+        }
+
+        let mut servers = Vec::new();
+        for (name, mut l) in names.into_iter().zip(locs) {
+            l.sort_by(|a, b| b.name.cmp(&a.name));
+            l.sort_by_key(|a| std::cmp::Reverse(a.name.len()));
+            let l = update_server_locations(l);
+            servers.push(compile(name, l, &list)?);
+        }
+        servers.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut by_host = HashMap::new();
+        let mut wildcards = HashMap::new();
+        let mut catch_all = 0;
+        for (i, s) in servers.iter().enumerate() {
+            if s.name == CATCH_ALL {
+                catch_all = i;
+            } else if let Some(suffix) = s.name.strip_prefix("*.") {
+                wildcards.insert(suffix.to_string(), i);
+            } else {
+                by_host.insert(s.name.clone(), i);
+            }
+        }
+        Ok(RouteTable {
+            ingresses: list,
+            ignored,
+            servers,
+            by_host,
+            wildcards,
+            catch_all,
+        })
+    }
+
+    /// The server nginx picks for a (raw) Host header.
+    pub fn server_for(&self, host: &str) -> usize {
+        let h = normalize_host(host);
+        if let Some(&i) = self.by_host.get(&h) {
+            return i;
+        }
+        // ingress-nginx writes `*.a.b` as `~^(?<subdomain>[\w-]+)\.a\.b$`.
+        if let Some((label, rest)) = h.split_once('.') {
+            if !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                if let Some(&i) = self.wildcards.get(rest) {
+                    return i;
+                }
+            }
+        }
+        self.catch_all
+    }
+
+    /// Route a request: `host` as sent, `target` the raw request target
+    /// (path and query, as on the request line).
+    pub fn route(&self, host: &str, target: &[u8]) -> Routed<'_> {
+        let server_index = self.server_for(host);
+        let server = &self.servers[server_index];
+        let (uri, args) = match normalize(target) {
+            Ok(x) => x,
+            Err(e) => {
+                return Routed {
+                    server,
+                    server_index,
+                    uri: Vec::new(),
+                    args: None,
+                    outcome: Outcome::BadRequest(e),
+                };
+            }
+        };
+        let outcome = server.select(&uri, args.as_deref(), host);
+        Routed {
+            server,
+            server_index,
+            uri,
+            args,
+            outcome,
+        }
+    }
+
+    /// Total number of locations (for statistics).
+    pub fn location_count(&self) -> usize {
+        self.servers.iter().map(|s| s.locations.len()).sum()
+    }
+}
+
+impl Server {
+    fn select(&self, uri: &[u8], args: Option<&[u8]>, host: &str) -> Outcome {
+        if self.regex_mode {
+            return self
+                .regexes
+                .iter()
+                .find(|(re, _)| re.is_match(uri))
+                .map_or(Outcome::NoLocation, |(_, i)| Outcome::Location(*i));
+        }
+        if let Some(&i) = self.exact.get(uri) {
+            return Outcome::Location(i);
+        }
+        let mut best = None;
+        for &i in &self.prefixes {
+            let name = self.locations[i].name.as_bytes();
+            if name == uri {
+                best = Some(i);
+                break;
+            }
+            if best.is_none() && uri.starts_with(name) {
+                best = Some(i);
+            }
+        }
+        let is_equal = best.is_some_and(|i| self.locations[i].name.as_bytes() == uri);
+        if !is_equal {
+            // nginx's auto_redirect: a location named `uri + "/"`.
+            let mut slash = uri.to_vec();
+            slash.push(b'/');
+            let hit = self.exact.contains_key(&slash)
+                || self
+                    .prefixes
+                    .iter()
+                    .any(|&i| self.locations[i].name.as_bytes() == slash.as_slice());
+            if hit {
+                let mut loc = format!(
+                    "http://{}{}",
+                    normalize_host(host),
+                    String::from_utf8_lossy(&slash)
+                );
+                if let Some(a) = args {
+                    loc.push('?');
+                    loc.push_str(&String::from_utf8_lossy(a));
+                }
+                return Outcome::Redirect(loc);
+            }
+        }
+        best.map_or(Outcome::NoLocation, Outcome::Location)
+    }
+}
+
+fn update_server_locations(locations: Vec<Location>) -> Vec<Location> {
+    let exact: Vec<String> = locations
+        .iter()
+        .filter(|l| l.path_type == PathType::Exact)
+        .map(|l| l.name.clone())
+        .collect();
+    let mut out = Vec::with_capacity(locations.len() * 2);
+    for mut l in locations {
+        if l.name == "/" || l.path_type != PathType::Prefix || l.needs_rewrite() || l.use_regex {
+            out.push(l);
+            continue;
+        }
+        let had_exact = exact.contains(&l.name);
+        let copy = l.clone();
+        if !l.name.ends_with('/') {
+            l.name.push('/');
+        }
+        out.push(l);
+        if !had_exact {
+            let mut e = copy;
+            e.path_type = PathType::Exact;
+            out.push(e);
+        }
+    }
+    out
+}
+
+fn compile(
+    name: String,
+    mut locations: Vec<Location>,
+    ings: &[Ingress],
+) -> Result<Server, InputError> {
+    let regex_mode = locations.iter().any(|l| l.use_regex || l.needs_rewrite());
+    let mut exact = HashMap::new();
+    let mut prefixes = Vec::new();
+    let mut regexes = Vec::new();
+    for (i, l) in locations.iter_mut().enumerate() {
+        if regex_mode {
+            l.modifier = Modifier::Regex;
+            let re = Regex::new(&format!("(?i-u)^{}", l.name)).map_err(|e| {
+                let (file, line) = l.origin.as_ref().map_or(("?".into(), 0), |o| (o.file.to_string(), o.line));
+                let who = l.ingress.and_then(|x| ings.get(x)).map(|x| x.key()).unwrap_or_default();
+                InputError::at(
+                    &file,
+                    line,
+                    format!(
+                        "Ingress {who}: path {:?} is not a regular expression stepup can evaluate, and host {name} is in \
+                         regex mode (use-regex or rewrite-target on one of its Ingresses): {}",
+                        l.name,
+                        e.to_string().lines().last().unwrap_or("")
+                    ),
+                )
+            })?;
+            regexes.push((re, i));
+        } else if l.path_type == PathType::Exact {
+            l.modifier = Modifier::Exact;
+            exact.entry(l.name.as_bytes().to_vec()).or_insert(i);
+        } else {
+            l.modifier = Modifier::Prefix;
+            prefixes.push(i);
+        }
+    }
+    prefixes.sort_by_key(|&i| std::cmp::Reverse(locations[i].name.len()));
+    Ok(Server {
+        name,
+        regex_mode,
+        locations,
+        exact,
+        prefixes,
+        regexes,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,460 @@
+//! YAML and JSON documents with source positions.
+//!
+//! This is the only module that parses YAML. It turns a file's text into
+//! [`Document`]s: a `serde_json::Value` (what the typed model deserialises
+//! from) plus a [`Lines`] index from JSON pointer (`/spec/rules/0/http`) to
+//! the 1-based line where that node starts. Every later diagnostic —
+//! a policy error, a lint finding on one Ingress path — names `file:line`
+//! through that index.
+//!
+//! Why not serde_yaml: it has no span API, so it cannot say on which line
+//! `rules[3].level` was written. yaml-rust2's event parser gives a marker per
+//! event, and the tree is built here with the limits untrusted input needs:
+//! duplicate keys are errors (Kubernetes rejects them too), nesting depth and
+//! alias expansion are bounded (no "billion laughs"), and file size is capped
+//! by the caller through [`MAX_FILE_BYTES`].
+//!
+//! Scalars resolve with the YAML 1.2 core schema (`true`, `null`, `12`,
+//! `1.5`; quoted scalars are always strings). JSON is valid YAML 1.2, so one
+//! path reads both.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde_json::{Map, Number, Value};
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// Files larger than this are refused before parsing (a policy is a few KiB;
+/// a `kubectl get ingress -A -o yaml` dump of 10,000 Ingresses is ~30 MiB).
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+/// Deepest nesting accepted; Kubernetes objects stay well under 32.
+pub const MAX_DEPTH: usize = 128;
+/// Nodes an alias may copy in one document, in total.
+pub const MAX_ALIAS_NODES: usize = 100_000;
+
+/// One YAML document of a file.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// The document as JSON data.
+    pub value: Value,
+    /// Line of each node, by JSON pointer.
+    pub lines: Lines,
+    /// Line where the document's root node starts.
+    pub line: u32,
+}
+
+/// Map from JSON pointer (RFC 6901) to the 1-based line the node starts on.
+#[derive(Debug, Clone, Default)]
+pub struct Lines {
+    map: HashMap<String, u32>,
+}
+
+impl Lines {
+    /// The line of the node at `pointer`, or of its nearest ancestor that has
+    /// one (a missing field is reported on the line of its parent).
+    pub fn line_of(&self, pointer: &str) -> Option<u32> {
+        let mut p = pointer;
+        loop {
+            if let Some(l) = self.map.get(p) {
+                return Some(*l);
+            }
+            match p.rfind('/') {
+                Some(i) => p = &p[..i],
+                None => return None,
+            }
+        }
+    }
+}
+
+/// Escape one reference token of a JSON pointer (`~` → `~0`, `/` → `~1`).
+pub fn escape_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// A document that could not be read, with where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.column, self.message)
+    }
+}
+
+/// Parse every document of `text`. Empty documents (a lone `---`, comments
+/// only) are dropped.
+pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
+    let mut builder = Builder::default();
+    let mut parser = Parser::new_from_str(text);
+    if let Err(e) = parser.load(&mut builder, true) {
+        let m = e.marker();
+        return Err(SyntaxError {
+            line: line_u32(m.line()),
+            column: line_u32(m.col() + 1),
+            message: e.info().to_string(),
+        });
+    }
+    if let Some(err) = builder.error {
+        return Err(err);
+    }
+    Ok(builder.docs)
+}
+
+fn line_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+enum Frame {
+    Seq {
+        items: Vec<Value>,
+        pointer: String,
+        anchor: usize,
+    },
+    Map {
+        map: Map<String, Value>,
+        pointer: String,
+        anchor: usize,
+        /// Key read, value not yet.
+        key: Option<String>,
+    },
+}
+
+#[derive(Default)]
+struct Builder {
+    docs: Vec<Document>,
+    stack: Vec<Frame>,
+    lines: HashMap<String, u32>,
+    anchors: HashMap<usize, Value>,
+    alias_budget: usize,
+    root: Option<(Value, u32)>,
+    root_line: u32,
+    error: Option<SyntaxError>,
+}
+
+impl Builder {
+    fn fail(&mut self, mark: Marker, message: String) {
+        if self.error.is_none() {
+            self.error = Some(SyntaxError {
+                line: line_u32(mark.line()),
+                column: line_u32(mark.col() + 1),
+                message,
+            });
+        }
+    }
+
+    /// Pointer for the node about to be added in the current container, or
+    /// `None` when the node is a mapping key.
+    fn child_pointer(&self) -> Option<String> {
+        match self.stack.last() {
+            None => Some(String::new()),
+            Some(Frame::Seq { items, pointer, .. }) => Some(format!("{pointer}/{}", items.len())),
+            Some(Frame::Map {
+                key: Some(k),
+                pointer,
+                ..
+            }) => Some(format!("{pointer}/{}", escape_token(k))),
+            Some(Frame::Map { key: None, .. }) => None,
+        }
+    }
+
+    /// Attach a finished node to its parent (or make it the root).
+    fn attach(&mut self, value: Value, mark: Marker) {
+        match self.stack.last_mut() {
+            None => self.root = Some((value, self.root_line)),
+            Some(Frame::Seq { items, .. }) => items.push(value),
+            Some(Frame::Map { map, key, .. }) => match key.take() {
+                Some(k) => {
+                    map.insert(k, value);
+                }
+                None => {
+                    let k = match value {
+                        Value::String(s) => s,
+                        Value::Null => String::new(),
+                        Value::Bool(b) => b.to_string(),
+                        Value::Number(n) => n.to_string(),
+                        Value::Array(_) | Value::Object(_) => {
+                            self.fail(mark, "mapping keys must be scalars".into());
+                            return;
+                        }
+                    };
+                    if k == "<<" {
+                        self.fail(
+                            mark,
+                            "YAML merge keys (`<<`) are not supported; write the keys out".into(),
+                        );
+                        return;
+                    }
+                    if map.contains_key(&k) {
+                        self.fail(mark, format!("duplicate key `{k}`"));
+                        return;
+                    }
+                    if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
+                        *key = Some(k);
+                    }
+                }
+            },
+        }
+    }
+
+    fn record(&mut self, mark: Marker) {
+        if self.stack.is_empty() {
+            self.root_line = line_u32(mark.line());
+        }
+        if let Some(p) = self.child_pointer() {
+            self.lines.insert(p, line_u32(mark.line()));
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.error.is_some() {
+            return;
+        }
+        match ev {
+            Event::DocumentStart => {
+                self.stack.clear();
+                self.lines.clear();
+                self.anchors.clear();
+                self.alias_budget = MAX_ALIAS_NODES;
+                self.root = None;
+            }
+            Event::DocumentEnd => {
+                if let Some((value, line)) = self.root.take() {
+                    if !value.is_null() {
+                        self.docs.push(Document {
+                            value,
+                            lines: Lines {
+                                map: std::mem::take(&mut self.lines),
+                            },
+                            line,
+                        });
+                    }
+                }
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                self.record(mark);
+                let is_key = self.child_pointer().is_none();
+                let value = resolve_scalar(text, style, tag.as_ref(), is_key);
+                if anchor > 0 {
+                    self.anchors.insert(anchor, value.clone());
+                }
+                self.attach(value, mark);
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if self.stack.len() >= MAX_DEPTH {
+                    self.fail(mark, format!("nesting deeper than {MAX_DEPTH} levels"));
+                    return;
+                }
+                let Some(pointer) = self.child_pointer() else {
+                    self.fail(mark, "mapping keys must be scalars".into());
+                    return;
+                };
+                if self.stack.is_empty() {
+                    self.root_line = line_u32(mark.line());
+                }
+                self.lines.insert(pointer.clone(), line_u32(mark.line()));
+                let frame = if matches!(ev, Event::SequenceStart(..)) {
+                    Frame::Seq {
+                        items: Vec::new(),
+                        pointer,
+                        anchor,
+                    }
+                } else {
+                    Frame::Map {
+                        map: Map::new(),
+                        pointer,
+                        anchor,
+                        key: None,
+                    }
+                };
+                self.stack.push(frame);
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (value, anchor) = match self.stack.pop() {
+                    Some(Frame::Seq { items, anchor, .. }) => (Value::Array(items), anchor),
+                    Some(Frame::Map { map, anchor, .. }) => (Value::Object(map), anchor),
+                    None => return,
+                };
+                if anchor > 0 {
+                    self.anchors.insert(anchor, value.clone());
+                }
+                self.attach(value, mark);
+            }
+            Event::Alias(id) => {
+                self.record(mark);
+                let Some(value) = self.anchors.get(&id).cloned() else {
+                    self.fail(mark, "alias to an unknown anchor".into());
+                    return;
+                };
+                let n = count_nodes(&value);
+                if n > self.alias_budget {
+                    self.fail(
+                        mark,
+                        format!("aliases expand to more than {MAX_ALIAS_NODES} nodes"),
+                    );
+                    return;
+                }
+                self.alias_budget -= n;
+                self.attach(value, mark);
+            }
+            Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
+        }
+    }
+}
+
+fn count_nodes(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(count_nodes).sum::<usize>(),
+        Value::Object(m) => 1 + m.values().map(count_nodes).sum::<usize>(),
+        _ => 1,
+    }
+}
+
+/// YAML 1.2 core schema resolution for plain scalars; keys stay strings.
+fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>, is_key: bool) -> Value {
+    if let Some(tag) = tag {
+        if tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!" {
+            match tag.suffix.as_str() {
+                "str" => return Value::String(text),
+                "null" => return Value::Null,
+                _ => {}
+            }
+        } else {
+            return Value::String(text);
+        }
+    }
+    if is_key || style != TScalarStyle::Plain {
+        return Value::String(text);
+    }
+    match text.as_str() {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
+    if let Some(n) = parse_int(&text) {
+        return Value::Number(n);
+    }
+    if looks_like_float(&text) {
+        if let Ok(f) = text.parse::<f64>() {
+            if let Some(n) = Number::from_f64(f) {
+                return Value::Number(n);
+            }
+        }
+    }
+    Value::String(text)
+}
+
+fn parse_int(s: &str) -> Option<Number> {
+    let (neg, digits) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (radix, body) = if let Some(h) = digits.strip_prefix("0x") {
+        (16, h)
+    } else if let Some(o) = digits.strip_prefix("0o") {
+        (8, o)
+    } else {
+        (10, digits)
+    };
+    if body.is_empty() || !body.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let v = i64::from_str_radix(body, radix).ok()?;
+    Some(Number::from(if neg { -v } else { v }))
+}
+
+fn looks_like_float(s: &str) -> bool {
+    let b = s.trim_start_matches(['-', '+']);
+    !b.is_empty()
+        && b.bytes()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == b'.')
+        && b.bytes()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'-' | b'+'))
+        && b.bytes().any(|c| c.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_follow_nodes() {
+        let docs =
+            parse_documents("a: 1\nb:\n  - x\n  - {c: d}\n---\n# empty\n---\nz: true\n").unwrap();
+        assert_eq!(docs.len(), 2);
+        let d = &docs[0];
+        assert_eq!(d.lines.line_of("/a"), Some(1));
+        assert_eq!(d.lines.line_of("/b/1/c"), Some(4));
+        assert_eq!(d.lines.line_of("/b/1/missing"), Some(4));
+        assert_eq!(docs[1].value["z"], Value::Bool(true));
+        assert_eq!(docs[1].line, 8);
+    }
+
+    #[test]
+    fn scalars_resolve_with_core_schema() {
+        let d = &parse_documents("a: 12\nb: '12'\nc: 1.5\nd: ~\ne: on\nf: 0x1F\ng: 1.2.3\n")
+            .unwrap()[0];
+        assert_eq!(d.value["a"], Value::from(12));
+        assert_eq!(d.value["b"], Value::from("12"));
+        assert_eq!(d.value["c"], Value::from(1.5));
+        assert_eq!(d.value["d"], Value::Null);
+        assert_eq!(d.value["e"], Value::from("on"));
+        assert_eq!(d.value["f"], Value::from(31));
+        assert_eq!(d.value["g"], Value::from("1.2.3"));
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors_with_line() {
+        let e = parse_documents("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("duplicate key `a`"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let e = parse_documents("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(e.line >= 1, "{e}");
+        let e = parse_documents("a: b: c\n").unwrap_err();
+        assert_eq!(e.line, 1, "{e}");
+    }
+
+    #[test]
+    fn billion_laughs_is_bounded() {
+        let mut y = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..9 {
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("l{}", i - 1)
+            };
+            y.push_str(&format!("l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        }
+        let e = parse_documents(&y).unwrap_err();
+        assert!(e.message.contains("aliases expand"), "{e}");
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        let y = "[".repeat(10_000);
+        assert!(parse_documents(&y).is_err());
+    }
+
+    #[test]
+    fn json_is_accepted() {
+        let d = &parse_documents("{\"kind\": \"List\", \"items\": [{\"a\": 1}]}").unwrap()[0];
+        assert_eq!(d.value["items"][0]["a"], Value::from(1));
+        assert_eq!(d.lines.line_of("/items/0/a"), Some(1));
+    }
+}
