@@ -1,1 +1,448 @@
+//! End-to-end tests of the real `stepup` and `kubectl-stepup` binaries:
+//! exit codes, output contracts, and bad input at the CLI boundary.
 
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn shop(p: &str) -> String {
+    root().join("testdata/shop").join(p).display().to_string()
+}
+
+fn stepup(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stepup"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> (String, String, i32) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+        o.status.code().unwrap_or(-1),
+    )
+}
+
+fn write(dir: &Path, name: &str, body: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p.display().to_string()
+}
+
+/// `init` writes a starter policy that `simulate` accepts.
+#[test]
+fn init_then_simulate() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("policy.yaml").display().to_string();
+    let (out, _, code) = text(&stepup(&["init", "-o", &p]));
+    assert_eq!(code, 0, "{out}");
+    let (_, err, code) = text(&stepup(&["init", "-o", &p]));
+    assert_eq!(code, 2);
+    assert!(err.contains("--force"), "{err}");
+    let (out, err, code) = text(&stepup(&[
+        "simulate",
+        "-p",
+        &p,
+        "--color",
+        "never",
+        "https://shop.example.com/admin",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("rule      admin-console → level admin"),
+        "{out}"
+    );
+    assert!(out.contains("unauthenticated → 401"), "{out}");
+}
+
+/// The JSON shape of SPEC §3 for simulate.
+#[test]
+fn simulate_json_contract() {
+    let claims = r#"{"sub":"alice","acr":"urn:stepup:password","amr":["pwd"],"auth_time":"-2m","exp":"+1h"}"#;
+    let o = stepup(&[
+        "simulate",
+        "-p",
+        &shop("policy.yaml"),
+        "-f",
+        &shop("ingresses"),
+        "-X",
+        "POST",
+        "--claims",
+        claims,
+        "-o",
+        "json",
+        "https://api.shop.example/api/payments/charges",
+    ]);
+    let (out, err, code) = text(&o);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for k in ["route", "rule", "level", "decision", "status", "headers"] {
+        assert!(v.get(k).is_some(), "missing {k}: {out}");
+    }
+    for k in ["ingress", "host", "path", "pathType", "backend"] {
+        assert!(v["route"].get(k).is_some(), "route.{k}: {out}");
+    }
+    assert_eq!(v["route"]["ingress"], "shop/payments-api");
+    assert_eq!(v["decision"], "step_up");
+    assert_eq!(v["status"], 401);
+    assert_eq!(v["rule"], "payments");
+    let www = v["headers"]["WWW-Authenticate"].as_str().unwrap();
+    assert!(
+        www.contains("error=\"insufficient_user_authentication\"") && www.contains("max_age=900"),
+        "{www}"
+    );
+    assert_eq!(v["claimsVerified"], true);
+}
+
+/// The shop cases pass, one line each, with the closing summary.
+#[test]
+fn test_command_passes_on_the_shop() {
+    let (out, err, code) = text(&stepup(&[
+        "test",
+        "-p",
+        &shop("policy.yaml"),
+        "-f",
+        &shop("ingresses"),
+        &shop("cases.yaml"),
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    let summary = out.lines().last().unwrap();
+    let passed: usize = summary.split(' ').next().unwrap().parse().unwrap();
+    assert!(passed >= 25, "{summary}");
+    assert!(summary.ends_with(" passed, 0 failed"), "{summary}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("PASS")).count(),
+        passed
+    );
+}
+
+/// A failing case: exit 1, the mismatch named with file:line.
+#[test]
+fn failing_case_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = write(
+        dir.path(),
+        "c.yaml",
+        "apiVersion: stepup.dev/v1alpha1\nkind: StepUpTests\ncases:\n  - name: wrong on purpose\n    request: GET https://admin.shop.example/admin\n    expect: {decision: allow, status: 200}\n",
+    );
+    let (out, _, code) = text(&stepup(&[
+        "test",
+        "-p",
+        &shop("policy.yaml"),
+        "-f",
+        &shop("ingresses"),
+        &cases,
+        "--color",
+        "never",
+    ]));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("FAIL  {cases}:4  wrong on purpose")),
+        "{out}"
+    );
+    assert!(
+        out.contains("decision: expected allow, got unauthenticated"),
+        "{out}"
+    );
+    assert!(out.ends_with("0 passed, 1 failed\n"), "{out}");
+}
+
+/// `--token` decodes without verifying, and says so.
+#[test]
+fn token_is_marked_unverified() {
+    // {"alg":"RS256"} . {"sub":"a","acr":"phrh","amr":["hwk"],"groups":["shop-admins"],"auth_time":1700000000}
+    let payload = "eyJzdWIiOiJhIiwiYWNyIjoicGhyaCIsImFtciI6WyJod2siXSwiZ3JvdXBzIjpbInNob3AtYWRtaW5zIl0sImF1dGhfdGltZSI6MTcwMDAwMDAwMH0";
+    let token = format!("eyJhbGciOiJSUzI1NiJ9.{payload}.c2ln");
+    let (out, err, code) = text(&stepup(&[
+        "simulate",
+        "-p",
+        &shop("policy.yaml"),
+        "-f",
+        &shop("ingresses"),
+        "--token",
+        &token,
+        "--at",
+        "1700000060",
+        "--color",
+        "never",
+        "https://admin.shop.example/admin",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("allow → 200"), "{out}");
+    assert!(out.contains("WITHOUT verifying"), "{out}");
+    let (_, err, code) = text(&stepup(&[
+        "simulate",
+        "-p",
+        &shop("policy.yaml"),
+        "--token",
+        "not.a.jwt!",
+        "https://x/",
+    ]));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--token: JWT header is not base64url"),
+        "{err}"
+    );
+}
+
+/// `--claims @FILE` and stdin manifests (`-f -`).
+#[test]
+fn claims_file_and_stdin_manifests() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = write(
+        dir.path(),
+        "c.json",
+        r#"{"sub":"bob","acr":"phrh","amr":["hwk"],"groups":["sre"],"auth_time":"-1m"}"#,
+    );
+    let manifest = std::fs::read_to_string(shop("ingresses/grafana.yaml")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stepup"))
+        .args([
+            "simulate",
+            "-p",
+            &shop("policy.yaml"),
+            "-f",
+            "-",
+            "--claims",
+            &format!("@{claims}"),
+            "-o",
+            "json",
+            "https://grafana.shop.example/d/x",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(manifest.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let (out, err, code) = text(&o);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["decision"], "allow");
+    assert_eq!(v["route"]["ingress"], "monitoring/grafana");
+}
+
+/// Bad policy input (SPEC §6): exit 2, message with file:line, no panic.
+#[test]
+fn bad_policies_exit_2_with_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(shop("policy.yaml")).unwrap();
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "malformed",
+            "apiVersion: [\nkind: x\n".to_string(),
+            "invalid YAML/JSON",
+        ),
+        (
+            "wrong-kind",
+            good.replace("kind: StepUpPolicy", "kind: Ingress"),
+            "kind: expected \"StepUpPolicy\"",
+        ),
+        (
+            "unknown-level",
+            good.replacen("level: mfa", "level: mfaa", 1),
+            "unknown level \"mfaa\"",
+        ),
+        (
+            "cycle",
+            good.replacen("extends: mfa", "extends: admin", 1),
+            "cycle in extends",
+        ),
+        (
+            "bad-glob",
+            good.replacen("/admin/**", "/admin**", 1),
+            "`**` must be a whole segment",
+        ),
+        (
+            "duplicate-key",
+            good.replacen("spec:\n", "spec:\n  default: public\n", 1),
+            "duplicate key `default`",
+        ),
+        (
+            "json-garbage",
+            "{\"apiVersion\": ".to_string(),
+            "invalid YAML/JSON",
+        ),
+    ];
+    for (name, body, want) in cases {
+        let p = write(dir.path(), &format!("{name}.yaml"), &body);
+        let o = stepup(&["simulate", "-p", &p, "https://x/"]);
+        let (_, err, code) = text(&o);
+        assert_eq!(code, 2, "{name}: {err}");
+        assert!(err.contains(want), "{name}: {err}");
+        assert!(
+            err.contains(&format!("{p}:")),
+            "{name} names file:line: {err}"
+        );
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+}
+
+/// Bad manifests: exit 2 with file:line.
+#[test]
+fn bad_manifests_exit_2_with_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = shop("policy.yaml");
+    let cases = [
+        (
+            "old-api.yaml",
+            "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: old}\n",
+            ":1: Ingress old uses apiVersion \"extensions/v1beta1\"",
+        ),
+        (
+            "syntax.yaml",
+            "kind: Ingress\nmetadata: {name: x\n",
+            "invalid YAML/JSON",
+        ),
+        (
+            "no-type.yaml",
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: x}\nspec:\n  rules:\n    - host: a.test\n      http:\n        paths:\n          - path: /a\n            backend: {service: {name: s, port: {number: 80}}}\n",
+            ":9: Ingress x: pathType is required",
+        ),
+        (
+            "dup.yaml",
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: x, name: y}\n",
+            "duplicate key `name`",
+        ),
+    ];
+    for (name, body, want) in cases {
+        let p = write(dir.path(), name, body);
+        let (_, err, code) = text(&stepup(&[
+            "simulate",
+            "-p",
+            &policy,
+            "-f",
+            &p,
+            "https://a.test/a",
+        ]));
+        assert_eq!(code, 2, "{name}: {err}");
+        assert!(err.contains(p.as_str()), "{name}: {err}");
+        assert!(err.contains(want), "{name}: {err}");
+    }
+    let bin = dir.path().join("bin.yaml");
+    std::fs::write(&bin, [0xff, 0xfe, 0x00]).unwrap();
+    let (_, err, code) = text(&stepup(&[
+        "simulate",
+        "-p",
+        &policy,
+        "-f",
+        &bin.display().to_string(),
+        "https://a.test/",
+    ]));
+    assert_eq!(code, 2);
+    assert!(err.contains("not UTF-8"), "{err}");
+}
+
+/// Huge files are refused before they are read.
+#[test]
+fn huge_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("huge.yaml");
+    let f = std::fs::File::create(&p).unwrap();
+    f.set_len(stepup::source::MAX_FILE_BYTES + 1).unwrap(); // sparse
+    let (_, err, code) = text(&stepup(&[
+        "simulate",
+        "-p",
+        &p.display().to_string(),
+        "https://x/",
+    ]));
+    assert_eq!(code, 2);
+    assert!(err.contains("larger than the 256 MiB limit"), "{err}");
+}
+
+/// Usage errors exit 2; the same binary runs as a kubectl plugin.
+#[test]
+fn usage_and_plugin() {
+    let (_, err, code) = text(&stepup(&["simulate"]));
+    assert_eq!(code, 2, "{err}");
+    let (_, err, code) = text(&stepup(&[
+        "simulate",
+        "-p",
+        &shop("policy.yaml"),
+        "not-a-url",
+    ]));
+    assert_eq!(code, 2);
+    assert!(err.contains("not an absolute http(s) URL"), "{err}");
+    let (_, err, code) = text(&stepup(&[
+        "simulate",
+        "-p",
+        &shop("policy.yaml"),
+        "-X",
+        "get",
+        "https://x/",
+    ]));
+    assert_eq!(code, 2);
+    assert!(err.contains("upper-case"), "{err}");
+    let o = Command::new(env!("CARGO_BIN_EXE_kubectl-stepup"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let (out, _, code) = text(&o);
+    assert_eq!(code, 0);
+    assert!(out.contains("kubectl stepup"), "{out}");
+}
+
+/// Colour: never by default in a pipe, always on request, and NO_COLOR is
+/// honoured in auto mode.
+#[test]
+fn colour_control() {
+    let args = [
+        "simulate",
+        "-p",
+        &shop("policy.yaml"),
+        "https://www.shop.example/",
+    ];
+    let (plain, _, _) = text(&stepup(&args));
+    assert!(!plain.contains('\x1b'), "{plain}");
+    let mut always = args.to_vec();
+    always.extend(["--color", "always"]);
+    let (coloured, _, _) = text(&stepup(&always));
+    assert!(coloured.contains('\x1b'), "{coloured}");
+}
+
+/// A closed pipe ends the command quietly with 0.
+#[test]
+fn broken_pipe_is_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = String::from("apiVersion: stepup.dev/v1alpha1\nkind: StepUpTests\ncases:\n");
+    for i in 0..3000 {
+        body.push_str(&format!("  - {{name: case-{i}-with-a-long-name-to-fill-the-pipe, request: GET https://www.shop.example/, expect: {{decision: allow}}}}\n"));
+    }
+    let cases = write(dir.path(), "many.yaml", &body);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stepup"))
+        .args([
+            "test",
+            "-p",
+            &shop("policy.yaml"),
+            "-f",
+            &shop("ingresses"),
+            &cases,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let (_, err, code) = text(&o);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.is_empty(), "{err}");
+}
