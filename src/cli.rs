@@ -73,6 +73,55 @@ enum Cmd {
     Simulate(SimulateArgs),
     /// Run a table of request cases with expectations.
     Test(TestArgs),
+    /// Check Ingress manifests for auth coverage against the policy.
+    Lint(LintArgs),
+    /// Explain a lint rule: what it catches, why it matters, how to fix it.
+    Explain {
+        /// Rule ID (SU001) or name; omit to list all rules.
+        #[arg(value_name = "RULE")]
+        rule: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum LintFormat {
+    Human,
+    Json,
+    Sarif,
+    Junit,
+    Github,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum FailOn {
+    Error,
+    Warning,
+    Never,
+}
+
+#[derive(Args, Debug)]
+struct LintArgs {
+    /// The policy file.
+    #[arg(short, long, value_name = "POLICY")]
+    policy: PathBuf,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = LintFormat::Human)]
+    output: LintFormat,
+    /// Exit 1 when a finding at or above this severity remains.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    fail_on: FailOn,
+    /// Ignore `stepup.dev/ignore` suppressions.
+    #[arg(long)]
+    no_suppress: bool,
+    /// Ingress class the modelled controller serves (repeatable).
+    #[arg(long = "ingress-class", value_name = "CLASS", default_value = "nginx")]
+    classes: Vec<String>,
+    /// Ignore Ingresses that name no class.
+    #[arg(long)]
+    no_classless: bool,
+    /// Manifests: files, directories or `-` for stdin.
+    #[arg(value_name = "FILE|DIR|-", required = true)]
+    inputs: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -171,6 +220,8 @@ pub fn main(flavor: Flavor) -> ExitCode {
         Cmd::Init { output, force } => init(&mut out, output, force),
         Cmd::Simulate(a) => run_simulate(&mut out, a, cli.quiet, cli.verbose),
         Cmd::Test(a) => run_test(&mut out, a, cli.quiet, cli.verbose),
+        Cmd::Lint(a) => run_lint(&mut out, a, cli.quiet),
+        Cmd::Explain { rule } => explain(&mut out, rule.as_deref()),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -443,4 +494,69 @@ fn run_test(out: &mut impl Write, a: TestArgs, quiet: bool, verbose: u8) -> Resu
     } else {
         exit::FINDINGS
     })
+}
+
+fn explain(out: &mut impl Write, rule: Option<&str>) -> Result<u8, Failure> {
+    match rule {
+        None => {
+            for r in crate::lint::rules() {
+                writeln!(
+                    out,
+                    "{}  {:<8} {:<32} {}",
+                    r.id.bold(),
+                    r.severity.as_str(),
+                    r.name,
+                    r.summary
+                )?;
+            }
+        }
+        Some(id) => {
+            let Some(r) = crate::lint::rule(id) else {
+                return Err(usage(format!(
+                    "unknown rule {id:?}; `stepup explain` lists them"
+                )));
+            };
+            writeln!(
+                out,
+                "{} {} ({})\n",
+                r.id.bold(),
+                r.name.bold(),
+                r.severity.as_str()
+            )?;
+            writeln!(out, "{}\n", r.summary)?;
+            writeln!(out, "{}", r.explain)?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn run_lint(out: &mut impl Write, a: LintArgs, quiet: bool) -> Result<u8, Failure> {
+    let policy = load_policy(&a.policy)?;
+    let loaded = crate::ingress::load_paths(&a.inputs)?;
+    let classes = Classes {
+        names: a.classes.clone(),
+        classless: !a.no_classless,
+    };
+    let table = RouteTable::build(loaded.ingresses, &classes)?;
+    let report = crate::lint::lint(
+        &policy,
+        &table,
+        &crate::lint::Options {
+            no_suppress: a.no_suppress,
+        },
+    );
+    match a.output {
+        LintFormat::Human => crate::render::human(out, &report, quiet)?,
+        LintFormat::Json => crate::render::json(out, &report)?,
+        LintFormat::Sarif => crate::render::sarif(out, &report)?,
+        LintFormat::Junit => crate::render::junit(out, &report)?,
+        LintFormat::Github => crate::render::github(out, &report)?,
+    }
+    let threshold = match a.fail_on {
+        FailOn::Error => Some(crate::lint::Severity::Error),
+        FailOn::Warning => Some(crate::lint::Severity::Warning),
+        FailOn::Never => None,
+    };
+    let failed = threshold.is_some_and(|t| report.findings.iter().any(|f| f.severity >= t));
+    Ok(if failed { exit::FINDINGS } else { exit::OK })
 }

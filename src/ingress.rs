@@ -699,6 +699,39 @@ spec:
         assert!(e.primary.starts_with("t.yaml:12:"), "{e}");
     }
 
+    /// Helm and kustomize output: a leading `---`, `# Source:` comments,
+    /// empty documents, other kinds in between.
+    #[test]
+    fn helm_style_output() {
+        let text = format!(
+            "---\n# Source: shop/templates/service.yaml\napiVersion: v1\nkind: Service\nmetadata: {{name: s}}\n---\n# Source: shop/templates/empty.yaml\n---\n# Source: shop/templates/ingress.yaml\n{ING}---\n"
+        );
+        let l = load(&text).unwrap();
+        assert_eq!((l.ingresses.len(), l.skipped), (1, 1));
+        assert_eq!(l.ingresses[0].origin.line, 10);
+    }
+
+    /// Directories are read recursively, `*.yaml|*.yml|*.json` only, in name order.
+    #[test]
+    fn directories_recurse() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(
+            dir.path().join("sub/a.yml"),
+            ING.replace("name: shop", "name: a"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("b.json"),
+            r#"{"apiVersion":"networking.k8s.io/v1","kind":"Ingress","metadata":{"name":"b"}}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "kind: Ingress").unwrap();
+        let l = load_paths(&[dir.path().to_path_buf()]).unwrap();
+        let names: Vec<&str> = l.ingresses.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["b", "a"]);
+    }
+
     #[test]
     fn duplicates_are_errors() {
         let e = load(&format!("{ING}---\n{ING}")).unwrap_err();

@@ -1,0 +1,272 @@
+//! `stepup lint`: auth coverage as code review.
+//!
+//! Findings are values, never errors. Each has a stable rule ID (`SU001`…),
+//! a severity, a message a person can act on, where it is (`file:line`,
+//! namespace/name, host, path) and a fix hint. The rules:
+//!
+//! - **Route rules** probe the routing model ([`crate::routing`]): for every
+//!   host, a set of request paths (each location's own path, the policy's
+//!   rule paths, the built-in and configured sensitive paths) is routed
+//!   exactly as `simulate` routes it, and what the serving location enforces
+//!   is compared with what the policy requires. Shadowing, regex-mode
+//!   case-folding and prefix leaks therefore come out of the same model that
+//!   the nginx differential test proves.
+//! - **Annotation rules** read each Ingress's annotations (snippets,
+//!   injection characters, auth-url shape, canary, cache key, TLS, …).
+//!
+//! Suppression: `stepup.dev/ignore: "SU007: reason, SU013: reason"` on an
+//! Ingress; a suppression without a reason is itself a finding (SU017);
+//! `--no-suppress` ignores them all. cert-manager's ACME solver Ingresses
+//! are exempt.
+
+mod probe;
+mod rules;
+
+use std::fmt;
+
+use crate::ingress::Ingress;
+use crate::policy::Policy;
+use crate::routing::RouteTable;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Informational.
+    Note,
+    /// Should be fixed.
+    Warning,
+    /// Exposes or breaks a protected route.
+    Error,
+}
+
+impl Severity {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Note => "note",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A lint rule's fixed description.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleInfo {
+    /// Stable ID, `SU001`.
+    pub id: &'static str,
+    /// Short kebab-case name.
+    pub name: &'static str,
+    /// Default severity.
+    pub severity: Severity,
+    /// One line: what it catches.
+    pub summary: &'static str,
+    /// `stepup explain` text: what, why (CVE or incident), how to fix.
+    pub explain: &'static str,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Rule ID.
+    pub rule: &'static str,
+    /// Severity.
+    pub severity: Severity,
+    /// What is wrong, in a sentence.
+    pub message: String,
+    /// File.
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+    /// Namespace of the Ingress.
+    pub namespace: String,
+    /// Name of the Ingress.
+    pub ingress: String,
+    /// Host concerned (`""` when none).
+    pub host: String,
+    /// Path concerned (`""` when none).
+    pub path: String,
+    /// How to fix it.
+    pub fix: String,
+}
+
+/// Options of a lint run.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Ignore `stepup.dev/ignore` suppressions.
+    pub no_suppress: bool,
+}
+
+/// What a run found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Findings, sorted by file, line, rule.
+    pub findings: Vec<Finding>,
+    /// Findings that were suppressed (kept for reporting).
+    pub suppressed: usize,
+    /// Ingresses looked at.
+    pub ingresses: usize,
+}
+
+impl Report {
+    /// Count of findings at exactly `sev`.
+    pub fn count(&self, sev: Severity) -> usize {
+        self.findings.iter().filter(|f| f.severity == sev).count()
+    }
+}
+
+/// Every rule, in ID order.
+pub fn rules() -> &'static [RuleInfo] {
+    rules::RULES
+}
+
+/// A rule by ID (case-insensitive) or name.
+pub fn rule(id: &str) -> Option<&'static RuleInfo> {
+    rules::RULES
+        .iter()
+        .find(|r| r.id.eq_ignore_ascii_case(id) || r.name == id)
+}
+
+/// Lint a cluster's Ingresses against a policy. `table` must have been built
+/// from the same Ingresses; its `ignored` list is linted too.
+pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
+    let mut findings = Vec::new();
+    let all: Vec<&Ingress> = table
+        .ingresses
+        .iter()
+        .chain(table.ignored.iter().map(|(i, _)| i))
+        .collect();
+    for ing in &all {
+        if is_acme_solver(ing) {
+            continue;
+        }
+        rules::annotations(policy, table, ing, &mut findings);
+    }
+    let mut routed = Vec::new();
+    probe::routes(policy, table, &mut routed);
+    findings.extend(aggregate(routed));
+    findings.retain(|f| {
+        !all.iter()
+            .any(|i| is_acme_solver(i) && i.namespace == f.namespace && i.name == f.ingress)
+    });
+
+    // Suppressions.
+    let mut suppressed = 0;
+    if !opts.no_suppress {
+        let mut extra = Vec::new();
+        findings.retain(|f| {
+            let Some(ing) = all
+                .iter()
+                .find(|i| i.namespace == f.namespace && i.name == f.ingress)
+            else {
+                return true;
+            };
+            let (ids, _) = suppressions(ing);
+            let hit = ids.iter().any(|id| id.eq_ignore_ascii_case(f.rule));
+            suppressed += usize::from(hit);
+            !hit
+        });
+        for ing in &all {
+            for bad in suppressions(ing).1 {
+                extra.push(rules::finding(
+                    "SU017",
+                    ing,
+                    "",
+                    "",
+                    format!("suppression {bad:?} gives no reason; write `SU0NN: why it is safe`"),
+                    "Add a reason after the rule ID, e.g. `stepup.dev/ignore: \"SU013: TLS ends at the cloud load balancer\"`.".into(),
+                ));
+            }
+        }
+        findings.extend(extra);
+    }
+    findings.sort_by(|a, b| {
+        (&a.file, a.line, a.rule, &a.host, &a.path)
+            .cmp(&(&b.file, b.line, b.rule, &b.host, &b.path))
+    });
+    findings.dedup();
+    Report {
+        findings,
+        suppressed,
+        ingresses: all.len(),
+    }
+}
+
+/// One finding per rule, Ingress, host and path: further probe paths that
+/// hit the same location for the same reason are listed in the first one.
+fn aggregate(list: Vec<Finding>) -> Vec<Finding> {
+    let mut out: Vec<(Finding, Vec<String>)> = Vec::new();
+    for f in list {
+        let key = |g: &Finding| {
+            (
+                g.rule,
+                g.namespace.clone(),
+                g.ingress.clone(),
+                g.host.clone(),
+                g.path.clone(),
+                g.fix.clone(),
+            )
+        };
+        match out.iter_mut().find(|(g, _)| key(g) == key(&f)) {
+            Some((_, more)) => more.push(f.message),
+            None => out.push((f, Vec::new())),
+        }
+    }
+    out.into_iter()
+        .map(|(mut f, more)| {
+            if !more.is_empty() {
+                f.message.push_str(&format!(
+                    " (and {} more probe path(s) through the same location)",
+                    more.len()
+                ));
+            }
+            f
+        })
+        .collect()
+}
+
+/// Annotation naming suppressed rules.
+pub const IGNORE_ANNOTATION: &str = "stepup.dev/ignore";
+
+/// Parse `stepup.dev/ignore`: rule IDs with a reason, and entries without one.
+pub fn suppressions(ing: &Ingress) -> (Vec<String>, Vec<String>) {
+    let Some(v) = ing.annotations.get(IGNORE_ANNOTATION) else {
+        return (Vec::new(), Vec::new());
+    };
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    for entry in v
+        .split([',', ';', '\n'])
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        match entry.split_once(':') {
+            Some((id, why)) if !why.trim().is_empty() && rule(id.trim()).is_some() => {
+                ok.push(id.trim().to_ascii_uppercase())
+            }
+            _ => bad.push(entry.to_string()),
+        }
+    }
+    (ok, bad)
+}
+
+/// cert-manager's HTTP-01 solver Ingresses (temporary, public by design).
+pub fn is_acme_solver(ing: &Ingress) -> bool {
+    ing.labels
+        .get("acme.cert-manager.io/http01-solver")
+        .is_some_and(|v| v == "true")
+        || (ing.rules.iter().all(|r| {
+            r.paths
+                .iter()
+                .all(|p| p.path.starts_with("/.well-known/acme-challenge/"))
+        }) && ing.rules.iter().any(|r| !r.paths.is_empty()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,503 @@
+//! The rule registry and the per-Ingress annotation rules.
+
+use super::{Finding, RuleInfo, Severity};
+use crate::annotations::{Enforcement, auth_of, is_nginx_url_char, is_stepup_url, query_param};
+use crate::ingress::{Ingress, NGINX};
+use crate::policy::Policy;
+use crate::routing::RouteTable;
+
+/// Every rule, in ID order.
+pub(super) const RULES: &[RuleInfo] = &[
+    RuleInfo {
+        id: "SU001",
+        name: "no-auth",
+        severity: Severity::Error,
+        summary: "a route the policy (or a sensitive-route heuristic) protects has no auth at all",
+        explain: "A request to this host and path reaches its backend without any authentication, although \
+the policy requires a login (or the path looks sensitive: /admin, /actuator, /metrics, a Grafana host, \
+and so on). ingress-nginx applies auth annotations per Ingress object, so the route is open unless the \
+Ingress that actually serves it carries them.\n\nWhy it matters: exposed admin consoles, actuator and \
+debug endpoints are among the most common causes of cloud breaches (for instance Spring Boot /actuator/env \
+and /heapdump leaking secrets).\n\nFix: run `stepup generate -p POLICY FILE` and apply its output, or add \
+the stepup auth-url annotations for the rule's level to the Ingress that serves the path.",
+    },
+    RuleInfo {
+        id: "SU002",
+        name: "weak-level",
+        severity: Severity::Error,
+        summary: "the level in stepup's auth-url does not satisfy the policy rule's level, or one Ingress mixes levels",
+        explain: "The Ingress's auth-url names a level weaker than the one the policy requires for this \
+path (the level order: a level satisfies another when its acr set is a subset, each amr alternative a \
+superset of one of the other's, its maxAge shorter and its required claims stricter). stepup's runtime \
+still checks the stricter of the two, but the sign-in flow asks the IdP for the weaker level, so users \
+loop or get 403s. The warning variant means one Ingress holds paths of different levels: an auth \
+annotation covers every path of its Ingress, so they cannot all be right.\n\nFix: `stepup generate \
+--split` writes one Ingress per level with the matching auth-url.",
+    },
+    RuleInfo {
+        id: "SU003",
+        name: "foreign-or-malformed-auth-url",
+        severity: Severity::Error,
+        summary: "auth-url is not stepup (cannot enforce step-up; warning) or is malformed / rejected by ingress-nginx's validation (error)",
+        explain: "An auth-url that points to another service (oauth2-proxy, a custom check) can only say \
+yes or no to a login; it does not know stepup's levels, so acr, amr, maxAge and claim requirements are not \
+enforced. An auth-url with characters ingress-nginx's annotation validation rejects (anything but \
+letters, digits and `- . _ ~ / : , ? & = $` and space; `%`, `#`, `;`, quotes and braces are rejected) makes \
+the controller refuse the Ingress; CVE-2025-24514 was a configuration injection through exactly this \
+annotation. A stepup auth-url without `level=`, or with a level the policy does not define, fails closed \
+at runtime.\n\nFix: use `stepup generate` to write the auth-url.",
+    },
+    RuleInfo {
+        id: "SU004",
+        name: "auth-url-plain-http-external",
+        severity: Severity::Error,
+        summary: "auth-url uses plain http to a host outside the cluster",
+        explain: "ingress-nginx forwards the request's Authorization header and cookies to the auth-url. \
+Over plain http to a host outside the cluster (anything that is not a Service name or *.svc / \
+*.cluster.local, including `$host`), bearer tokens and session cookies cross the network unencrypted \
+and the answer can be forged.\n\nFix: point auth-url at the in-cluster Service \
+(http://stepup.stepup-system.svc.cluster.local:8080/auth?...) or use https.",
+    },
+    RuleInfo {
+        id: "SU005",
+        name: "no-signin",
+        severity: Severity::Warning,
+        summary: "a protected browser route has no auth-signin (users get a bare 401)",
+        explain: "Without auth-signin, ingress-nginx returns stepup's 401 to the browser, which shows an \
+error instead of sending the user to sign in (or to step up). API hosts and /api paths are exempt: API \
+clients should get the RFC 9470 401.\n\nFix: add `nginx.ingress.kubernetes.io/auth-signin: \
+https://$host/.stepup/signin?level=<level>` (`stepup generate` does).",
+    },
+    RuleInfo {
+        id: "SU006",
+        name: "shadowed",
+        severity: Severity::Error,
+        summary: "a protected path is reachable on the same host through another Ingress with weaker or no auth",
+        explain: "ingress-nginx merges every Ingress of a host into one server, and picks the location by \
+nginx's rules: an exact match, else the longest prefix, with the oldest Ingress winning a duplicate \
+host+path. Auth annotations stay with the Ingress that wrote them. So a second Ingress on the same host \
+with a longer prefix (/admin/reports under a protected /admin), an older duplicate, a regex-mode path, a \
+host-less rule or a defaultBackend can serve part of a protected area without auth. The maintainers' \
+own advice for exempting a path from auth is exactly this two-Ingress trick, which is why it is easy to \
+do by accident.\n\nFix: protect the shadowing Ingress with the same level, or remove the overlapping \
+path. `stepup simulate -v` shows which location serves a request.",
+    },
+    RuleInfo {
+        id: "SU007",
+        name: "prefix-leak",
+        severity: Severity::Warning,
+        summary: "a regex-mode location is an unanchored prefix: /admin also matches /adminx",
+        explain: "On a host in regex mode every location is written `location ~* \"^/admin\"`, with no end \
+anchor, so /admin also matches /adminx, /admin.bak and /administrator — and Exact paths become prefixes \
+too. Routes the policy treats differently can end up behind the wrong auth.\n\nFix: end the path with \
+`/` or `(/|$)`, or remove use-regex/rewrite-target from the host.",
+    },
+    RuleInfo {
+        id: "SU008",
+        name: "regex-case-folding",
+        severity: Severity::Warning,
+        summary: "a protected host is in regex mode: its paths match case-insensitively",
+        explain: "One Ingress with `use-regex: \"true\"` or a rewrite-target turns every location of its \
+host into a case-insensitive regex (kubernetes/ingress-nginx#11397), including other teams' Ingresses. \
+/ADMIN then reaches the /admin location; a backend that treats paths case-sensitively and a policy \
+written for /admin no longer agree. stepup matches rules case-insensitively on such hosts, but other \
+tools and reviewers do not.\n\nFix: keep regex paths on their own host, or avoid use-regex.",
+    },
+    RuleInfo {
+        id: "SU009",
+        name: "snippet",
+        severity: Severity::Error,
+        summary: "a *-snippet annotation",
+        explain: "Snippet annotations (configuration-snippet, server-snippet, auth-snippet, …) inject raw \
+nginx configuration. They are rated Critical by ingress-nginx, rejected unless \
+allow-snippet-annotations is on, and were the vector of CVE-2021-25742 (reading every Secret through \
+the controller's service account) and CVE-2023-5043. A snippet can also bypass or rewrite auth.\n\nFix: \
+remove it; express the need with regular annotations.",
+    },
+    RuleInfo {
+        id: "SU010",
+        name: "annotation-injection",
+        severity: Severity::Error,
+        summary: "an annotation value contains nginx configuration injection characters or words",
+        explain: "ingress-nginx renders annotation values into nginx.conf. Braces, semicolons, quotes, \
+newlines or words like `load_module`, `_by_lua`, `proxy_pass`, `ssl_engine` or `/var/run/secrets` in a \
+value are the shape of the injections behind CVE-2021-25746, CVE-2023-5044, CVE-2025-24514, \
+CVE-2025-1097/1098 and IngressNightmare (CVE-2025-1974).\n\nFix: remove the characters; if the value is \
+legitimate, suppress with a reason.",
+    },
+    RuleInfo {
+        id: "SU011",
+        name: "canary-auth",
+        severity: Severity::Warning,
+        summary: "auth annotations on a canary Ingress (the controller ignores them)",
+        explain: "ingress-nginx builds no locations from a canary Ingress and ignores its non-canary \
+annotations: traffic it receives is governed by the main Ingress's annotations. Auth annotations here \
+suggest a belief that they protect something; they do not.\n\nFix: put the auth annotations on the main \
+Ingress.",
+    },
+    RuleInfo {
+        id: "SU012",
+        name: "auth-cache",
+        severity: Severity::Error,
+        summary: "auth-cache-key omits the path, or auth-cache-duration caches 401",
+        explain: "ingress-nginx can cache auth answers by auth-cache-key. A key without $request_uri (or \
+$uri) shares one answer across paths of different levels; caching 401 keeps a user challenged after they \
+stepped up. Both break step-up.\n\nFix: include $request_uri and the credential in the key (for example \
+`$remote_user$http_authorization$cookie___Host-stepup$request_uri`) and cache only 200/202.",
+    },
+    RuleInfo {
+        id: "SU013",
+        name: "no-tls",
+        severity: Severity::Error,
+        summary: "a protected host has no TLS section",
+        explain: "Bearer tokens and session cookies cross the network with every request to a protected \
+host; stepup's cookie is `__Host-` prefixed and `Secure`, so browsers will not even send it over plain \
+http. The Ingress names the host in no `spec.tls` entry.\n\nFix: add a tls section (cert-manager can \
+issue the certificate). If TLS ends in front of the cluster, suppress with that reason.",
+    },
+    RuleInfo {
+        id: "SU014",
+        name: "auth-opt-out",
+        severity: Severity::Error,
+        summary: "enable-global-auth: \"false\", or satisfy: any with an allowlist, on a sensitive route",
+        explain: "`enable-global-auth: \"false\"` opts an Ingress out of the controller's global auth; \
+`satisfy: any` lets a request in when it passes EITHER the auth check OR the source allowlist, so anyone \
+inside the allowlisted range skips step-up.\n\nFix: remove the opt-out, or use `satisfy: all`.",
+    },
+    RuleInfo {
+        id: "SU015",
+        name: "wrong-controller",
+        severity: Severity::Warning,
+        summary: "annotations for another controller, or auth annotations on an Ingress no modelled controller serves",
+        explain: "`nginx.org/*` and `nginx.com/*` belong to F5's NGINX Ingress Controller and are silently \
+ignored by ingress-nginx; ingress-nginx's auth annotations on an Ingress of another class are ignored by \
+ingress-nginx too. Either way the intended protection is not in force.\n\nFix: use \
+`nginx.ingress.kubernetes.io/*` on an Ingress ingress-nginx serves, or lint with --ingress-class.",
+    },
+    RuleInfo {
+        id: "SU016",
+        name: "signin-route",
+        severity: Severity::Error,
+        summary: "the sign-in path is protected itself (redirect loop) or missing on a host with auth-signin",
+        explain: "auth-signin sends browsers to <signinPath> on the application's own host, so that host \
+needs an Ingress routing <signinPath> to stepup without auth. If that path is behind auth, the sign-in \
+page redirects to itself; if no Ingress routes it, the application receives the sign-in request.\n\nFix: \
+`stepup generate` writes the sign-in Ingress per host (in stepup's namespace).",
+    },
+    RuleInfo {
+        id: "SU017",
+        name: "bad-suppression",
+        severity: Severity::Warning,
+        summary: "a stepup.dev/ignore entry without a reason or with an unknown rule",
+        explain: "Suppressions document why a finding is acceptable. `stepup.dev/ignore` takes entries like \
+`SU013: TLS ends at the load balancer`, separated by commas. An entry without a reason, or for an unknown \
+rule, is reported and suppresses nothing.\n\nFix: add the reason.",
+    },
+];
+
+/// Build a finding located at the Ingress (or one of its paths).
+pub(super) fn finding(
+    rule: &'static str,
+    ing: &Ingress,
+    host: &str,
+    path: &str,
+    message: String,
+    fix: String,
+) -> Finding {
+    let severity = super::rule(rule).map_or(Severity::Error, |r| r.severity);
+    let line = ing
+        .rules
+        .iter()
+        .flat_map(|r| r.paths.iter())
+        .find(|p| !path.is_empty() && p.path == path)
+        .map_or(ing.origin.line, |p| p.origin.line);
+    Finding {
+        rule,
+        severity,
+        message,
+        file: ing.origin.file.to_string(),
+        line,
+        namespace: ing.namespace.clone(),
+        ingress: ing.name.clone(),
+        host: host.to_string(),
+        path: path.to_string(),
+        fix,
+    }
+}
+
+fn first_host(ing: &Ingress) -> String {
+    ing.rules
+        .iter()
+        .find_map(|r| r.host.clone())
+        .unwrap_or_default()
+}
+
+/// In-cluster service host: a bare name, `*.svc`, `*.cluster.local`, loopback.
+pub(super) fn is_cluster_host(host: &str) -> bool {
+    let h = host.split(':').next().unwrap_or(host);
+    !h.contains('$')
+        && (!h.contains('.')
+            || h.ends_with(".svc")
+            || h.ends_with(".cluster.local")
+            || h.ends_with(".svc.cluster.local")
+            || h == "localhost"
+            || h.starts_with("127."))
+}
+
+const INJECTION_WORDS: &[&str] = &[
+    "load_module",
+    "lua_package",
+    "_by_lua",
+    "proxy_pass",
+    "serviceaccount",
+    "/var/run/secrets",
+    "ssl_engine",
+    "include ",
+];
+
+/// The per-Ingress annotation rules.
+pub(super) fn annotations(
+    policy: &Policy,
+    table: &RouteTable,
+    ing: &Ingress,
+    out: &mut Vec<Finding>,
+) {
+    let host = first_host(ing);
+    let auth = auth_of(ing, Some(policy));
+    let has_auth = auth.enforcement != Enforcement::None;
+
+    for (k, v) in &ing.annotations {
+        // SU009 snippets (any controller's prefix).
+        if k.ends_with("-snippet") {
+            out.push(finding(
+                "SU009",
+                ing,
+                &host,
+                "",
+                format!("annotation {k} injects raw nginx configuration"),
+                format!("Remove {k}."),
+            ));
+            continue;
+        }
+        // SU010 injection characters in ingress-nginx values.
+        if let Some(short) = k.strip_prefix(NGINX) {
+            let bad_char = v
+                .chars()
+                .find(|c| matches!(c, '{' | '}' | ';' | '\'' | '"' | '\n' | '\r' | '\\' | '`'));
+            let lower = v.to_ascii_lowercase();
+            let bad_word = INJECTION_WORDS.iter().find(|w| lower.contains(*w));
+            if let Some(c) = bad_char {
+                out.push(finding(
+                    "SU010",
+                    ing,
+                    &host,
+                    "",
+                    format!(
+                        "annotation {short} contains {c:?}, a configuration injection character"
+                    ),
+                    "Remove the character.".into(),
+                ));
+            } else if let Some(w) = bad_word {
+                out.push(finding(
+                    "SU010",
+                    ing,
+                    &host,
+                    "",
+                    format!("annotation {short} contains {w:?}, a configuration injection word"),
+                    "Remove it.".into(),
+                ));
+            }
+        }
+        // SU015 F5 NGINX prefixes.
+        if k.starts_with("nginx.org/") || k.starts_with("nginx.com/") {
+            out.push(finding(
+                "SU015",
+                ing,
+                &host,
+                "",
+                format!(
+                    "annotation {k} is for F5's NGINX Ingress Controller; ingress-nginx ignores it"
+                ),
+                format!("Use the nginx.ingress.kubernetes.io/ equivalent of {k}."),
+            ));
+        }
+    }
+
+    // SU003 malformed auth-url / SU004 plain http outside the cluster.
+    for key in ["auth-url", "auth-signin"] {
+        let Some(url) = ing.nginx(key) else { continue };
+        if let Some(c) = url.chars().find(|c| !is_nginx_url_char(*c)) {
+            out.push(finding(
+                "SU003",
+                ing,
+                &host,
+                "",
+                format!("{key} contains {c:?}, which ingress-nginx's annotation validation rejects: the Ingress will not be configured"),
+                "Write the URL with letters, digits and - . _ ~ / : , ? & = $ only (`stepup generate` does).".into(),
+            ));
+            continue;
+        }
+        let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
+        if !scheme_ok {
+            out.push(finding(
+                "SU003",
+                ing,
+                &host,
+                "",
+                format!("{key} {url:?} is not an absolute http(s) URL"),
+                "Use an absolute URL.".into(),
+            ));
+            continue;
+        }
+        if key == "auth-url" {
+            let url_host = url
+                .split("://")
+                .nth(1)
+                .and_then(|r| r.split(['/', '?']).next())
+                .unwrap_or("");
+            if url.starts_with("http://") && !is_cluster_host(url_host) {
+                out.push(finding(
+                    "SU004",
+                    ing,
+                    &host,
+                    "",
+                    format!("auth-url sends credentials over plain http to {url_host}, outside the cluster"),
+                    "Point auth-url at the in-cluster stepup Service, or use https.".into(),
+                ));
+            }
+            if is_stepup_url(url, Some(policy)) {
+                match query_param(url, "level") {
+                    None | Some("") => out.push(finding("SU003", ing, &host, "", "stepup auth-url names no level=; the check fails closed".into(), "Add level=<level> (`stepup generate` does).".into())),
+                    Some(l) if policy.need_of(l).is_none() => out.push(finding(
+                        "SU003",
+                        ing,
+                        &host,
+                        "",
+                        format!("auth-url names level {l:?}, which the policy does not define; the check fails closed"),
+                        format!("Use one of: {}.", policy.known_levels().join(", ")),
+                    )),
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+
+    // SU011 auth on canaries.
+    if ing.is_canary()
+        && ing
+            .annotations
+            .keys()
+            .any(|k| k.starts_with(&format!("{NGINX}auth-")))
+    {
+        out.push(finding(
+            "SU011",
+            ing,
+            &host,
+            "",
+            "auth annotations on a canary Ingress are ignored; the main Ingress's annotations govern its traffic".into(),
+            "Move the auth annotations to the main Ingress.".into(),
+        ));
+    }
+
+    // SU012 auth cache.
+    if let Some(key) = ing.nginx("auth-cache-key") {
+        if !key.contains("$request_uri") && !key.contains("$uri") {
+            out.push(finding(
+                "SU012",
+                ing,
+                &host,
+                "",
+                format!("auth-cache-key {key:?} omits the path: one cached answer serves paths of different levels"),
+                "Include $request_uri in auth-cache-key.".into(),
+            ));
+        }
+    }
+    if let Some(d) = ing.nginx("auth-cache-duration") {
+        if d.split([' ', ',']).any(|t| t == "401" || t == "any") {
+            out.push(finding(
+                "SU012",
+                ing,
+                &host,
+                "",
+                format!("auth-cache-duration {d:?} caches 401 answers: users stay challenged after stepping up"),
+                "Cache 200 and 202 only, e.g. \"200 202 5m\".".into(),
+            ));
+        }
+    }
+
+    // SU013 TLS on protected hosts.
+    if has_auth {
+        for r in &ing.rules {
+            let Some(h) = &r.host else { continue };
+            let covered = ing.tls_hosts.iter().any(|t| {
+                t == h
+                    || t.strip_prefix("*.")
+                        .is_some_and(|s| h.split_once('.').is_some_and(|(_, rest)| rest == s))
+            });
+            if !covered {
+                out.push(finding("SU013", ing, h, "", format!("protected host {h} has no TLS section: tokens and cookies would travel in clear text"), format!("Add spec.tls with hosts: [{h}].")));
+            }
+        }
+    }
+
+    // SU014 opt-outs.
+    let sensitive_ing = ing.rules.iter().any(|r| {
+        r.host
+            .as_deref()
+            .is_some_and(|h| super::probe::sensitive_host(policy, h))
+            || r.paths.iter().any(|p| {
+                super::probe::sensitive_path(policy, p.path.as_bytes())
+                    || policy
+                        .rule_for(
+                            r.host.as_deref().unwrap_or(""),
+                            "GET",
+                            p.path.as_bytes(),
+                            false,
+                        )
+                        .need
+                        != crate::policy::Need::Public
+            })
+    });
+    if sensitive_ing {
+        if ing.nginx("enable-global-auth") == Some("false") {
+            out.push(finding("SU014", ing, &host, "", "enable-global-auth: \"false\" opts a sensitive Ingress out of the controller's global auth".into(), "Remove enable-global-auth, or protect the Ingress with stepup's auth-url.".into()));
+        }
+        let allowlist = ["allowlist-source-range", "whitelist-source-range"]
+            .iter()
+            .any(|k| ing.nginx(k).is_some());
+        if ing.nginx("satisfy") == Some("any") && allowlist && has_auth {
+            out.push(finding(
+                "SU014",
+                ing,
+                &host,
+                "",
+                "satisfy: any lets allowlisted addresses skip auth on a sensitive route".into(),
+                "Use satisfy: all (the default).".into(),
+            ));
+        }
+    }
+
+    // SU015 auth annotations on an Ingress the modelled controller does not serve.
+    if let Some((_, why)) = table
+        .ignored
+        .iter()
+        .find(|(i, _)| i.namespace == ing.namespace && i.name == ing.name)
+    {
+        if !ing.is_canary()
+            && ing
+                .annotations
+                .keys()
+                .any(|k| k.starts_with(&format!("{NGINX}auth-")))
+        {
+            out.push(finding(
+                "SU015",
+                ing,
+                &host,
+                "",
+                format!("ingress-nginx auth annotations on an Ingress it does not serve ({why})"),
+                "Set ingressClassName to the ingress-nginx class, or lint with --ingress-class."
+                    .into(),
+            ));
+        }
+    }
+}
