@@ -239,8 +239,8 @@ fn server(policy: &Policy, t: &RouteTable, s: &Server, out: &mut Vec<Finding>) {
             // The catch-all's default root: 404 from the default backend.
             continue;
         };
-        if l.is_default && l.backend == Backend::Default && !heuristic && rule.is_none() {
-            // A path no Ingress defines goes to the default backend (404).
+        if l.backend == Backend::Default {
+            // The default backend answers 404: nothing is exposed.
             continue;
         }
         let path = pr.path.as_str();
