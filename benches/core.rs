@@ -33,7 +33,7 @@ use serde_json::{Value, json};
 
 use stepup::annotations::auth_of;
 use stepup::claims::Claims;
-use stepup::decision::{Request, Route, check, decide};
+use stepup::decision::{Request, Route, Verdict, check, decide, decide_fast};
 use stepup::ingress::{Ingress, Loaded, load_text};
 use stepup::policy::{Policy, parse};
 use stepup::routing::{Classes, RouteTable};
@@ -363,6 +363,14 @@ fn route_all(table: &RouteTable, reqs: &[Req]) -> usize {
 }
 
 fn route_decide(table: &RouteTable, policy: &Policy, q: &Req) -> u16 {
+    route_decide_with(table, policy, q, decide_fast)
+}
+
+type DecideFn = fn(&Policy, Option<&Route<'_>>, &Request<'_>, Option<&Claims>, i64) -> Verdict;
+
+/// Route plus a decision function: `decide_fast` is the per-request runtime
+/// path; `decide` also formats the trace `simulate -v` prints.
+fn route_decide_with(table: &RouteTable, policy: &Policy, q: &Req, decide: DecideFn) -> u16 {
     let routed = table.route(black_box(&q.host), black_box(q.target.as_bytes()));
     let ingress = routed
         .location()
@@ -384,6 +392,12 @@ fn route_decide(table: &RouteTable, policy: &Policy, q: &Req) -> u16 {
 fn route_decide_all(table: &RouteTable, policy: &Policy, reqs: &[Req]) -> usize {
     reqs.iter()
         .map(|q| usize::from(route_decide(table, policy, q)))
+        .sum()
+}
+
+fn route_decide_traced_all(table: &RouteTable, policy: &Policy, reqs: &[Req]) -> usize {
+    reqs.iter()
+        .map(|q| usize::from(route_decide_with(table, policy, q, decide)))
         .sum()
 }
 
@@ -631,6 +645,10 @@ fn bench_lookup(c: &mut Criterion) {
         g.bench_function(format!("route_decide/{n}"), |b| {
             let f = get();
             b.iter(|| route_decide_all(&f.table, &policy, &f.reqs))
+        });
+        g.bench_function(format!("route_decide_traced/{n}"), |b| {
+            let f = get();
+            b.iter(|| route_decide_traced_all(&f.table, &policy, &f.reqs))
         });
         g.bench_function(format!("simulate_run/{n}"), |b| {
             let f = get();

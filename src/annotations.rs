@@ -84,32 +84,113 @@ pub fn is_stepup_url(url: &str, policy: Option<&Policy>) -> bool {
     path.ends_with("/auth") && query_param(url, "level").is_some()
 }
 
-/// Read an Ingress's auth annotations.
-pub fn auth_of(ing: &Ingress, policy: Option<&Policy>) -> Auth {
-    let enforcement = match ing.nginx("auth-url").map(str::trim) {
+/// [`Enforcement`], borrowed from the Ingress (no allocation; the per-request
+/// path of `decide` uses it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnforcementRef<'a> {
+    /// No auth annotation.
+    None,
+    /// stepup's auth-url.
+    Stepup {
+        /// `level=`.
+        level: &'a str,
+        /// `rule=`.
+        rule: Option<&'a str>,
+    },
+    /// A foreign auth-url.
+    External(&'a str),
+    /// Basic or digest auth.
+    Basic,
+}
+
+impl EnforcementRef<'_> {
+    /// The owned form.
+    pub fn to_owned(self) -> Enforcement {
+        match self {
+            EnforcementRef::None => Enforcement::None,
+            EnforcementRef::Stepup { level, rule } => Enforcement::Stepup {
+                level: level.to_string(),
+                rule: rule.map(str::to_string),
+            },
+            EnforcementRef::External(u) => Enforcement::External(u.to_string()),
+            EnforcementRef::Basic => Enforcement::Basic,
+        }
+    }
+}
+
+/// [`Auth`], borrowed from the Ingress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthRef<'a> {
+    /// What checks requests.
+    pub enforcement: EnforcementRef<'a>,
+    /// `auth-signin`, if set.
+    pub signin: Option<&'a str>,
+    /// `auth-response-headers`, as written (comma-separated).
+    pub response_headers: Option<&'a str>,
+}
+
+impl AuthRef<'_> {
+    /// Whether `header` is passed to the backend (all are when the
+    /// annotation is absent, as stepup's identity headers are then unused).
+    pub fn passes(&self, header: &str) -> bool {
+        self.response_headers.is_none_or(|list| {
+            list.split(',')
+                .any(|h| h.trim().eq_ignore_ascii_case(header))
+        })
+    }
+}
+
+/// Read an Ingress's auth annotations without allocating.
+pub fn auth_ref<'a>(ing: &'a Ingress, policy: Option<&Policy>) -> AuthRef<'a> {
+    // One descent into the sorted map: every key we need starts with
+    // `nginx.ingress.kubernetes.io/auth-` (`-` + 1 is `.`).
+    const FROM: &str = "nginx.ingress.kubernetes.io/auth-";
+    const TO: &str = "nginx.ingress.kubernetes.io/auth.";
+    let (mut url, mut signin, mut kind, mut secret, mut headers) = (None, None, None, false, None);
+    for (k, v) in ing.annotations.range::<str, _>((
+        std::ops::Bound::Included(FROM),
+        std::ops::Bound::Excluded(TO),
+    )) {
+        match &k[FROM.len()..] {
+            "url" => url = Some(v.trim()),
+            "signin" => signin = Some(v.as_str()).filter(|s| !s.is_empty()),
+            "type" => kind = Some(v.as_str()),
+            "secret" => secret = true,
+            "response-headers" => headers = Some(v.as_str()).filter(|s| !s.trim().is_empty()),
+            _ => {}
+        }
+    }
+    let enforcement = match url {
         Some(url) if !url.is_empty() => {
             if is_stepup_url(url, policy) {
-                Enforcement::Stepup {
-                    level: query_param(url, "level").unwrap_or("").to_string(),
-                    rule: query_param(url, "rule").map(str::to_string),
+                EnforcementRef::Stepup {
+                    level: query_param(url, "level").unwrap_or(""),
+                    rule: query_param(url, "rule"),
                 }
             } else {
-                Enforcement::External(url.to_string())
+                EnforcementRef::External(url)
             }
         }
-        _ => match ing.nginx("auth-type") {
-            Some("basic" | "digest") if ing.nginx("auth-secret").is_some() => Enforcement::Basic,
-            _ => Enforcement::None,
+        _ => match kind {
+            Some("basic" | "digest") if secret => EnforcementRef::Basic,
+            _ => EnforcementRef::None,
         },
     };
-    Auth {
+    AuthRef {
         enforcement,
-        signin: ing
-            .nginx("auth-signin")
-            .map(str::to_string)
-            .filter(|s| !s.is_empty()),
-        response_headers: ing
-            .nginx("auth-response-headers")
+        signin,
+        response_headers: headers,
+    }
+}
+
+/// Read an Ingress's auth annotations.
+pub fn auth_of(ing: &Ingress, policy: Option<&Policy>) -> Auth {
+    let r = auth_ref(ing, policy);
+    Auth {
+        enforcement: r.enforcement.to_owned(),
+        signin: r.signin.map(str::to_string),
+        response_headers: r
+            .response_headers
             .map(|h| {
                 h.split(',')
                     .map(|s| s.trim().to_string())

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::annotations::{Auth, Enforcement, auth_of};
+use crate::annotations::{AuthRef, Enforcement, EnforcementRef, auth_ref};
 use crate::claims::Claims;
 use crate::ingress::{Backend, Ingress};
 use crate::policy::{Need, Policy};
@@ -82,7 +82,7 @@ impl Kind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Check {
     /// 200, with identity headers for the backend.
-    Allow(BTreeMap<String, String>),
+    Allow(Vec<(&'static str, String)>),
     /// 401; `Some(reason)` when a token was presented but is not acceptable.
     Unauthenticated(Option<String>),
     /// 401 with an RFC 9470 challenge.
@@ -184,7 +184,7 @@ fn values(v: &Value) -> Vec<&str> {
 /// The `/auth` answer for `need` given (already verified) `claims` at `now`.
 pub fn check(need: &Need, claims: Option<&Claims>, now: i64) -> Check {
     let req = match need {
-        Need::Public => return Check::Allow(BTreeMap::new()),
+        Need::Public => return Check::Allow(Vec::new()),
         Need::Deny => return Check::Forbidden("the policy denies this route to everyone".into()),
         Need::Auth { req, .. } => req,
     };
@@ -212,7 +212,7 @@ pub fn check(need: &Need, claims: Option<&Claims>, now: i64) -> Check {
         }
     }
     let sub = match c.get("sub") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::String(s)) if !s.is_empty() => s.as_str(),
         Some(_) => return Check::Unauthenticated(Some("sub must be a non-empty string".into())),
         None => return Check::Unauthenticated(Some("token has no sub".into())),
     };
@@ -236,8 +236,12 @@ pub fn check(need: &Need, claims: Option<&Claims>, now: i64) -> Check {
                 "the combined levels leave no acceptable value for claim {k}"
             ));
         }
-        let have = c.get(k).map(values).unwrap_or_default();
-        if !have.iter().any(|h| want.contains(*h)) {
+        let has = match c.get(k) {
+            Some(Value::String(v)) => want.contains(v.as_str()),
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).any(|v| want.contains(v)),
+            _ => false,
+        };
+        if !has {
             let list: Vec<&str> = want.iter().map(String::as_str).collect();
             return Check::Forbidden(format!(
                 "claim {k} does not contain one of [{}]",
@@ -286,16 +290,16 @@ pub fn check(need: &Need, claims: Option<&Claims>, now: i64) -> Check {
             reason: unmet.join("; "),
         };
     }
-    let mut h = BTreeMap::new();
-    h.insert("X-Auth-Request-User".to_string(), sub);
+    let mut h = Vec::with_capacity(4);
+    h.push(("X-Auth-Request-User", sub.to_string()));
     if let Some(Value::String(e)) = c.get("email") {
-        h.insert("X-Auth-Request-Email".to_string(), e.clone());
+        h.push(("X-Auth-Request-Email", e.clone()));
     }
     if let Some(g) = c.get("groups") {
-        h.insert("X-Auth-Request-Groups".to_string(), values(g).join(","));
+        h.push(("X-Auth-Request-Groups", values(g).join(",")));
     }
     if let Some(a) = acr {
-        h.insert("X-Auth-Request-Acr".to_string(), a.to_string());
+        h.push(("X-Auth-Request-Acr", a.to_string()));
     }
     Check::Allow(h)
 }
@@ -350,6 +354,24 @@ pub struct Verdict {
     pub trace: Vec<String>,
 }
 
+impl Default for Verdict {
+    /// The default backend's 404, nothing matched, nothing required.
+    fn default() -> Self {
+        Verdict {
+            kind: Kind::NotFound,
+            status: 404,
+            headers: BTreeMap::new(),
+            rule: None,
+            required: Need::Public,
+            enforced: Enforcement::None,
+            effective: Need::Public,
+            auth_status: None,
+            exposed: false,
+            trace: Vec::new(),
+        }
+    }
+}
+
 /// ingress-nginx's `buildAuthSignURL` plus variable expansion: append
 /// `rd=$scheme://$host$escaped_request_uri` unless an `rd` is present.
 pub fn signin_location(signin: &str, req: &Request<'_>) -> String {
@@ -385,8 +407,21 @@ pub fn escape_uri(s: &str) -> String {
     out
 }
 
-/// Decide a request (see the module docs). `route` is `None` in policy-only
-/// mode. `claims` are taken as verified; `now` is seconds since the epoch.
+/// A decision trace that costs nothing when off: lines are formatted only
+/// when it is on (`simulate`, `test`, logs at debug level).
+struct Trace(Option<Vec<String>>);
+
+impl Trace {
+    fn add(&mut self, line: impl FnOnce() -> String) {
+        if let Some(v) = self.0.as_mut() {
+            v.push(line());
+        }
+    }
+}
+
+/// Decide a request (see the module docs), with a trace of what matched and
+/// why. `route` is `None` in policy-only mode. `claims` are taken as
+/// verified; `now` is seconds since the epoch.
 pub fn decide(
     policy: &Policy,
     route: Option<&Route<'_>>,
@@ -394,70 +429,87 @@ pub fn decide(
     claims: Option<&Claims>,
     now: i64,
 ) -> Verdict {
-    let mut trace = Vec::new();
+    decide_traced(policy, route, req, claims, now, true)
+}
+
+/// [`decide`] without the trace: the per-request path.
+pub fn decide_fast(
+    policy: &Policy,
+    route: Option<&Route<'_>>,
+    req: &Request<'_>,
+    claims: Option<&Claims>,
+    now: i64,
+) -> Verdict {
+    decide_traced(policy, route, req, claims, now, false)
+}
+
+fn decide_traced(
+    policy: &Policy,
+    route: Option<&Route<'_>>,
+    req: &Request<'_>,
+    claims: Option<&Claims>,
+    now: i64,
+    traced: bool,
+) -> Verdict {
+    let mut trace = Trace(traced.then(Vec::new));
     let host = crate::routing::normalize_host(req.host);
-    let mut v = Verdict {
-        kind: Kind::NotFound,
-        status: 404,
-        headers: BTreeMap::new(),
-        rule: None,
-        required: Need::Public,
-        enforced: Enforcement::None,
-        effective: Need::Public,
-        auth_status: None,
-        exposed: false,
-        trace: Vec::new(),
-    };
+    let mut v = Verdict::default();
 
     // 1. What nginx does before auth, and the path it matches on.
-    let (uri, fold, location, ingress): (Vec<u8>, bool, Option<&Location>, Option<&Ingress>) =
+    let normalized;
+    let (uri, fold, location, ingress): (&[u8], bool, Option<&Location>, Option<&Ingress>) =
         match route {
             None => match crate::routing::normalize(req.target.as_bytes()) {
                 Ok((u, _)) => {
-                    trace.push("policy-only mode: judged as stepup's /auth would, as if the Ingresses carried `stepup generate`'s annotations".into());
-                    (u, false, None, None)
+                    trace.add(|| "policy-only mode: judged as stepup's /auth would, as if the Ingresses carried `stepup generate`'s annotations".into());
+                    normalized = u;
+                    (normalized.as_slice(), false, None, None)
                 }
                 Err(e) => return bad_request(v, e, trace),
             },
             Some(r) => {
                 let s = r.routed.server;
-                trace.push(format!(
-                    "host {host} → server {}{}",
-                    s.name,
-                    if s.regex_mode {
-                        " (regex mode: every location is a case-insensitive regex)"
-                    } else {
-                        ""
-                    }
-                ));
+                trace.add(|| {
+                    format!(
+                        "host {host} → server {}{}",
+                        s.name,
+                        if s.regex_mode {
+                            " (regex mode: every location is a case-insensitive regex)"
+                        } else {
+                            ""
+                        }
+                    )
+                });
                 match &r.routed.outcome {
                     Outcome::BadRequest(e) => return bad_request(v, *e, trace),
                     Outcome::Redirect(loc) => {
-                        trace.push(format!("nginx redirects to {loc} (auto_redirect of a prefix location ending in /), before auth"));
+                        trace.add(|| format!("nginx redirects to {loc} (auto_redirect of a prefix location ending in /), before auth"));
                         v.kind = Kind::Redirect;
                         v.status = 301;
                         v.headers.insert("Location".into(), loc.clone());
-                        v.trace = trace;
+                        v.trace = trace.0.unwrap_or_default();
                         return v;
                     }
                     Outcome::NoLocation => {
-                        trace.push("no location matches; nginx answers 404".into());
-                        v.trace = trace;
+                        trace.add(|| "no location matches; nginx answers 404".into());
+                        v.trace = trace.0.unwrap_or_default();
                         return v;
                     }
                     Outcome::Location(_) => {
                         let l = r.routed.location();
                         if let Some(l) = l {
-                            trace.push(format!(
-                                "$uri {} → location {}{}",
-                                String::from_utf8_lossy(&r.routed.uri),
-                                l.directive(),
-                                r.ingress
-                                    .map(|i| format!(" of Ingress {}", i.key()))
-                                    .unwrap_or_default()
-                            ));
+                            trace.add(|| {
+                                format!(
+                                    "$uri {} → location {}{}",
+                                    String::from_utf8_lossy(&r.routed.uri),
+                                    l.directive(),
+                                    r.ingress
+                                        .map(|i| format!(" of Ingress {}", i.key()))
+                                        .unwrap_or_default()
+                                )
+                            });
                         }
-                        (r.routed.uri.clone(), s.regex_mode, l, r.ingress)
+                        (r.routed.uri.as_slice(), s.regex_mode, l, r.ingress)
                     }
                 }
             }
@@ -465,118 +517,131 @@ pub fn decide(
 
     // 2. The policy rule for the normalised path. stepup's own sign-in
     //    path is public by construction (SPEC §2).
-    let rm = if policy.is_signin_path(&uri) {
-        trace.push("stepup's own sign-in path: public by design".into());
+    let rm = if policy.is_signin_path(uri) {
+        trace.add(|| "stepup's own sign-in path: public by design".into());
         crate::policy::RuleMatch {
             rule: None,
             also: Vec::new(),
             need: Need::Public,
         }
     } else {
-        policy.rule_for(&host, req.method, &uri, fold)
+        let rm = policy.rule_for(&host, req.method, uri, fold);
+        match rm.rule {
+            Some(i) => trace.add(|| {
+                format!(
+                    "policy rule {} (line {}) → {}",
+                    policy.rules[i].name,
+                    policy.rules[i].line,
+                    rm.need.label()
+                )
+            }),
+            None => trace.add(|| format!("no policy rule matches → default {}", policy.default)),
+        }
+        for &i in &rm.also {
+            trace.add(|| {
+                format!(
+                    "`;` path parameters: rule {} also matched; the stricter need {} applies",
+                    policy.rules[i].name,
+                    rm.need.label()
+                )
+            });
+        }
+        rm
     };
     v.rule = rm.rule.map(|i| policy.rules[i].name.clone());
-    v.required = rm.need.clone();
-    match rm.rule {
-        _ if rm.need == Need::Public && rm.rule.is_none() && policy.is_signin_path(&uri) => {}
-        Some(i) => trace.push(format!(
-            "policy rule {} (line {}) → {}",
-            policy.rules[i].name,
-            policy.rules[i].line,
-            rm.need.label()
-        )),
-        None => trace.push(format!(
-            "no policy rule matches → default {}",
-            policy.default
-        )),
-    }
-    for &i in &rm.also {
-        trace.push(format!(
-            "`;` path parameters: rule {} also matched; the stricter need {} applies",
-            policy.rules[i].name,
-            rm.need.label()
-        ));
-    }
 
     // 3. What the location enforces.
-    let auth: Auth = match (route, ingress) {
-        (None, _) => Auth {
-            enforcement: Enforcement::Stepup {
-                level: rm.need.label(),
-                rule: v.rule.clone(),
-            },
+    let policy_only_level;
+    let auth: AuthRef<'_> = match (route, ingress) {
+        (None, _) => {
+            policy_only_level = rm.need.label();
+            AuthRef {
+                enforcement: EnforcementRef::Stepup {
+                    level: &policy_only_level,
+                    rule: rm.rule.map(|i| policy.rules[i].name.as_str()),
+                },
+                signin: None,
+                response_headers: None,
+            }
+        }
+        (Some(_), Some(ing)) => auth_ref(ing, Some(policy)),
+        (Some(_), None) => AuthRef {
+            enforcement: EnforcementRef::None,
             signin: None,
-            response_headers: Vec::new(),
-        },
-        (Some(_), Some(ing)) => auth_of(ing, Some(policy)),
-        (Some(_), None) => Auth {
-            enforcement: Enforcement::None,
-            signin: None,
-            response_headers: Vec::new(),
+            response_headers: None,
         },
     };
-    v.enforced = auth.enforcement.clone();
+    v.enforced = auth.enforcement.to_owned();
     let default_backend = route.is_some() && location.is_none_or(|l| l.backend == Backend::Default);
 
-    let check_result = match &auth.enforcement {
-        Enforcement::None => {
+    let result = match auth.enforcement {
+        EnforcementRef::None => {
             if rm.need != Need::Public {
                 v.exposed = true;
-                trace.push(format!(
-                    "the location has no auth annotation, but the policy requires {}: EXPOSED",
-                    rm.need.label()
-                ));
+                trace.add(|| {
+                    format!(
+                        "the location has no auth annotation, but the policy requires {}: EXPOSED",
+                        rm.need.label()
+                    )
+                });
             } else {
-                trace.push("the location has no auth annotation; none is required".into());
+                trace.add(|| "the location has no auth annotation; none is required".into());
             }
             None
         }
-        Enforcement::External(_) | Enforcement::Basic => {
+        EnforcementRef::External(_) | EnforcementRef::Basic => {
             // A foreign check is taken to accept any valid login: it cannot
             // know stepup's levels, so anything above "authenticated" is exposed.
             v.exposed = rm.need == Need::Deny
                 || (rm.need != Need::Public && !authenticated().satisfies(&rm.need));
-            trace.push(format!(
-                "auth by {}: assumed to accept any valid login; it cannot enforce {}",
-                auth.enforcement.label(),
-                rm.need.label()
-            ));
+            trace.add(|| {
+                format!(
+                    "auth by {}: assumed to accept any valid login; it cannot enforce {}",
+                    auth.enforcement.to_owned().label(),
+                    rm.need.label()
+                )
+            });
             Some(match claims {
                 None => Check::Unauthenticated(None),
-                Some(_) => Check::Allow(BTreeMap::new()),
+                Some(_) => Check::Allow(Vec::new()),
             })
         }
-        Enforcement::Stepup { level, .. } => {
+        EnforcementRef::Stepup { level, .. } => {
             let Some(level_need) = policy.need_of(level) else {
-                trace.push(format!("auth-url names level {level:?}, which the policy does not define: stepup fails closed"));
+                trace.add(|| format!("auth-url names level {level:?}, which the policy does not define: stepup fails closed"));
+                v.required = rm.need;
                 v.effective = Need::Deny;
                 let c = Check::Forbidden(format!("unknown level {level:?}"));
                 return finish(v, c, &auth, req, default_backend, trace);
             };
             let eff = level_need.and(&rm.need);
             if eff != level_need {
-                trace.push(format!(
-                    "auth-url level {level} is weaker than the rule's {}; stepup enforces {}",
-                    rm.need.label(),
-                    eff.label()
-                ));
+                trace.add(|| {
+                    format!(
+                        "auth-url level {level} is weaker than the rule's {}; stepup enforces {}",
+                        rm.need.label(),
+                        eff.label()
+                    )
+                });
             }
-            v.effective = eff.clone();
             let c = check(&eff, claims, now);
-            trace.push(format!("stepup /auth → {} ({})", c.status(), describe(&c)));
+            trace.add(|| format!("stepup /auth → {} ({})", c.status(), describe(&c)));
+            v.effective = eff;
             Some(c)
         }
     };
-    match check_result {
+    v.required = rm.need;
+    match result {
         None => {
             v.effective = Need::Public;
+            let open = AuthRef {
+                enforcement: EnforcementRef::None,
+                ..auth
+            };
             finish(
                 v,
-                Check::Allow(BTreeMap::new()),
-                &Auth {
-                    enforcement: Enforcement::None,
-                    ..auth
-                },
+                Check::Allow(Vec::new()),
+                &open,
                 req,
                 default_backend,
                 trace,
@@ -588,7 +653,7 @@ pub fn decide(
 
 fn authenticated() -> Need {
     Need::Auth {
-        levels: vec![crate::policy::AUTHENTICATED.into()],
+        levels: std::sync::Arc::from([crate::policy::AUTHENTICATED.to_string()]),
         req: Default::default(),
     }
 }
@@ -603,55 +668,47 @@ fn describe(c: &Check) -> String {
     }
 }
 
-fn bad_request(mut v: Verdict, e: crate::routing::NormError, mut trace: Vec<String>) -> Verdict {
-    trace.push(format!("nginx rejects the request target: {e}"));
+fn bad_request(mut v: Verdict, e: crate::routing::NormError, mut trace: Trace) -> Verdict {
+    trace.add(|| format!("nginx rejects the request target: {e}"));
     v.kind = Kind::BadRequest;
     v.status = 400;
-    v.trace = trace;
+    v.trace = trace.0.unwrap_or_default();
     v
 }
 
 fn finish(
     mut v: Verdict,
     c: Check,
-    auth: &Auth,
+    auth: &AuthRef<'_>,
     req: &Request<'_>,
     default_backend: bool,
-    mut trace: Vec<String>,
+    mut trace: Trace,
 ) -> Verdict {
-    let ran_auth = auth.enforcement != Enforcement::None;
-    if ran_auth {
+    if auth.enforcement != EnforcementRef::None {
         v.auth_status = Some(c.status());
     }
-    match &c {
+    match c {
         Check::Allow(h) => {
             if default_backend {
-                trace.push("the default backend answers 404".into());
+                trace.add(|| "the default backend answers 404".into());
                 v.kind = Kind::NotFound;
                 v.status = 404;
             } else {
                 v.kind = Kind::Allow;
                 v.status = 200;
                 for (k, val) in h {
-                    if auth.response_headers.is_empty()
-                        || auth
-                            .response_headers
-                            .iter()
-                            .any(|x| x.eq_ignore_ascii_case(k))
-                    {
-                        v.headers.insert(k.clone(), val.clone());
+                    if auth.passes(k) {
+                        v.headers.insert(k.to_string(), val);
                     }
                 }
             }
         }
         Check::Unauthenticated(_) | Check::StepUp { .. } => {
             v.kind = c.kind();
-            match &auth.signin {
+            match auth.signin {
                 Some(s) => {
                     let loc = signin_location(s, req);
-                    trace.push(format!(
-                        "auth-signin turns the 401 into a redirect to {loc}"
-                    ));
+                    trace.add(|| format!("auth-signin turns the 401 into a redirect to {loc}"));
                     v.status = 302;
                     v.headers.insert("Location".into(), loc);
                 }
@@ -668,7 +725,7 @@ fn finish(
             v.status = 403;
         }
     }
-    v.trace = trace;
+    v.trace = trace.0.unwrap_or_default();
     v
 }
 

@@ -90,11 +90,12 @@ impl PathGlob {
     /// Whether the normalised `path` matches; `fold` compares ASCII
     /// case-insensitively (hosts in ingress-nginx regex mode).
     pub fn matches(&self, path: &[u8], fold: bool) -> bool {
-        let Some(rest) = path.strip_prefix(b"/") else {
-            return false;
-        };
-        let parts: Vec<&[u8]> = rest.split(|b| *b == b'/').collect();
-        match_segs(&self.segs, &parts, fold)
+        split_path(path).is_some_and(|parts| self.matches_split(&parts, fold))
+    }
+
+    /// [`matches`](Self::matches) on a path already split by [`split_path`].
+    pub fn matches_split(&self, parts: &[&[u8]], fold: bool) -> bool {
+        match_segs(&self.segs, parts, fold)
     }
 
     /// A literal glob (no wildcard) — its one path.
@@ -126,6 +127,13 @@ impl fmt::Display for PathGlob {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.source)
     }
+}
+
+/// Split an absolute path into its segments (`/a/b/` → `a`, `b`, ``);
+/// `None` when it does not start with `/`.
+pub fn split_path(path: &[u8]) -> Option<Vec<&[u8]>> {
+    let rest = path.strip_prefix(b"/")?;
+    Some(rest.split(|b| *b == b'/').collect())
 }
 
 fn eq(a: &[u8], b: &[u8], fold: bool) -> bool {

@@ -478,11 +478,6 @@ fn ingress_from(
     value: &Value,
     line: u32,
 ) -> Result<Ingress, InputError> {
-    let sub = Document {
-        value: value.clone(),
-        lines: doc.lines.clone(),
-        line,
-    };
     // Re-root pointers: deserialize from the sub-value, then look lines up
     // under `pointer`.
     let raw: RawIngress = serde_path_to_error::deserialize(value).map_err(|e| {
@@ -497,7 +492,7 @@ fn ingress_from(
                 _ => {}
             }
         }
-        let l = sub.lines.line_of(&p).unwrap_or(line);
+        let l = doc.lines.line_of(&p).unwrap_or(line);
         let field = crate::error::pointer_to_field(&p[pointer.len()..]);
         let mut msg = format!("Ingress {field}: {}", e.inner());
         if field.contains("annotations") || field.contains("labels") {

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -116,6 +117,23 @@ pub struct Level {
     pub req: Requirement,
     /// Line of its definition (0 for built-ins).
     pub line: u32,
+    /// `req` as a need (shared, cheap to clone).
+    pub need: Need,
+}
+
+impl Level {
+    fn new(name: String, req: Requirement, line: u32) -> Level {
+        let need = Need::Auth {
+            levels: Arc::from([name.clone()]),
+            req: Arc::new(req.clone()),
+        };
+        Level {
+            name,
+            req,
+            line,
+            need,
+        }
+    }
 }
 
 /// What a route needs: nothing, a login meeting a requirement, or refusal.
@@ -126,9 +144,9 @@ pub enum Need {
     /// A login that meets the requirement; `levels` names where it came from.
     Auth {
         /// Level names combined into `req`.
-        levels: Vec<String>,
+        levels: Arc<[String]>,
         /// The combined requirement.
-        req: Requirement,
+        req: Arc<Requirement>,
     },
     /// Nobody.
     Deny,
@@ -156,11 +174,11 @@ impl Need {
                 if rb.satisfies(ra) {
                     return other.clone();
                 }
-                let mut levels = la.clone();
+                let mut levels = la.to_vec();
                 levels.extend(lb.iter().filter(|l| !la.contains(l)).cloned());
                 Need::Auth {
-                    levels,
-                    req: ra.and(rb),
+                    levels: levels.into(),
+                    req: Arc::new(ra.and(rb)),
                 }
             }
         }
@@ -207,12 +225,18 @@ pub struct Rule {
 impl Rule {
     /// Whether this rule applies to the request.
     pub fn matches(&self, host: &str, method: &str, path: &[u8], fold: bool) -> bool {
+        crate::glob::split_path(path)
+            .is_some_and(|parts| self.matches_split(host, method, &parts, fold))
+    }
+
+    /// [`matches`](Self::matches) on a path split by [`crate::glob::split_path`].
+    pub fn matches_split(&self, host: &str, method: &str, parts: &[&[u8]], fold: bool) -> bool {
         (self.hosts.is_empty() || self.hosts.iter().any(|h| h.matches(host)))
             && self.methods.as_ref().is_none_or(|ms| {
                 ms.iter()
                     .any(|m| m == method || (m == "GET" && method == "HEAD"))
             })
-            && self.paths.iter().any(|g| g.matches(path, fold))
+            && self.paths.iter().any(|g| g.matches_split(parts, fold))
     }
 }
 
@@ -297,10 +321,7 @@ impl Policy {
         match name {
             PUBLIC => Some(Need::Public),
             DENY => Some(Need::Deny),
-            _ => self.level(name).map(|l| Need::Auth {
-                levels: vec![l.name.clone()],
-                req: l.req.clone(),
-            }),
+            _ => self.level(name).map(|l| l.need.clone()),
         }
     }
 
@@ -361,9 +382,10 @@ impl Policy {
     }
 
     fn first_rule(&self, host: &str, method: &str, path: &[u8], fold: bool) -> Option<usize> {
+        let parts = crate::glob::split_path(path)?;
         self.rules
             .iter()
-            .position(|r| r.matches(host, method, path, fold))
+            .position(|r| r.matches_split(host, method, &parts, fold))
     }
 }
 
@@ -858,18 +880,14 @@ fn resolve_levels(raw: &[RawLevel], errs: &mut Errors<'_>) -> Vec<Level> {
             .lines
             .line_of(&format!("/spec/levels/{i}"))
             .unwrap_or(0);
-        out.push(Level {
-            name: l.name.clone(),
-            req,
-            line,
-        });
+        out.push(Level::new(l.name.clone(), req, line));
     }
     if !index.contains_key(AUTHENTICATED) {
-        out.push(Level {
-            name: AUTHENTICATED.to_string(),
-            req: Requirement::default(),
-            line: 0,
-        });
+        out.push(Level::new(
+            AUTHENTICATED.to_string(),
+            Requirement::default(),
+            0,
+        ));
     }
     out
 }

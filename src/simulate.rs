@@ -136,7 +136,11 @@ pub fn run(
     let mut report = Report {
         method: method.to_string(),
         url: url.to_string(),
-        verdict: decision::decide(policy, None, &req, claims.claims.as_ref(), now),
+        // Filled below; policy-only mode decides here, cluster mode after routing.
+        verdict: match table {
+            None => decision::decide(policy, None, &req, claims.claims.as_ref(), now),
+            Some(_) => Verdict::default(),
+        },
         route: None,
         location: None,
         server: None,

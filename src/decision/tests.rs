@@ -53,6 +53,7 @@ fn allow_with_identity() {
     let p = policy();
     match check(&need(&p, "admin"), Some(&strong()), NOW) {
         Check::Allow(h) => {
+            let h: std::collections::BTreeMap<&str, String> = h.into_iter().collect();
             assert_eq!(h["X-Auth-Request-User"], "alice");
             assert_eq!(h["X-Auth-Request-Email"], "a@x");
             assert_eq!(h["X-Auth-Request-Groups"], "admins,dev");

@@ -139,8 +139,8 @@ fn needs_combine() {
     assert_eq!(Need::Deny.and(&mfa), Need::Deny);
     assert!(admin.satisfies(&mfa) && !mfa.satisfies(&admin));
     let g = Need::Auth {
-        levels: vec!["g".into()],
-        req: req(None, None, None, &[("groups", &["x"])]),
+        levels: vec!["g".to_string()].into(),
+        req: req(None, None, None, &[("groups", &["x"])]).into(),
     };
     let combined = mfa.and(&g);
     assert_eq!(combined.label(), "mfa+g");

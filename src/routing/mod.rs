@@ -115,6 +115,9 @@ pub struct Server {
     exact: HashMap<Vec<u8>, usize>,
     /// Prefix locations, longest first.
     prefixes: Vec<usize>,
+    /// Names of (non-regex) locations that end in `/`, without the `/`:
+    /// requests for these get nginx's 301 when nothing matches exactly.
+    slash_names: std::collections::HashSet<Vec<u8>>,
     regexes: Vec<(Regex, usize)>,
 }
 
@@ -372,7 +375,7 @@ impl RouteTable {
     /// The server nginx picks for a (raw) Host header.
     pub fn server_for(&self, host: &str) -> usize {
         let h = normalize_host(host);
-        if let Some(&i) = self.by_host.get(&h) {
+        if let Some(&i) = self.by_host.get(h.as_ref()) {
             return i;
         }
         // ingress-nginx writes `*.a.b` as `~^(?<subdomain>[\w-]+)\.a\.b$`.
@@ -447,27 +450,18 @@ impl Server {
             }
         }
         let is_equal = best.is_some_and(|i| self.locations[i].name.as_bytes() == uri);
-        if !is_equal {
-            // nginx's auto_redirect: a location named `uri + "/"`.
-            let mut slash = uri.to_vec();
-            slash.push(b'/');
-            let hit = self.exact.contains_key(&slash)
-                || self
-                    .prefixes
-                    .iter()
-                    .any(|&i| self.locations[i].name.as_bytes() == slash.as_slice());
-            if hit {
-                let mut loc = format!(
-                    "http://{}{}",
-                    normalize_host(host),
-                    String::from_utf8_lossy(&slash)
-                );
-                if let Some(a) = args {
-                    loc.push('?');
-                    loc.push_str(&String::from_utf8_lossy(a));
-                }
-                return Outcome::Redirect(loc);
+        // nginx's auto_redirect: a location named `uri + "/"`.
+        if !is_equal && self.slash_names.contains(uri) {
+            let mut loc = format!(
+                "http://{}{}/",
+                normalize_host(host),
+                String::from_utf8_lossy(uri)
+            );
+            if let Some(a) = args {
+                loc.push('?');
+                loc.push_str(&String::from_utf8_lossy(a));
             }
+            return Outcome::Redirect(loc);
         }
         best.map_or(Outcome::NoLocation, Outcome::Location)
     }
@@ -536,12 +530,21 @@ fn compile(
         }
     }
     prefixes.sort_by_key(|&i| std::cmp::Reverse(locations[i].name.len()));
+    let slash_names = if regex_mode {
+        Default::default()
+    } else {
+        locations
+            .iter()
+            .filter_map(|l| l.name.strip_suffix('/').map(|n| n.as_bytes().to_vec()))
+            .collect()
+    };
     Ok(Server {
         name,
         regex_mode,
         locations,
         exact,
         prefixes,
+        slash_names,
         regexes,
     })
 }

@@ -241,8 +241,8 @@ pub fn normalize(raw: &[u8]) -> Result<(Vec<u8>, Option<Vec<u8>>), NormError> {
 }
 
 /// The request host as nginx compares it to `server_name`: lower-cased,
-/// without port or trailing dot.
-pub fn normalize_host(host: &str) -> String {
+/// without port or trailing dot. Borrows when nothing needs changing.
+pub fn normalize_host(host: &str) -> std::borrow::Cow<'_, str> {
     let h = if host.starts_with('[') {
         host.split_once(']')
             .map_or(host, |(h, _)| h)
@@ -256,7 +256,12 @@ pub fn normalize_host(host: &str) -> String {
             }
         })
     };
-    h.trim_end_matches('.').to_ascii_lowercase()
+    let h = h.trim_end_matches('.');
+    if h.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(h.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(h)
+    }
 }
 
 #[cfg(test)]
