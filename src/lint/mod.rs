@@ -174,12 +174,17 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
         });
         for ing in &all {
             for bad in suppressions(ing).1 {
+                let host = ing
+                    .rules
+                    .iter()
+                    .find_map(|r| r.host.clone())
+                    .unwrap_or_default();
                 extra.push(rules::finding(
                     "SU017",
                     ing,
+                    &host,
                     "",
-                    "",
-                    format!("suppression {bad:?} gives no reason; write `SU0NN: why it is safe`"),
+                    bad,
                     "Add a reason after the rule ID, e.g. `stepup.dev/ignore: \"SU013: TLS ends at the cloud load balancer\"`.".into(),
                 ));
             }
@@ -234,23 +239,54 @@ fn aggregate(list: Vec<Finding>) -> Vec<Finding> {
 /// Annotation naming suppressed rules.
 pub const IGNORE_ANNOTATION: &str = "stepup.dev/ignore";
 
-/// Parse `stepup.dev/ignore`: rule IDs with a reason, and entries without one.
+/// Parse `stepup.dev/ignore`: the rule IDs suppressed with a reason, and
+/// the problems with entries that suppress nothing.
+///
+/// Entries are `SU0NN: reason`, separated by `,`, `;` or newlines; a
+/// separator only starts a new entry when a rule ID follows it, so reasons
+/// may contain commas.
 pub fn suppressions(ing: &Ingress) -> (Vec<String>, Vec<String>) {
     let Some(v) = ing.annotations.get(IGNORE_ANNOTATION) else {
         return (Vec::new(), Vec::new());
     };
+    let starts_entry = |t: &str| {
+        let t = t.trim_start();
+        t.len() >= 5
+            && t[..2].eq_ignore_ascii_case("SU")
+            && t.as_bytes()[2..5].iter().all(u8::is_ascii_digit)
+    };
+    let mut entries: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for piece in v.split_inclusive([',', ';', '\n']) {
+        if !cur.trim().is_empty() && starts_entry(piece) {
+            entries.push(std::mem::take(&mut cur));
+        }
+        cur.push_str(piece);
+    }
+    entries.push(cur);
     let mut ok = Vec::new();
     let mut bad = Vec::new();
-    for entry in v
-        .split([',', ';', '\n'])
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-    {
-        match entry.split_once(':') {
-            Some((id, why)) if !why.trim().is_empty() && rule(id.trim()).is_some() => {
-                ok.push(id.trim().to_ascii_uppercase())
+    for e in entries {
+        let e = e.trim().trim_end_matches([',', ';']).trim();
+        if e.is_empty() {
+            continue;
+        }
+        match e.split_once(':') {
+            Some((id, why)) => {
+                let id = id.trim();
+                if rule(id).is_none() {
+                    bad.push(format!("suppression {e:?} names unknown rule {id} (`stepup explain` lists the rules)"));
+                } else if why.trim().is_empty() {
+                    bad.push(format!(
+                        "suppression {e:?} gives no reason; write `{id}: why it is safe`"
+                    ));
+                } else {
+                    ok.push(id.to_ascii_uppercase());
+                }
             }
-            _ => bad.push(entry.to_string()),
+            None => bad.push(format!(
+                "suppression {e:?} gives no reason; write `SU0NN: why it is safe`"
+            )),
         }
     }
     (ok, bad)

@@ -112,9 +112,30 @@ fn location_sample(l: &Location) -> Option<String> {
     Some(p.clone())
 }
 
+/// The literal start of a regex path (`/admin/report[s]?/.*` → `/admin/report`).
+fn regex_literal_prefix(p: &str) -> &str {
+    let end = p
+        .find(|c: char| "^$()[]{}*+?|\\.".contains(c))
+        .unwrap_or(p.len());
+    &p[..end]
+}
+
+/// Whether a regex-mode location also matches its literal part plus `x`
+/// (no end anchor): `/admin` leaks to `/adminx`; `/admin/` and `/admin(/|$)`
+/// do not.
+fn leaks(l: &Location) -> bool {
+    let lp = regex_literal_prefix(&l.name);
+    !lp.ends_with('/')
+        && regex::bytes::Regex::new(&format!("(?i-u)^{}", l.name))
+            .is_ok_and(|re| re.is_match(format!("{lp}x").as_bytes()))
+}
+
 struct Probe {
     path: String,
     method: &'static str,
+    /// Judge this location directly (a regex location the sample may not
+    /// literally match), instead of routing the sample.
+    at: Option<usize>,
 }
 
 fn method_of(policy: &Policy, rule: usize) -> &'static str {
@@ -183,10 +204,21 @@ fn server(policy: &Policy, t: &RouteTable, s: &Server, out: &mut Vec<Finding>) {
         s.name.clone()
     };
     let mut probes: Vec<Probe> = Vec::new();
-    for l in &s.locations {
+    for (i, l) in s.locations.iter().enumerate() {
         if let Some(p) = location_sample(l) {
             probes.push(Probe {
                 path: p,
+                at: None,
+                method: "GET",
+            });
+        } else if l.modifier == Modifier::Regex && !l.is_default {
+            // A regex path is judged at its literal start, directly: the
+            // sample need not match the regex itself.
+            let lp = regex_literal_prefix(&l.ingress_path);
+            let lp = if lp.is_empty() { "/" } else { lp };
+            probes.push(Probe {
+                path: lp.to_string(),
+                at: Some(i),
                 method: "GET",
             });
         }
@@ -198,6 +230,7 @@ fn server(policy: &Policy, t: &RouteTable, s: &Server, out: &mut Vec<Finding>) {
         for g in &r.paths {
             probes.push(Probe {
                 path: glob_sample(g),
+                at: None,
                 method: method_of(policy, i),
             });
         }
@@ -205,33 +238,38 @@ fn server(policy: &Policy, t: &RouteTable, s: &Server, out: &mut Vec<Finding>) {
     for p in SENSITIVE_PATHS {
         probes.push(Probe {
             path: (*p).to_string(),
+            at: None,
             method: "GET",
         });
     }
     for g in &policy.sensitive.paths {
         probes.push(Probe {
             path: glob_sample(g),
+            at: None,
             method: "GET",
         });
     }
     if sensitive_host(policy, &host) {
         probes.push(Probe {
             path: "/".into(),
+            at: None,
             method: "GET",
         });
     }
     let mut seen = BTreeSet::new();
     let mut regex_protected = None;
     for pr in probes {
-        if !seen.insert((pr.path.clone(), pr.method)) {
+        if !seen.insert((pr.path.clone(), pr.method, pr.at)) {
             continue;
         }
         let routed = t.route(&host, pr.path.as_bytes());
-        let Outcome::Location(li) = routed.outcome else {
-            continue;
+        let (li, uri) = match (pr.at, &routed.outcome) {
+            (Some(i), _) => (i, pr.path.as_bytes().to_vec()),
+            (None, Outcome::Location(i)) => (*i, routed.uri.clone()),
+            _ => continue,
         };
         let l = &s.locations[li];
-        let (need, rule, heuristic) = required(policy, &host, pr.method, &routed.uri, s.regex_mode);
+        let (need, rule, heuristic) = required(policy, &host, pr.method, &uri, s.regex_mode);
         if need == Need::Public {
             continue;
         }
@@ -335,7 +373,7 @@ fn server(policy: &Policy, t: &RouteTable, s: &Server, out: &mut Vec<Finding>) {
                 // The level is what the sign-in flow asks for, so it must meet
                 // what a GET of the path needs; stricter per-method needs
                 // (POST on payments) are enforced by the runtime from the policy.
-                let (get_need, _, _) = required(policy, &host, "GET", &routed.uri, s.regex_mode);
+                let (get_need, _, _) = required(policy, &host, "GET", &uri, s.regex_mode);
                 if let Some(have) = enforced_need(policy, &auth.enforcement) {
                     if !have.satisfies(&get_need) {
                         out.push(finding(
@@ -362,17 +400,13 @@ fn server(policy: &Policy, t: &RouteTable, s: &Server, out: &mut Vec<Finding>) {
         }
         if s.regex_mode {
             regex_protected.get_or_insert((ing, ing_path.clone()));
-            if l.modifier == Modifier::Regex
-                && !l.is_default
-                && !l.name.ends_with('/')
-                && !l.name.ends_with('$')
-            {
+            if l.modifier == Modifier::Regex && !l.is_default && leaks(l) {
                 out.push(finding(
                     "SU007",
                     ing,
                     &report_host,
                     &ing_path,
-                    format!("location {} on {report_host} is an unanchored prefix: {}x matches it too", l.directive(), l.name),
+                    format!("location {} on {report_host} is an unanchored prefix: {}x matches it too", l.directive(), regex_literal_prefix(&l.name)),
                     format!("End the path with `/` or `(/|$)`, or take use-regex/rewrite-target off {report_host}."),
                 ));
             }
@@ -412,33 +446,46 @@ fn is_browser_route(host: &str, path: &str) -> bool {
         || path.starts_with("/v2/"))
 }
 
-/// Another Ingress on this server protects a location that a naive reading
-/// would say covers `path` (a string prefix of it, or the same path).
+/// Another Ingress on this host protects a path that a naive reading would
+/// say covers `path` (a string prefix of it, or the same path) — whether its
+/// location survived the merge or was dropped as a newer duplicate.
 fn shadowed_by(
     policy: &Policy,
     t: &RouteTable,
     s: &Server,
     serving: &Location,
     path: &str,
-    need: &Need,
+    _need: &Need,
 ) -> Option<String> {
-    let me = serving.ingress;
-    s.locations
-        .iter()
-        .filter(|l| l.ingress != me && !l.is_default)
-        .find_map(|l| {
-            let ing = ingress_of(t, l)?;
-            let covers = path
-                .as_bytes()
-                .starts_with(l.ingress_path.trim_end_matches('/').as_bytes())
-                || (!l.ingress_path.is_empty() && path.eq_ignore_ascii_case(&l.ingress_path));
-            let protects = match auth_of(ing, Some(policy)).enforcement {
-                Enforcement::None => false,
-                Enforcement::Stepup { .. } => true,
-                Enforcement::External(_) | Enforcement::Basic => need.satisfies(need),
-            };
-            (covers && protects && l.ingress_path.len() > 1).then(|| ing.key())
-        })
+    let me = serving
+        .ingress
+        .and_then(|i| t.ingresses.get(i))
+        .map(Ingress::key);
+    let host = if s.name == CATCH_ALL {
+        None
+    } else {
+        Some(s.name.as_str())
+    };
+    t.ingresses.iter().find_map(|ing| {
+        if Some(ing.key()) == me
+            || matches!(auth_of(ing, Some(policy)).enforcement, Enforcement::None)
+        {
+            return None;
+        }
+        let covers = ing
+            .rules
+            .iter()
+            .filter(|r| r.host.as_deref() == host)
+            .flat_map(|r| r.paths.iter())
+            .any(|p| {
+                let base = p.path.trim_end_matches('/');
+                !base.is_empty()
+                    && (path == p.path
+                        || path.as_bytes().starts_with(base.as_bytes())
+                            && path.as_bytes().get(base.len()).is_none_or(|b| *b == b'/'))
+            });
+        covers.then(|| ing.key())
+    })
 }
 
 /// SU002 warning: one stepup-protected Ingress whose paths need different levels.

@@ -268,7 +268,7 @@ pub(super) fn annotations(
 
     for (k, v) in &ing.annotations {
         // SU009 snippets (any controller's prefix).
-        if k.ends_with("-snippet") {
+        if k.ends_with("-snippet") || k.ends_with("-snippets") {
             out.push(finding(
                 "SU009",
                 ing,
@@ -407,8 +407,36 @@ pub(super) fn annotations(
                 ing,
                 &host,
                 "",
-                format!("auth-cache-key {key:?} omits the path: one cached answer serves paths of different levels"),
+                format!("auth-cache-key {key:?} omits the path: one cached answer serves every path of the location"),
                 "Include $request_uri in auth-cache-key.".into(),
+            ));
+        }
+        let credential = [
+            "$http_authorization",
+            "$cookie_",
+            "$remote_user",
+            "$http_cookie",
+        ]
+        .iter()
+        .any(|c| key.contains(c));
+        if !credential {
+            out.push(finding(
+                "SU012",
+                ing,
+                &host,
+                "",
+                format!("auth-cache-key {key:?} omits the credential: one user's cached 200 answers for every client"),
+                "Include $http_authorization and the session cookie ($cookie___Host-stepup) in auth-cache-key.".into(),
+            ));
+        }
+        if ing.nginx("auth-cache-duration").is_none() {
+            out.push(finding(
+                "SU012",
+                ing,
+                &host,
+                "",
+                "auth-cache-key without auth-cache-duration uses ingress-nginx's default \"200 202 401 5m\", which caches 401 answers".into(),
+                "Set auth-cache-duration: \"200 202 5m\".".into(),
             ));
         }
     }
@@ -459,7 +487,8 @@ pub(super) fn annotations(
             })
     });
     if sensitive_ing {
-        if ing.nginx("enable-global-auth") == Some("false") {
+        let own_stepup = matches!(auth.enforcement, Enforcement::Stepup { .. });
+        if ing.nginx("enable-global-auth") == Some("false") && !own_stepup {
             out.push(finding("SU014", ing, &host, "", "enable-global-auth: \"false\" opts a sensitive Ingress out of the controller's global auth".into(), "Remove enable-global-auth, or protect the Ingress with stepup's auth-url.".into()));
         }
         let allowlist = ["allowlist-source-range", "whitelist-source-range"]

@@ -5,7 +5,13 @@ use crate::routing::Classes;
 fn lint_yaml(policy: &str, yaml: &str) -> Report {
     let p = crate::policy::parse("p.yaml", policy).unwrap();
     let mut l = Loaded::default();
-    load_text("t.yaml", yaml, &mut l, &mut std::collections::HashMap::new()).unwrap();
+    load_text(
+        "t.yaml",
+        yaml,
+        &mut l,
+        &mut std::collections::HashMap::new(),
+    )
+    .unwrap();
     let t = RouteTable::build(l.ingresses, &Classes::default()).unwrap();
     lint(&p, &t, &Options::default())
 }
@@ -20,7 +26,11 @@ fn registry_is_consistent() {
     sorted.sort();
     sorted.dedup();
     assert_eq!(ids, sorted);
-    assert!(rules().iter().all(|r| r.explain.len() > 100 && !r.summary.is_empty()));
+    assert!(
+        rules()
+            .iter()
+            .all(|r| r.explain.len() > 100 && !r.summary.is_empty())
+    );
     assert_eq!(rule("su006").map(|r| r.name), Some("shadowed"));
     assert_eq!(rule("prefix-leak").map(|r| r.id), Some("SU007"));
 }
@@ -28,11 +38,26 @@ fn registry_is_consistent() {
 /// Suppressions need a reason; reasonless ones are findings themselves.
 #[test]
 fn suppressions() {
-    let ing = |ann: &str| format!("apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: a\n  annotations: {{{ann}}}\nspec:\n  rules:\n    - host: h.test\n      http:\n        paths:\n          - {{path: /admin, pathType: Prefix, backend: {{service: {{name: s, port: {{number: 80}}}}}}}}\n");
+    let ing = |ann: &str| {
+        format!(
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: a\n  annotations: {{{ann}}}\nspec:\n  rules:\n    - host: h.test\n      http:\n        paths:\n          - {{path: /admin, pathType: Prefix, backend: {{service: {{name: s, port: {{number: 80}}}}}}}}\n"
+        )
+    };
     let r = lint_yaml(POLICY, &ing(""));
-    assert!(r.findings.iter().any(|f| f.rule == "SU001"), "{:?}", r.findings);
-    let r = lint_yaml(POLICY, &ing("stepup.dev/ignore: \"SU001: reviewed, internal only\""));
-    assert!(r.findings.iter().all(|f| f.rule != "SU001"), "{:?}", r.findings);
+    assert!(
+        r.findings.iter().any(|f| f.rule == "SU001"),
+        "{:?}",
+        r.findings
+    );
+    let r = lint_yaml(
+        POLICY,
+        &ing("stepup.dev/ignore: \"SU001: reviewed, internal only\""),
+    );
+    assert!(
+        r.findings.iter().all(|f| f.rule != "SU001"),
+        "{:?}",
+        r.findings
+    );
     assert_eq!(r.suppressed, 1);
     let r = lint_yaml(POLICY, &ing("stepup.dev/ignore: \"SU001\""));
     assert!(r.findings.iter().any(|f| f.rule == "SU001"));

@@ -7,7 +7,11 @@ use std::io::{self, Write};
 use colored::Colorize;
 use serde_json::json;
 
-use crate::lint::{Report, Severity};
+use crate::lint::{Finding, Report, Severity};
+
+mod github;
+mod junit;
+mod sarif;
 
 /// Human output: grouped by file, `file:line` first, then a summary.
 pub fn human(out: &mut impl Write, r: &Report, quiet: bool) -> io::Result<()> {
@@ -90,17 +94,37 @@ pub fn json(out: &mut impl Write, r: &Report) -> io::Result<()> {
     writeln!(out)
 }
 
-/// SARIF 2.1.0 (not yet implemented: reported as an error, never faked).
-pub fn sarif(_out: &mut impl Write, _r: &Report) -> io::Result<()> {
-    Err(io::Error::other("SARIF output is not implemented yet"))
+/// SARIF 2.1.0 for GitHub code scanning: one run, the whole rule registry
+/// as `tool.driver.rules`, one result per finding with a `%SRCROOT%`-relative
+/// location, a line-independent `partialFingerprints` entry and the Ingress
+/// coordinates as properties.
+pub fn sarif(out: &mut impl Write, r: &Report) -> io::Result<()> {
+    sarif::render(out, r)
 }
 
-/// JUnit XML (not yet implemented).
-pub fn junit(_out: &mut impl Write, _r: &Report) -> io::Result<()> {
-    Err(io::Error::other("JUnit output is not implemented yet"))
+/// JUnit XML: one `<testsuite name="stepup lint">`, one `<testcase>` per
+/// finding (`<failure>` for errors and warnings), or a single passing case.
+pub fn junit(out: &mut impl Write, r: &Report) -> io::Result<()> {
+    junit::render(out, r)
 }
 
-/// GitHub workflow annotations (not yet implemented).
-pub fn github(_out: &mut impl Write, _r: &Report) -> io::Result<()> {
-    Err(io::Error::other("GitHub output is not implemented yet"))
+/// GitHub workflow annotations: one `::error`/`::warning`/`::notice` line
+/// per finding.
+pub fn github(out: &mut impl Write, r: &Report) -> io::Result<()> {
+    github::render(out, r)
+}
+
+/// A finding's message and fix as one text: `message. Fix: fix`.
+fn full_text(f: &Finding) -> String {
+    let msg = f.message.trim_end();
+    let stop = if msg.ends_with(['.', '!', '?']) {
+        ""
+    } else {
+        "."
+    };
+    if f.fix.trim().is_empty() {
+        format!("{msg}{stop}")
+    } else {
+        format!("{msg}{stop} Fix: {}", f.fix.trim())
+    }
 }
