@@ -75,6 +75,9 @@ enum Cmd {
     Test(TestArgs),
     /// Check Ingress manifests for auth coverage against the policy.
     Lint(LintArgs),
+    /// Print the manifests with stepup's auth annotations added (and split
+    /// per level with --split), plus a sign-in Ingress per protected host.
+    Generate(GenerateArgs),
     /// Explain a lint rule: what it catches, why it matters, how to fix it.
     Explain {
         /// Rule ID (SU001) or name; omit to list all rules.
@@ -97,6 +100,29 @@ enum FailOn {
     Error,
     Warning,
     Never,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum ControllerArg {
+    Nginx,
+    Traefik,
+}
+
+#[derive(Args, Debug)]
+struct GenerateArgs {
+    /// The policy file.
+    #[arg(short, long, value_name = "POLICY")]
+    policy: PathBuf,
+    /// Which controller's auth wiring to write: ingress-nginx annotations, or
+    /// Traefik ForwardAuth Middlewares.
+    #[arg(long, value_enum, default_value_t = ControllerArg::Nginx)]
+    controller: ControllerArg,
+    /// One Ingress per level (`<name>-<level>`) when an Ingress mixes levels.
+    #[arg(long)]
+    split: bool,
+    /// Manifests: files, directories or `-` for stdin.
+    #[arg(value_name = "FILE|DIR|-", required = true)]
+    inputs: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -221,6 +247,7 @@ pub fn main(flavor: Flavor) -> ExitCode {
         Cmd::Simulate(a) => run_simulate(&mut out, a, cli.quiet, cli.verbose),
         Cmd::Test(a) => run_test(&mut out, a, cli.quiet, cli.verbose),
         Cmd::Lint(a) => run_lint(&mut out, a, cli.quiet),
+        Cmd::Generate(a) => run_generate(&mut out, a, cli.quiet),
         Cmd::Explain { rule } => explain(&mut out, rule.as_deref()),
     };
     match result {
@@ -559,4 +586,25 @@ fn run_lint(out: &mut impl Write, a: LintArgs, quiet: bool) -> Result<u8, Failur
     };
     let failed = threshold.is_some_and(|t| report.findings.iter().any(|f| f.severity >= t));
     Ok(if failed { exit::FINDINGS } else { exit::OK })
+}
+
+fn run_generate(out: &mut impl Write, a: GenerateArgs, quiet: bool) -> Result<u8, Failure> {
+    let policy = load_policy(&a.policy)?;
+    let inputs = crate::ingress::read_inputs(&a.inputs)?;
+    let opts = crate::generate::Options {
+        controller: match a.controller {
+            ControllerArg::Nginx => crate::generate::Controller::Nginx,
+            ControllerArg::Traefik => crate::generate::Controller::Traefik,
+        },
+        split: a.split,
+    };
+    let (yaml, notes) = crate::generate::generate(&policy, &inputs, &opts)?;
+    out.write_all(yaml.as_bytes())?;
+    out.flush()?;
+    if !quiet {
+        for n in notes {
+            eprintln!("{} {n}", "note:".cyan().bold());
+        }
+    }
+    Ok(exit::OK)
 }

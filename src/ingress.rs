@@ -330,6 +330,37 @@ pub fn load_paths(inputs: &[PathBuf]) -> Result<Loaded, InputError> {
     Ok(out)
 }
 
+/// Read every input (`-` is stdin; directories recursively, `*.yaml`,
+/// `*.yml`, `*.json` in name order) as `(name, text)` pairs.
+pub fn read_inputs(inputs: &[PathBuf]) -> Result<Vec<(String, String)>, InputError> {
+    let mut out = Vec::new();
+    for input in inputs {
+        if input.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .take(MAX_FILE_BYTES + 1)
+                .read_to_string(&mut text)
+                .map_err(|e| InputError::file("-", format!("cannot read stdin: {e}")))?;
+            if text.len() as u64 > MAX_FILE_BYTES {
+                return Err(InputError::file(
+                    "-",
+                    format!("larger than {} MiB", MAX_FILE_BYTES >> 20),
+                ));
+            }
+            out.push(("-".to_string(), text));
+        } else if input.is_dir() {
+            let mut files = Vec::new();
+            walk(input, &mut files)?;
+            for f in files {
+                out.push((f.display().to_string(), read_capped(&f)?));
+            }
+        } else {
+            out.push((input.display().to_string(), read_capped(input)?));
+        }
+    }
+    Ok(out)
+}
+
 fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), InputError> {
     let name = dir.display().to_string();
     let mut entries: Vec<PathBuf> = fs::read_dir(dir)

@@ -17,6 +17,11 @@
 //! - [`annotations`]: auth annotations as ingress-nginx reads them.
 //! - [`claims`], [`decision`]: claims handling and the decision core.
 //! - [`simulate`]: `simulate` and `test` on top of the core.
+//! - [`coverage`]: which request paths to probe and what each needs (shared
+//!   by lint and generate).
+//! - [`lint`]: the rules SU001–SU017; [`render`]: human, JSON, SARIF, JUnit
+//!   and GitHub output.
+//! - [`generate`]: manifests with stepup's annotations, per controller.
 //! - [`cli`]: argument parsing and output.
 //!
 //! The core modules do no I/O and never read the clock: time is a parameter.
@@ -25,7 +30,10 @@
 //! (YAML events with positions; see [`source`] for why not `serde_yaml`),
 //! `serde`/`serde_json`/`serde_path_to_error` (typed model with field paths
 //! in errors), `regex` (ingress-nginx regex-mode locations), `base64`
-//! (JWT segments), `humantime` (durations).
+//! (JWT segments), `humantime` (durations), `serde_yaml` (generate's YAML
+//! output). SARIF, JUnit and GitHub output are small hand-written
+//! serialisers over serde_json/escaping, validated in tests against the
+//! official SARIF schema and Microsoft's SARIF Multitool.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -33,9 +41,11 @@
 pub mod annotations;
 pub mod claims;
 pub mod cli;
+pub mod coverage;
 pub mod decision;
 pub mod error;
 pub mod exit;
+pub mod generate;
 pub mod glob;
 pub mod ingress;
 pub mod lint;

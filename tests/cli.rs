@@ -446,3 +446,53 @@ fn broken_pipe_is_quiet() {
     assert_eq!(code, 0, "{err}");
     assert!(err.is_empty(), "{err}");
 }
+
+/// `generate` through the real binary: its output (plain and --split) lints
+/// clean where the input had the shadowed admin path; notes go to stderr.
+#[test]
+fn generate_output_lints_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, _, code) = text(&stepup(&[
+        "lint",
+        "-p",
+        &shop("policy.yaml"),
+        &shop("ingresses"),
+    ]));
+    assert_eq!(code, 1, "the shop input has an error to fix");
+    let policy = shop("policy.yaml");
+    for split in [false, true] {
+        let mut args = vec!["generate", "-p", policy.as_str()];
+        if split {
+            args.push("--split");
+        }
+        let dir_arg = shop("ingresses");
+        args.push(&dir_arg);
+        let (out, err, code) = text(&stepup(&args));
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains("nginx.ingress.kubernetes.io/auth-url"),
+            "{out}"
+        );
+        let p = write(dir.path(), &format!("gen-{split}.yaml"), &out);
+        let (lint_out, _, code) = text(&stepup(&[
+            "lint",
+            "-p",
+            &shop("policy.yaml"),
+            &p,
+            "--fail-on",
+            "warning",
+            "--color",
+            "never",
+        ]));
+        assert_eq!(code, 0, "split={split}: {lint_out}");
+        assert!(lint_out.contains("0 error(s), 0 warning(s)"), "{lint_out}");
+    }
+    let (_, err, code) = text(&stepup(&[
+        "generate",
+        "-p",
+        &shop("policy.yaml"),
+        "/nonexistent.yaml",
+    ]));
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent.yaml"), "{err}");
+}

@@ -3,122 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::coverage::{marked_sensitive, probe_host, probes, regex_literal_prefix, required};
+
 use super::Finding;
 use super::rules::finding;
 use crate::annotations::{Enforcement, auth_of};
 use crate::ingress::{Backend, Ingress};
 use crate::policy::{Need, Policy};
 use crate::routing::{CATCH_ALL, Location, Modifier, Outcome, RouteTable, Server};
-
-/// Built-in sensitive paths (SPEC §1), as request samples.
-const SENSITIVE_PATHS: &[&str] = &[
-    "/admin",
-    "/internal",
-    "/actuator",
-    "/debug",
-    "/metrics",
-    "/console",
-    "/manage",
-    "/api/v1/admin",
-    "/payments",
-    "/billing",
-    "/settings/security",
-];
-/// Built-in sensitive host prefixes (dashboards).
-const SENSITIVE_HOSTS: &[&str] = &[
-    "grafana.",
-    "kibana.",
-    "argocd.",
-    "jenkins.",
-    "prometheus.",
-    "alertmanager.",
-];
-
-/// Whether a host is sensitive by the built-ins or `spec.sensitive.hosts`
-/// (`internal.*` style patterns: a trailing `*` is a prefix, a leading
-/// `*.` a suffix).
-pub(super) fn sensitive_host(policy: &Policy, host: &str) -> bool {
-    SENSITIVE_HOSTS.iter().any(|p| host.starts_with(p))
-        || policy.sensitive.hosts.iter().any(|p| {
-            if let Some(pre) = p.strip_suffix('*') {
-                host.starts_with(pre)
-            } else if let Some(suf) = p.strip_prefix("*.") {
-                host.ends_with(&format!(".{suf}"))
-            } else {
-                host == p
-            }
-        })
-}
-
-/// Whether a path is sensitive by the built-ins or `spec.sensitive.paths`.
-pub(super) fn sensitive_path(policy: &Policy, path: &[u8]) -> bool {
-    let segs: Vec<&[u8]> = path
-        .split(|b| *b == b'/')
-        .filter(|s| !s.is_empty())
-        .collect();
-    let first = segs.first().copied().unwrap_or(b"");
-    let builtin_first = [
-        "admin", "internal", "actuator", "debug", "metrics", "console", "manage", "payments",
-        "billing",
-    ];
-    builtin_first
-        .iter()
-        .any(|b| first.eq_ignore_ascii_case(b.as_bytes()))
-        || (segs.len() >= 3 && segs[0] == b"api" && segs[2].eq_ignore_ascii_case(b"admin"))
-        || path.starts_with(b"/settings/security")
-        || policy
-            .sensitive
-            .paths
-            .iter()
-            .any(|g| g.matches(path, false))
-}
-
-/// A host name that selects `server` (wildcards get a sample label).
-fn probe_host(s: &Server) -> String {
-    if s.name == CATCH_ALL {
-        "stepup-probe.invalid".into()
-    } else if let Some(rest) = s.name.strip_prefix("*.") {
-        format!("stepup-probe.{rest}")
-    } else {
-        s.name.clone()
-    }
-}
-
-/// Sample request paths for a glob: its literal, or its literal prefix plus
-/// one segment.
-fn glob_sample(g: &crate::glob::PathGlob) -> String {
-    match g.literal() {
-        Some(l) => l.to_string(),
-        None => {
-            let p = g.literal_prefix();
-            if p == "/" {
-                "/stepup-probe".into()
-            } else {
-                format!("{p}/stepup-probe")
-            }
-        }
-    }
-}
-
-/// Samples for a location's own path (regex paths only when literal).
-fn location_sample(l: &Location) -> Option<String> {
-    let p = &l.ingress_path;
-    if p.is_empty() {
-        return Some("/".into());
-    }
-    if p.bytes().any(|b| b"^$()[]{}*+?|\\".contains(&b)) {
-        return None;
-    }
-    Some(p.clone())
-}
-
-/// The literal start of a regex path (`/admin/report[s]?/.*` → `/admin/report`).
-fn regex_literal_prefix(p: &str) -> &str {
-    let end = p
-        .find(|c: char| "^$()[]{}*+?|\\.".contains(c))
-        .unwrap_or(p.len());
-    &p[..end]
-}
 
 /// Whether a regex-mode location also matches its literal part plus `x`
 /// (no end anchor): `/admin` leaks to `/adminx`; `/admin/` and `/admin(/|$)`
@@ -128,52 +20,6 @@ fn leaks(l: &Location) -> bool {
     !lp.ends_with('/')
         && regex::bytes::Regex::new(&format!("(?i-u)^{}", l.name))
             .is_ok_and(|re| re.is_match(format!("{lp}x").as_bytes()))
-}
-
-struct Probe {
-    path: String,
-    method: &'static str,
-    /// Judge this location directly (a regex location the sample may not
-    /// literally match), instead of routing the sample.
-    at: Option<usize>,
-}
-
-fn method_of(policy: &Policy, rule: usize) -> &'static str {
-    match policy.rules[rule].methods.as_deref() {
-        Some([m, ..]) => match m.as_str() {
-            "POST" => "POST",
-            "PUT" => "PUT",
-            "PATCH" => "PATCH",
-            "DELETE" => "DELETE",
-            _ => "GET",
-        },
-        _ => "GET",
-    }
-}
-
-/// What the policy requires for a request, with the sensitive heuristics: a
-/// sensitive path or host that no rule covers needs at least a login.
-fn required(
-    policy: &Policy,
-    host: &str,
-    method: &str,
-    uri: &[u8],
-    fold: bool,
-) -> (Need, Option<usize>, bool) {
-    if policy.is_signin_path(uri) {
-        return (Need::Public, None, false);
-    }
-    let m = policy.rule_for(host, method, uri, fold);
-    let heuristic = m.rule.is_none()
-        && m.need == Need::Public
-        && (sensitive_path(policy, uri) || sensitive_host(policy, host));
-    if heuristic {
-        let need = policy
-            .need_of(crate::policy::AUTHENTICATED)
-            .unwrap_or(Need::Deny);
-        return (need, None, true);
-    }
-    (m.need, m.rule, false)
 }
 
 fn ingress_of<'a>(t: &'a RouteTable, l: &Location) -> Option<&'a Ingress> {
@@ -188,80 +34,36 @@ fn enforced_need(policy: &Policy, e: &Enforcement) -> Option<Need> {
 }
 
 /// Run every route rule.
+/// What each Ingress path's location must enforce: the combination of the
+/// needs of every probe it serves (keyed by Ingress and path as written).
+type LocationNeeds = BTreeMap<(String, String), Need>;
+
+/// Run every route rule.
 pub(super) fn routes(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
+    let mut needs = LocationNeeds::new();
     for s in &t.servers {
-        server(policy, t, s, out);
+        server(policy, t, s, &mut needs, out);
     }
-    mixed_levels(policy, t, out);
+    mixed_levels(policy, t, &needs, out);
     signin(policy, t, out);
 }
 
-fn server(policy: &Policy, t: &RouteTable, s: &Server, out: &mut Vec<Finding>) {
+fn server(
+    policy: &Policy,
+    t: &RouteTable,
+    s: &Server,
+    needs: &mut LocationNeeds,
+    out: &mut Vec<Finding>,
+) {
     let host = probe_host(s);
     let report_host = if s.name == CATCH_ALL {
         "*".to_string()
     } else {
         s.name.clone()
     };
-    let mut probes: Vec<Probe> = Vec::new();
-    for (i, l) in s.locations.iter().enumerate() {
-        if let Some(p) = location_sample(l) {
-            probes.push(Probe {
-                path: p,
-                at: None,
-                method: "GET",
-            });
-        } else if l.modifier == Modifier::Regex && !l.is_default {
-            // A regex path is judged at its literal start, directly: the
-            // sample need not match the regex itself.
-            let lp = regex_literal_prefix(&l.ingress_path);
-            let lp = if lp.is_empty() { "/" } else { lp };
-            probes.push(Probe {
-                path: lp.to_string(),
-                at: Some(i),
-                method: "GET",
-            });
-        }
-    }
-    for (i, r) in policy.rules.iter().enumerate() {
-        if !r.hosts.is_empty() && !r.hosts.iter().any(|h| h.matches(&host)) {
-            continue;
-        }
-        for g in &r.paths {
-            probes.push(Probe {
-                path: glob_sample(g),
-                at: None,
-                method: method_of(policy, i),
-            });
-        }
-    }
-    for p in SENSITIVE_PATHS {
-        probes.push(Probe {
-            path: (*p).to_string(),
-            at: None,
-            method: "GET",
-        });
-    }
-    for g in &policy.sensitive.paths {
-        probes.push(Probe {
-            path: glob_sample(g),
-            at: None,
-            method: "GET",
-        });
-    }
-    if sensitive_host(policy, &host) {
-        probes.push(Probe {
-            path: "/".into(),
-            at: None,
-            method: "GET",
-        });
-    }
-    let mut seen = BTreeSet::new();
+    let probes = probes(policy, s, &host);
     let mut regex_protected = None;
     for pr in probes {
-        if !seen.insert((pr.path.clone(), pr.method, pr.at)) {
-            continue;
-        }
         let routed = t.route(&host, pr.path.as_bytes());
         let (li, uri) = match (pr.at, &routed.outcome) {
             (Some(i), _) => (i, pr.path.as_bytes().to_vec()),
@@ -269,7 +71,17 @@ fn server(policy: &Policy, t: &RouteTable, s: &Server, out: &mut Vec<Finding>) {
             _ => continue,
         };
         let l = &s.locations[li];
-        let (need, rule, heuristic) = required(policy, &host, pr.method, &uri, s.regex_mode);
+        let marked = ingress_of(t, l).is_some_and(marked_sensitive);
+        let (need, rule, heuristic) =
+            required(policy, &host, pr.method, &uri, s.regex_mode, marked);
+        if let Some(ing) =
+            ingress_of(t, l).filter(|_| !l.is_default && l.backend != Backend::Default)
+        {
+            needs
+                .entry((ing.key(), l.ingress_path.clone()))
+                .and_modify(|n| *n = n.and(&need))
+                .or_insert_with(|| need.clone());
+        }
         if need == Need::Public {
             continue;
         }
@@ -373,7 +185,7 @@ fn server(policy: &Policy, t: &RouteTable, s: &Server, out: &mut Vec<Finding>) {
                 // The level is what the sign-in flow asks for, so it must meet
                 // what a GET of the path needs; stricter per-method needs
                 // (POST on payments) are enforced by the runtime from the policy.
-                let (get_need, _, _) = required(policy, &host, "GET", &uri, s.regex_mode);
+                let (get_need, _, _) = required(policy, &host, "GET", &uri, s.regex_mode, marked);
                 if let Some(have) = enforced_need(policy, &auth.enforcement) {
                     if !have.satisfies(&get_need) {
                         out.push(finding(
@@ -489,7 +301,12 @@ fn shadowed_by(
 }
 
 /// SU002 warning: one stepup-protected Ingress whose paths need different levels.
-fn mixed_levels(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
+fn mixed_levels(
+    policy: &Policy,
+    t: &RouteTable,
+    loc_needs: &LocationNeeds,
+    out: &mut Vec<Finding>,
+) {
     for ing in &t.ingresses {
         if !matches!(
             auth_of(ing, Some(policy)).enforcement,
@@ -509,7 +326,20 @@ fn mixed_levels(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
                 if sample.bytes().any(|b| b"^$()[]{}*+?|\\".contains(&b)) {
                     continue;
                 }
-                let (need, _, _) = required(policy, &host, "GET", sample.as_bytes(), false);
+                let need = match loc_needs.get(&(ing.key(), p.path.clone())) {
+                    Some(n) => n.clone(),
+                    None => {
+                        required(
+                            policy,
+                            &host,
+                            "GET",
+                            sample.as_bytes(),
+                            false,
+                            marked_sensitive(ing),
+                        )
+                        .0
+                    }
+                };
                 needs
                     .entry(need.label())
                     .or_default()

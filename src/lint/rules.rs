@@ -457,13 +457,17 @@ pub(super) fn annotations(
     if has_auth {
         for r in &ing.rules {
             let Some(h) = &r.host else { continue };
-            let covered = ing.tls_hosts.iter().any(|t| {
-                t == h
-                    || t.strip_prefix("*.")
-                        .is_some_and(|s| h.split_once('.').is_some_and(|(_, rest)| rest == s))
-            });
-            if !covered {
-                out.push(finding("SU013", ing, h, "", format!("protected host {h} has no TLS section: tokens and cookies would travel in clear text"), format!("Add spec.tls with hosts: [{h}].")));
+            // ingress-nginx configures TLS per server: any served Ingress
+            // naming the host in spec.tls covers every location of it.
+            let covers = |i: &Ingress| {
+                i.tls_hosts.iter().any(|t| {
+                    t == h
+                        || t.strip_prefix("*.")
+                            .is_some_and(|s| h.split_once('.').is_some_and(|(_, rest)| rest == s))
+                })
+            };
+            if !covers(ing) && !table.ingresses.iter().any(covers) {
+                out.push(finding("SU013", ing, h, "", format!("protected host {h} has no TLS section in any Ingress: tokens and cookies would travel in clear text"), format!("Add spec.tls with hosts: [{h}].")));
             }
         }
     }
@@ -472,9 +476,9 @@ pub(super) fn annotations(
     let sensitive_ing = ing.rules.iter().any(|r| {
         r.host
             .as_deref()
-            .is_some_and(|h| super::probe::sensitive_host(policy, h))
+            .is_some_and(|h| crate::coverage::sensitive_host(policy, h))
             || r.paths.iter().any(|p| {
-                super::probe::sensitive_path(policy, p.path.as_bytes())
+                crate::coverage::sensitive_path(policy, p.path.as_bytes())
                     || policy
                         .rule_for(
                             r.host.as_deref().unwrap_or(""),

@@ -1,0 +1,219 @@
+//! The coverage model shared by `lint` and `generate`: which request paths
+//! to probe on a server, and what the policy requires for each.
+//!
+//! Probes are each location's own path (a regex path at its literal start),
+//! every policy rule's paths (a sample below each `/**`), the built-in
+//! sensitive paths of SPEC §1 and `spec.sensitive.paths`, and `/` on
+//! sensitive hosts. A path no rule covers that looks sensitive (by path, by
+//! host, or because its Ingress is labelled or annotated
+//! `stepup.dev/sensitive: "true"`) needs at least `authenticated`.
+
+use std::collections::BTreeSet;
+
+use crate::ingress::Ingress;
+use crate::policy::{AUTHENTICATED, Need, Policy};
+use crate::routing::{CATCH_ALL, Modifier, Server};
+
+/// Label or annotation marking an Ingress sensitive.
+pub const SENSITIVE_MARK: &str = "stepup.dev/sensitive";
+
+/// Whether an Ingress is marked sensitive by label or annotation.
+pub fn marked_sensitive(ing: &Ingress) -> bool {
+    ing.labels
+        .get(SENSITIVE_MARK)
+        .or_else(|| ing.annotations.get(SENSITIVE_MARK))
+        .is_some_and(|v| v == "true")
+}
+
+pub(crate) const SENSITIVE_PATHS: &[&str] = &[
+    "/admin",
+    "/internal",
+    "/actuator",
+    "/debug",
+    "/metrics",
+    "/console",
+    "/manage",
+    "/api/v1/admin",
+    "/payments",
+    "/billing",
+    "/settings/security",
+];
+
+pub(crate) const SENSITIVE_HOSTS: &[&str] = &[
+    "grafana.",
+    "kibana.",
+    "argocd.",
+    "jenkins.",
+    "prometheus.",
+    "alertmanager.",
+];
+
+pub(crate) fn sensitive_host(policy: &Policy, host: &str) -> bool {
+    SENSITIVE_HOSTS.iter().any(|p| host.starts_with(p))
+        || policy.sensitive.hosts.iter().any(|p| {
+            if let Some(pre) = p.strip_suffix('*') {
+                host.starts_with(pre)
+            } else if let Some(suf) = p.strip_prefix("*.") {
+                host.ends_with(&format!(".{suf}"))
+            } else {
+                host == p
+            }
+        })
+}
+
+pub(crate) fn sensitive_path(policy: &Policy, path: &[u8]) -> bool {
+    let segs: Vec<&[u8]> = path
+        .split(|b| *b == b'/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let first = segs.first().copied().unwrap_or(b"");
+    [
+        "admin", "internal", "actuator", "debug", "metrics", "console", "manage", "payments",
+        "billing",
+    ]
+    .iter()
+    .any(|b| first.eq_ignore_ascii_case(b.as_bytes()))
+        || (segs.len() >= 3 && segs[0] == b"api" && segs[2].eq_ignore_ascii_case(b"admin"))
+        || path.starts_with(b"/settings/security")
+        || policy
+            .sensitive
+            .paths
+            .iter()
+            .any(|g| g.matches(path, false))
+}
+
+pub(crate) fn probe_host(s: &Server) -> String {
+    if s.name == CATCH_ALL {
+        "stepup-probe.invalid".into()
+    } else if let Some(rest) = s.name.strip_prefix("*.") {
+        format!("stepup-probe.{rest}")
+    } else {
+        s.name.clone()
+    }
+}
+
+pub(crate) fn probe_host_of(host: Option<&str>) -> String {
+    match host {
+        None => "stepup-probe.invalid".into(),
+        Some(h) => match h.strip_prefix("*.") {
+            Some(rest) => format!("stepup-probe.{rest}"),
+            None => h.to_string(),
+        },
+    }
+}
+
+pub(crate) fn glob_sample(g: &crate::glob::PathGlob) -> String {
+    match g.literal() {
+        Some(l) => l.to_string(),
+        None => {
+            let p = g.literal_prefix();
+            if p == "/" {
+                "/stepup-probe".into()
+            } else {
+                format!("{p}/stepup-probe")
+            }
+        }
+    }
+}
+
+/// An Ingress path as a request path (`None` for regular expressions).
+pub(crate) fn literal_sample(p: &str) -> Option<String> {
+    if p.is_empty() {
+        return Some("/".into());
+    }
+    if p.bytes().any(|b| b"^$()[]{}*+?|\\".contains(&b)) {
+        return None;
+    }
+    Some(p.to_string())
+}
+
+pub(crate) fn method_of(policy: &Policy, rule: usize) -> &'static str {
+    match policy.rules[rule].methods.as_deref() {
+        Some([m, ..]) => match m.as_str() {
+            "POST" => "POST",
+            "PUT" => "PUT",
+            "PATCH" => "PATCH",
+            "DELETE" => "DELETE",
+            _ => "GET",
+        },
+        _ => "GET",
+    }
+}
+
+/// The literal start of a regex path (`/admin/report[s]?/.*` → `/admin/report`).
+pub(crate) fn regex_literal_prefix(p: &str) -> &str {
+    let end = p
+        .find(|c: char| "^$()[]{}*+?|\\.".contains(c))
+        .unwrap_or(p.len());
+    &p[..end]
+}
+
+/// One request lint sends to a server.
+pub(crate) struct Probe {
+    pub(crate) path: String,
+    pub(crate) method: &'static str,
+    /// Judge this location directly (a regex location whose literal start
+    /// the regex itself may not match), instead of routing the path.
+    pub(crate) at: Option<usize>,
+}
+
+/// lint's probe set for a server, deduplicated, in order.
+pub(crate) fn probes(policy: &Policy, s: &Server, host: &str) -> Vec<Probe> {
+    let mut out: Vec<Probe> = Vec::new();
+    let mut push = |path: String, method: &'static str, at: Option<usize>| {
+        out.push(Probe { path, method, at });
+    };
+    for (i, l) in s.locations.iter().enumerate() {
+        if let Some(p) = literal_sample(&l.ingress_path) {
+            push(p, "GET", None);
+        } else if l.modifier == Modifier::Regex && !l.is_default {
+            let lp = regex_literal_prefix(&l.ingress_path);
+            let lp = if lp.is_empty() { "/" } else { lp };
+            push(lp.to_string(), "GET", Some(i));
+        }
+    }
+    for (i, r) in policy.rules.iter().enumerate() {
+        if !r.hosts.is_empty() && !r.hosts.iter().any(|h| h.matches(host)) {
+            continue;
+        }
+        for g in &r.paths {
+            push(glob_sample(g), method_of(policy, i), None);
+        }
+    }
+    for p in SENSITIVE_PATHS {
+        push((*p).to_string(), "GET", None);
+    }
+    for g in &policy.sensitive.paths {
+        push(glob_sample(g), "GET", None);
+    }
+    if sensitive_host(policy, host) {
+        push("/".into(), "GET", None);
+    }
+    let mut seen = BTreeSet::new();
+    out.retain(|p| seen.insert((p.path.clone(), p.method, p.at)));
+    out
+}
+
+/// What the policy requires, with lint's sensitive heuristics (and the
+/// `stepup.dev/sensitive` marking of the serving Ingress).
+pub(crate) fn required(
+    policy: &Policy,
+    host: &str,
+    method: &str,
+    uri: &[u8],
+    fold: bool,
+    sensitive_ing: bool,
+) -> (Need, Option<usize>, bool) {
+    if policy.is_signin_path(uri) {
+        return (Need::Public, None, false);
+    }
+    let m = policy.rule_for(host, method, uri, fold);
+    let heuristic = m.rule.is_none()
+        && m.need == Need::Public
+        && (sensitive_path(policy, uri) || sensitive_host(policy, host) || sensitive_ing);
+    if heuristic {
+        let need = policy.need_of(AUTHENTICATED).unwrap_or(Need::Deny);
+        return (need, None, true);
+    }
+    (m.need, m.rule, false)
+}
