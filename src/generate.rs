@@ -1288,8 +1288,6 @@ fn typed_part(s: &Src, p: &Part, v: &Value) -> Ingress {
         rules: t.rules.clone(),
         tls_hosts: Vec::new(),
         origin: t.origin.clone(),
-        // Routing never reads it.
-        raw: Value::Null,
     };
     ing.annotations = v["metadata"]["annotations"]
         .as_object()

@@ -137,8 +137,6 @@ pub struct Ingress {
     pub tls_hosts: Vec<String>,
     /// Where the object starts.
     pub origin: Origin,
-    /// The object as read (for renderers that write it back).
-    pub raw: Value,
 }
 
 impl Ingress {
@@ -645,7 +643,6 @@ fn ingress_from(
             file: file.clone(),
             line,
         },
-        raw: value.clone(),
     })
 }
 

@@ -22,6 +22,7 @@
 mod probe;
 mod rules;
 
+use std::collections::HashMap;
 use std::fmt;
 
 use crate::ingress::Ingress;
@@ -142,18 +143,26 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
         .iter()
         .chain(table.ignored.iter().map(|(i, _)| i))
         .collect();
+    // Everything below is linear in the number of Ingresses: per-object
+    // lookups go through these indexes, never a scan of `all`.
+    let by_key: HashMap<(&str, &str), &Ingress> = all
+        .iter()
+        .map(|i| ((i.namespace.as_str(), i.name.as_str()), *i))
+        .collect();
+    let ctx = rules::Context::new(table);
     for ing in &all {
         if is_acme_solver(ing) {
             continue;
         }
-        rules::annotations(policy, table, ing, &mut findings);
+        rules::annotations(policy, &ctx, ing, &mut findings);
     }
     let mut routed = Vec::new();
     probe::routes(policy, table, &mut routed);
     findings.extend(aggregate(routed));
     findings.retain(|f| {
-        !all.iter()
-            .any(|i| is_acme_solver(i) && i.namespace == f.namespace && i.name == f.ingress)
+        by_key
+            .get(&(f.namespace.as_str(), f.ingress.as_str()))
+            .is_none_or(|i| !is_acme_solver(i))
     });
 
     // Suppressions.
@@ -161,10 +170,7 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
     if !opts.no_suppress {
         let mut extra = Vec::new();
         findings.retain(|f| {
-            let Some(ing) = all
-                .iter()
-                .find(|i| i.namespace == f.namespace && i.name == f.ingress)
-            else {
+            let Some(ing) = by_key.get(&(f.namespace.as_str(), f.ingress.as_str())) else {
                 return true;
             };
             let (ids, _) = suppressions(ing);
@@ -206,29 +212,31 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
 /// One finding per rule, Ingress, host and path: further probe paths that
 /// hit the same location for the same reason are listed in the first one.
 fn aggregate(list: Vec<Finding>) -> Vec<Finding> {
-    let mut out: Vec<(Finding, Vec<String>)> = Vec::new();
+    type Key = (&'static str, String, String, String, String, String);
+    let mut index: HashMap<Key, usize> = HashMap::new();
+    let mut out: Vec<(Finding, usize)> = Vec::new();
     for f in list {
-        let key = |g: &Finding| {
-            (
-                g.rule,
-                g.namespace.clone(),
-                g.ingress.clone(),
-                g.host.clone(),
-                g.path.clone(),
-                g.fix.clone(),
-            )
-        };
-        match out.iter_mut().find(|(g, _)| key(g) == key(&f)) {
-            Some((_, more)) => more.push(f.message),
-            None => out.push((f, Vec::new())),
+        let key = (
+            f.rule,
+            f.namespace.clone(),
+            f.ingress.clone(),
+            f.host.clone(),
+            f.path.clone(),
+            f.fix.clone(),
+        );
+        match index.get(&key) {
+            Some(&i) => out[i].1 += 1,
+            None => {
+                index.insert(key, out.len());
+                out.push((f, 0));
+            }
         }
     }
     out.into_iter()
         .map(|(mut f, more)| {
-            if !more.is_empty() {
+            if more > 0 {
                 f.message.push_str(&format!(
-                    " (and {} more probe path(s) through the same location)",
-                    more.len()
+                    " (and {more} more probe path(s) through the same location)"
                 ));
             }
             f

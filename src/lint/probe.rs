@@ -269,19 +269,16 @@ fn shadowed_by(
     path: &str,
     _need: &Need,
 ) -> Option<String> {
-    let me = serving
-        .ingress
-        .and_then(|i| t.ingresses.get(i))
-        .map(Ingress::key);
+    let me = serving.ingress;
     let host = if s.name == CATCH_ALL {
         None
     } else {
         Some(s.name.as_str())
     };
-    t.ingresses.iter().find_map(|ing| {
-        if Some(ing.key()) == me
-            || matches!(auth_of(ing, Some(policy)).enforcement, Enforcement::None)
-        {
+    let on_host = t.ingresses_on(host);
+    on_host.iter().find_map(|&i| {
+        let ing = &t.ingresses[i];
+        if Some(i) == me || matches!(auth_of(ing, Some(policy)).enforcement, Enforcement::None) {
             return None;
         }
         let covers = ing

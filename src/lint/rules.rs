@@ -4,6 +4,8 @@ use super::{Finding, RuleInfo, Severity};
 use crate::annotations::{Enforcement, auth_of, is_nginx_url_char, is_stepup_url, query_param};
 use crate::ingress::{Ingress, NGINX};
 use crate::policy::Policy;
+use std::collections::{HashMap, HashSet};
+
 use crate::routing::RouteTable;
 
 /// Every rule, in ID order.
@@ -232,6 +234,41 @@ fn first_host(ing: &Ingress) -> String {
         .unwrap_or_default()
 }
 
+/// What the per-Ingress rules need to know about the whole cluster,
+/// indexed once per lint run.
+pub(super) struct Context<'a> {
+    /// Hosts named in a `spec.tls` of a served Ingress (`*.x` kept as is).
+    tls: HashSet<&'a str>,
+    /// Ingresses the modelled controller does not serve, with the reason.
+    ignored: HashMap<(&'a str, &'a str), &'a str>,
+}
+
+impl<'a> Context<'a> {
+    pub(super) fn new(table: &'a RouteTable) -> Context<'a> {
+        Context {
+            tls: table
+                .ingresses
+                .iter()
+                .flat_map(|i| i.tls_hosts.iter().map(String::as_str))
+                .collect(),
+            ignored: table
+                .ignored
+                .iter()
+                .map(|(i, why)| ((i.namespace.as_str(), i.name.as_str()), why.as_str()))
+                .collect(),
+        }
+    }
+
+    /// ingress-nginx configures TLS per server: any served Ingress naming
+    /// the host (or a `*.` wildcard over it) in spec.tls covers all of it.
+    fn tls_covers(&self, host: &str) -> bool {
+        self.tls.contains(host)
+            || host
+                .split_once('.')
+                .is_some_and(|(_, rest)| self.tls.contains(format!("*.{rest}").as_str()))
+    }
+}
+
 /// In-cluster service host: a bare name, `*.svc`, `*.cluster.local`, loopback.
 pub(super) fn is_cluster_host(host: &str) -> bool {
     let h = host.split(':').next().unwrap_or(host);
@@ -258,7 +295,7 @@ const INJECTION_WORDS: &[&str] = &[
 /// The per-Ingress annotation rules.
 pub(super) fn annotations(
     policy: &Policy,
-    table: &RouteTable,
+    ctx: &Context<'_>,
     ing: &Ingress,
     out: &mut Vec<Finding>,
 ) {
@@ -459,14 +496,12 @@ pub(super) fn annotations(
             let Some(h) = &r.host else { continue };
             // ingress-nginx configures TLS per server: any served Ingress
             // naming the host in spec.tls covers every location of it.
-            let covers = |i: &Ingress| {
-                i.tls_hosts.iter().any(|t| {
-                    t == h
-                        || t.strip_prefix("*.")
-                            .is_some_and(|s| h.split_once('.').is_some_and(|(_, rest)| rest == s))
-                })
-            };
-            if !covers(ing) && !table.ingresses.iter().any(covers) {
+            let own = ing.tls_hosts.iter().any(|t| {
+                t == h
+                    || t.strip_prefix("*.")
+                        .is_some_and(|w| h.split_once('.').is_some_and(|(_, rest)| rest == w))
+            });
+            if !own && !ctx.tls_covers(h) {
                 out.push(finding("SU013", ing, h, "", format!("protected host {h} has no TLS section in any Ingress: tokens and cookies would travel in clear text"), format!("Add spec.tls with hosts: [{h}].")));
             }
         }
@@ -511,10 +546,9 @@ pub(super) fn annotations(
     }
 
     // SU015 auth annotations on an Ingress the modelled controller does not serve.
-    if let Some((_, why)) = table
+    if let Some(why) = ctx
         .ignored
-        .iter()
-        .find(|(i, _)| i.namespace == ing.namespace && i.name == ing.name)
+        .get(&(ing.namespace.as_str(), ing.name.as_str()))
     {
         if !ing.is_canary()
             && ing

@@ -133,6 +133,9 @@ pub struct RouteTable {
     by_host: HashMap<String, usize>,
     wildcards: HashMap<String, usize>,
     catch_all: usize,
+    /// Indexes into `ingresses` of the Ingresses with a rule for each host
+    /// (`None`: host-less rules), in ingress-nginx order.
+    rule_hosts: HashMap<Option<String>, Vec<usize>>,
 }
 
 /// What nginx does with a request.
@@ -362,6 +365,15 @@ impl RouteTable {
                 by_host.insert(s.name.clone(), i);
             }
         }
+        let mut rule_hosts: HashMap<Option<String>, Vec<usize>> = HashMap::new();
+        for (i, ing) in list.iter().enumerate() {
+            for r in &ing.rules {
+                let v = rule_hosts.entry(r.host.clone()).or_default();
+                if v.last() != Some(&i) {
+                    v.push(i);
+                }
+            }
+        }
         Ok(RouteTable {
             ingresses: list,
             ignored,
@@ -369,7 +381,16 @@ impl RouteTable {
             by_host,
             wildcards,
             catch_all,
+            rule_hosts,
         })
+    }
+
+    /// Indexes into [`RouteTable::ingresses`] of the Ingresses with a rule
+    /// for `host` (`None`: host-less rules), oldest first.
+    pub fn ingresses_on(&self, host: Option<&str>) -> &[usize] {
+        self.rule_hosts
+            .get(&host.map(str::to_string))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// The server nginx picks for a (raw) Host header.
