@@ -509,6 +509,11 @@ fn ingress_from(
 ) -> Result<Ingress, InputError> {
     // Re-root pointers: deserialize from the sub-value, then look lines up
     // under `pointer`.
+    // Plain serde first; only a failing object is deserialized again with
+    // path tracking, for the field path and line of the message.
+    if let Ok(raw) = RawIngress::deserialize(value) {
+        return build_ingress(file, doc, pointer, raw, line);
+    }
     let raw: RawIngress = serde_path_to_error::deserialize(value).map_err(|e| {
         let mut p = pointer.to_string();
         for seg in e.path().iter() {
@@ -529,6 +534,16 @@ fn ingress_from(
         }
         InputError::at(file, l, msg)
     })?;
+    build_ingress(file, doc, pointer, raw, line)
+}
+
+fn build_ingress(
+    file: &Arc<str>,
+    doc: &Document,
+    pointer: &str,
+    raw: RawIngress,
+    line: u32,
+) -> Result<Ingress, InputError> {
     let at = |p: &str| Origin {
         file: file.clone(),
         line: doc.lines.line_of(&format!("{pointer}{p}")).unwrap_or(line),

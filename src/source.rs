@@ -93,8 +93,11 @@ impl Lines {
         let mut key = ROOT_KEY;
         let mut best = self.map.get(&key).copied();
         for tok in pointer.split('/').skip(1) {
-            let tok = tok.replace("~1", "/").replace("~0", "~");
-            key = child_key(key, tok.as_bytes());
+            key = if tok.contains('~') {
+                child_key(key, tok.replace("~1", "/").replace("~0", "~").as_bytes())
+            } else {
+                child_key(key, tok.as_bytes())
+            };
             if let Some(l) = self.map.get(&key) {
                 best = Some(*l);
             }
@@ -128,12 +131,95 @@ impl fmt::Display for SyntaxError {
 /// Parse every document of `text`. Empty documents (a lone `---`, comments
 /// only) are dropped.
 pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
-    let mut builder = Builder::default();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(8);
+    let chunks = if text.len() >= PARALLEL_MIN_BYTES && threads > 1 {
+        split_streams(text, threads)
+    } else {
+        Vec::new()
+    };
+    if chunks.len() < 2 {
+        return parse_chunk(text, 0);
+    }
+    // Large multi-document streams (a cluster dump) are parsed on every
+    // core: split at document markers, parse each part with its line
+    // offset, concatenate in order. The first error (in input order) wins.
+    let results: Vec<Result<Vec<Document>, SyntaxError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|&(start, offset)| {
+                let end = chunks
+                    .iter()
+                    .map(|c| c.0)
+                    .find(|&s| s > start)
+                    .unwrap_or(text.len());
+                let part = &text[start..end];
+                scope.spawn(move || parse_chunk(part, offset))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(SyntaxError {
+                        line: 0,
+                        column: 0,
+                        message: "parser thread failed".into(),
+                    })
+                })
+            })
+            .collect()
+    });
+    let mut docs = Vec::new();
+    for r in results {
+        docs.extend(r?);
+    }
+    Ok(docs)
+}
+
+/// Streams at least this large are parsed in parallel.
+pub const PARALLEL_MIN_BYTES: usize = 1 << 20;
+
+/// Split points `(byte offset, lines before it)` of `text` into about `n`
+/// parts, each starting at a `---` document marker in column 0. A marker
+/// line always starts a new document in YAML (it even ends a block scalar),
+/// so parts parse exactly as the whole stream would. Streams with
+/// directives (`%YAML`, `%TAG`) are not split.
+fn split_streams(text: &str, n: usize) -> Vec<(usize, usize)> {
+    if text.starts_with('%') || text.contains("\n%") {
+        return Vec::new();
+    }
+    let target = text.len() / n;
+    let mut out = vec![(0usize, 0usize)];
+    let (mut pos, mut line) = (0usize, 0usize);
+    let bytes = text.as_bytes();
+    while pos < bytes.len() {
+        let eol = text[pos..].find('\n').map_or(bytes.len(), |i| pos + i + 1);
+        let is_marker = text[pos..eol].starts_with("---")
+            && text[pos + 3..eol]
+                .chars()
+                .next()
+                .is_none_or(|c| c == ' ' || c == '\t' || c == '\n' || c == '\r');
+        if is_marker && pos > 0 && pos - out.last().map_or(0, |l| l.0) >= target && out.len() < n {
+            out.push((pos, line));
+        }
+        pos = eol;
+        line += 1;
+    }
+    out
+}
+
+fn parse_chunk(text: &str, line_offset: usize) -> Result<Vec<Document>, SyntaxError> {
+    let mut builder = Builder {
+        line_offset,
+        ..Builder::default()
+    };
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut builder, true) {
         let m = e.marker();
         return Err(SyntaxError {
-            line: line_u32(m.line()),
+            line: line_u32(m.line() + line_offset),
             column: line_u32(m.col() + 1),
             message: e.info().to_string(),
         });
@@ -186,13 +272,15 @@ struct Builder {
     root: Option<(Value, u32)>,
     root_line: u32,
     error: Option<SyntaxError>,
+    /// Lines before this part of the stream.
+    line_offset: usize,
 }
 
 impl Builder {
     fn fail(&mut self, mark: Marker, message: String) {
         if self.error.is_none() {
             self.error = Some(SyntaxError {
-                line: line_u32(mark.line()),
+                line: line_u32(mark.line() + self.line_offset),
                 column: line_u32(mark.col() + 1),
                 message,
             });
@@ -258,10 +346,11 @@ impl Builder {
 
     fn record(&mut self, mark: Marker) {
         if self.stack.is_empty() {
-            self.root_line = line_u32(mark.line());
+            self.root_line = line_u32(mark.line() + self.line_offset);
         }
         if let Some(p) = self.child_pointer() {
-            self.lines.insert(p, line_u32(mark.line()));
+            self.lines
+                .insert(p, line_u32(mark.line() + self.line_offset));
         }
     }
 }
@@ -311,9 +400,10 @@ impl MarkedEventReceiver for Builder {
                     return;
                 };
                 if self.stack.is_empty() {
-                    self.root_line = line_u32(mark.line());
+                    self.root_line = line_u32(mark.line() + self.line_offset);
                 }
-                self.lines.insert(pointer, line_u32(mark.line()));
+                self.lines
+                    .insert(pointer, line_u32(mark.line() + self.line_offset));
                 let frame = if matches!(ev, Event::SequenceStart(..)) {
                     Frame::Seq {
                         items: Vec::new(),
@@ -501,6 +591,46 @@ mod tests {
     fn deep_nesting_is_bounded() {
         let y = "[".repeat(10_000);
         assert!(parse_documents(&y).is_err());
+    }
+
+    /// Large streams parse in parallel with exactly the sequential result:
+    /// values, document lines, node lines, and error positions.
+    #[test]
+    fn parallel_parse_matches_sequential() {
+        let mut text = String::new();
+        let mut i = 0;
+        while text.len() < 2 * PARALLEL_MIN_BYTES + 4096 {
+            text.push_str(&format!(
+                "---\n# doc {i}\nkind: Ingress\nmetadata:\n  name: n{i}\nspec:\n  rules:\n    - host: h{i}.test\n      text: |\n        block\n        ---not a marker\n"
+            ));
+            i += 1;
+        }
+        assert!(split_streams(&text, 2).len() == 2);
+        let par = parse_documents(&text).unwrap();
+        let seq = parse_chunk(&text, 0).unwrap();
+        assert_eq!(par.len(), seq.len());
+        for (a, b) in par.iter().zip(&seq) {
+            assert_eq!(a.value, b.value);
+            assert_eq!(a.line, b.line);
+            for p in [
+                "/kind",
+                "/metadata/name",
+                "/spec/rules/0/host",
+                "/spec/rules/0/text",
+            ] {
+                assert_eq!(a.lines.line_of(p), b.lines.line_of(p), "{p}");
+            }
+        }
+        // An error in the second half is reported at its real line.
+        let bad_at = text.len() * 3 / 4;
+        let cut = text[bad_at..].find("kind: Ingress").unwrap() + bad_at;
+        let mut broken = text.clone();
+        broken.insert_str(cut, "kind: [\n");
+        let line = broken[..cut].lines().count() + 1;
+        let e = parse_documents(&broken).unwrap_err();
+        let e_seq = parse_chunk(&broken, 0).unwrap_err();
+        assert_eq!(e, e_seq);
+        assert!(e.line as usize >= line, "{e} vs {line}");
     }
 
     #[test]
