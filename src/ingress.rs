@@ -296,34 +296,8 @@ pub struct Loaded {
 pub fn load_paths(inputs: &[PathBuf]) -> Result<Loaded, InputError> {
     let mut out = Loaded::default();
     let mut seen: HashMap<String, Origin> = HashMap::new();
-    for input in inputs {
-        if input.as_os_str() == "-" {
-            let mut text = String::new();
-            std::io::stdin()
-                .take(MAX_FILE_BYTES + 1)
-                .read_to_string(&mut text)
-                .map_err(|e| InputError::file("-", format!("cannot read stdin: {e}")))?;
-            if text.len() as u64 > MAX_FILE_BYTES {
-                return Err(InputError::file(
-                    "-",
-                    format!("larger than {} MiB", MAX_FILE_BYTES >> 20),
-                ));
-            }
-            load_text("-", &text, &mut out, &mut seen)?;
-            continue;
-        }
-        let meta = fs::metadata(input).map_err(|e| {
-            InputError::file(&input.display().to_string(), format!("cannot read: {e}"))
-        })?;
-        if meta.is_dir() {
-            let mut files = Vec::new();
-            walk(input, &mut files)?;
-            for f in files {
-                load_file(&f, &mut out, &mut seen)?;
-            }
-        } else {
-            load_file(input, &mut out, &mut seen)?;
-        }
+    for (name, text) in read_inputs(inputs)? {
+        load_text(&name, &text, &mut out, &mut seen)?;
     }
     Ok(out)
 }
@@ -403,15 +377,6 @@ pub fn read_capped(path: &Path) -> Result<String, InputError> {
     }
     let bytes = fs::read(path).map_err(|e| InputError::file(&name, format!("cannot read: {e}")))?;
     String::from_utf8(bytes).map_err(|e| InputError::file(&name, format!("not UTF-8 text: {e}")))
-}
-
-fn load_file(
-    path: &Path,
-    out: &mut Loaded,
-    seen: &mut HashMap<String, Origin>,
-) -> Result<(), InputError> {
-    let text = read_capped(path)?;
-    load_text(&path.display().to_string(), &text, out, seen)
 }
 
 /// Parse one file's text into `out`.
