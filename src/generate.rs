@@ -125,7 +125,7 @@ pub const RULE_ANNOTATION: &str = "stepup.dev/rule";
 /// Annotation exempting an Ingress (value: the reason).
 pub const EXEMPT_ANNOTATION: &str = "stepup.dev/exempt";
 /// Annotation or label marking an Ingress sensitive.
-pub const SENSITIVE_ANNOTATION: &str = "stepup.dev/sensitive";
+pub const SENSITIVE_ANNOTATION: &str = crate::coverage::SENSITIVE_MARK;
 /// Headers stepup's `/auth` answers with, passed on to the backend.
 pub const RESPONSE_HEADERS: [&str; 4] = [
     "X-Auth-Request-User",
@@ -313,11 +313,7 @@ impl<'a> Gen<'a> {
                 items.push(Item::DefaultBackend);
             }
             let skip = skip_reason(policy, &typed);
-            let sensitive = typed
-                .labels
-                .get(SENSITIVE_ANNOTATION)
-                .or_else(|| typed.annotations.get(SENSITIVE_ANNOTATION))
-                .is_some_and(|v| v == "true");
+            let sensitive = crate::coverage::marked_sensitive(&typed);
             srcs.push(Src {
                 raw,
                 typed,
@@ -1061,12 +1057,16 @@ impl<'a> Gen<'a> {
             })
             .collect();
         for h in hosts {
-            if s.typed.tls_hosts.iter().any(|t| tls_covers(t, &h)) {
+            if s.typed
+                .tls_hosts
+                .iter()
+                .any(|t| crate::ingress::tls_covers(t, &h))
+            {
                 continue;
             }
             let found = self.tls.get(&s.typed.namespace).and_then(|list| {
                 list.iter()
-                    .find(|(hs, _, _)| hs.iter().any(|t| tls_covers(t, &h)))
+                    .find(|(hs, _, _)| hs.iter().any(|t| crate::ingress::tls_covers(t, &h)))
                     .map(|(_, sec, from)| (from.clone(), sec.clone()))
             });
             let key = format!("{}/{}", s.typed.namespace, p.name);
@@ -1135,7 +1135,9 @@ impl<'a> Gen<'a> {
                             let secret = host.as_ref().and_then(|h| {
                                 tls_entries(v)
                                     .into_iter()
-                                    .find(|(hs, _)| hs.iter().any(|t| tls_covers(t, h)))
+                                    .find(|(hs, _)| {
+                                        hs.iter().any(|t| crate::ingress::tls_covers(t, h))
+                                    })
                                     .and_then(|(_, s)| s)
                             });
                             (class_ref(&s.raw), secret)
@@ -1612,12 +1614,6 @@ fn tls_entries(v: &Value) -> Vec<(Vec<String>, Option<String>)> {
 }
 
 /// Whether TLS host `t` covers host `h` (as lint checks it).
-fn tls_covers(t: &str, h: &str) -> bool {
-    t == h
-        || t.strip_prefix("*.")
-            .is_some_and(|s| h.split_once('.').is_some_and(|(_, rest)| rest == s))
-}
-
 enum ClassRef {
     Spec(String),
     Annotation(String),

@@ -139,6 +139,15 @@ pub struct Ingress {
     pub origin: Origin,
 }
 
+/// Whether a `spec.tls` host entry (exact, or a one-label `*.` wildcard)
+/// covers `host`.
+pub fn tls_covers(tls_host: &str, host: &str) -> bool {
+    tls_host == host
+        || tls_host
+            .strip_prefix("*.")
+            .is_some_and(|w| host.split_once('.').is_some_and(|(_, rest)| rest == w))
+}
+
 impl Ingress {
     /// `namespace/name`.
     pub fn key(&self) -> String {

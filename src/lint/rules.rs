@@ -496,11 +496,10 @@ pub(super) fn annotations(
             let Some(h) = &r.host else { continue };
             // ingress-nginx configures TLS per server: any served Ingress
             // naming the host in spec.tls covers every location of it.
-            let own = ing.tls_hosts.iter().any(|t| {
-                t == h
-                    || t.strip_prefix("*.")
-                        .is_some_and(|w| h.split_once('.').is_some_and(|(_, rest)| rest == w))
-            });
+            let own = ing
+                .tls_hosts
+                .iter()
+                .any(|t| crate::ingress::tls_covers(t, h));
             if !own && !ctx.tls_covers(h) {
                 out.push(finding("SU013", ing, h, "", format!("protected host {h} has no TLS section in any Ingress: tokens and cookies would travel in clear text"), format!("Add spec.tls with hosts: [{h}].")));
             }
