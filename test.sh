@@ -5,14 +5,22 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# The nginx differential test needs Debian's nginx (auth_request included).
-if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+# The nginx tests need Debian's nginx (auth_request included) and, for the
+# ingress-nginx-style auth config of tests/serve.rs (`set_escape_uri` in the
+# sign-in redirect, as ingress-nginx renders it), the ndk and set-misc modules.
+NGINX_PKGS="nginx-light libnginx-mod-http-ndk libnginx-mod-http-set-misc"
+missing=""
+for pkg in $NGINX_PKGS; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then
-    echo "==> installing nginx-light"
+    echo "==> installing$missing (apt)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
   else
-    echo "nginx is missing: run 'sudo apt-get install -y nginx-light' and retry" >&2
+    echo "missing Debian packages:$missing; run 'sudo apt-get install -y$missing' and retry" >&2
     exit 2
   fi
 fi
@@ -43,6 +51,13 @@ if [ ! -f "$multitool" ]; then
 fi
 # npm 11 skips the package's postinstall `chmod u+x`.
 [ -x "$multitool" ] || chmod +x "$multitool"
+
+# The runtime tests (tests/serve.rs, tests/idp.rs) run a real OpenID
+# provider: the npm package oidc-provider, pinned in tests/idp/package-lock.json.
+if [ ! -d tests/idp/node_modules/oidc-provider ]; then
+  echo "==> installing the test IdP (npm ci --prefix tests/idp)"
+  npm ci --prefix tests/idp --no-fund --no-audit --loglevel=error
+fi
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

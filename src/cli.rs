@@ -78,6 +78,9 @@ enum Cmd {
     /// Print the manifests with stepup's auth annotations added (and split
     /// per level with --split), plus a sign-in Ingress per protected host.
     Generate(GenerateArgs),
+    /// Run the in-cluster server: the runtime auth-url check (`/auth`),
+    /// health, readiness and metrics.
+    Serve(ServeArgs),
     /// Explain a lint rule: what it catches, why it matters, how to fix it.
     Explain {
         /// Rule ID (SU001) or name; omit to list all rules.
@@ -106,6 +109,57 @@ enum FailOn {
 enum ControllerArg {
     Nginx,
     Traefik,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Policy file (needs spec.idp: issuer and audiences).
+    #[arg(short, long, value_name = "POLICY")]
+    policy: PathBuf,
+    /// Address to listen on (port 0 picks one; the chosen address is
+    /// printed as `listening on URL`).
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080")]
+    listen: std::net::SocketAddr,
+    /// TLS certificate chain (PEM); reloaded when the file changes
+    /// (a Secret volume's `..data` swap). Plain HTTP without --tls-*.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) for --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Address or CIDR of a proxy whose X-Forwarded-Method/-Proto/-Host/-Uri
+    /// are trusted (Traefik ForwardAuth). Repeatable. Never list
+    /// ingress-nginx here: it passes client headers through.
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    trusted_proxies: Vec<String>,
+    /// Session cookie keys: lines of `<kid> <base64 32 bytes>`, first seals.
+    #[arg(long, value_name = "FILE")]
+    session_keys: Option<PathBuf>,
+    /// Minimum time between JWKS fetches triggered by an unknown `kid`.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    jwks_min_refresh: std::time::Duration,
+    /// Periodic JWKS refresh.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    jwks_refresh: std::time::Duration,
+    /// Verified tokens kept (until their exp); 0 disables the cache.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    token_cache: usize,
+    /// After SIGTERM, how long in-flight requests may take to finish.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    grace: std::time::Duration,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Json)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum LogFormat {
+    Json,
+    Text,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| e.to_string())
 }
 
 #[derive(Args, Debug)]
@@ -248,6 +302,10 @@ pub fn main(flavor: Flavor) -> ExitCode {
         Cmd::Test(a) => run_test(&mut out, a, cli.quiet, cli.verbose),
         Cmd::Lint(a) => run_lint(&mut out, a, cli.quiet),
         Cmd::Generate(a) => run_generate(&mut out, a, cli.quiet),
+        Cmd::Serve(a) => {
+            drop(out);
+            return run_serve(a);
+        }
         Cmd::Explain { rule } => explain(&mut out, rule.as_deref()),
     };
     match result {
@@ -258,6 +316,36 @@ pub fn main(flavor: Flavor) -> ExitCode {
             for m in e.messages() {
                 eprintln!("{} {m}", "error:".red().bold());
             }
+            ExitCode::from(exit::INPUT)
+        }
+    }
+}
+
+fn run_serve(a: ServeArgs) -> ExitCode {
+    let policy = match load_policy(&a.policy) {
+        Ok(p) => p,
+        Err(e) => {
+            for m in e.messages() {
+                eprintln!("{} {m}", "error:".red().bold());
+            }
+            return ExitCode::from(exit::INPUT);
+        }
+    };
+    let opts = crate::serve::Options {
+        listen: a.listen,
+        tls: a.tls_cert.zip(a.tls_key),
+        trusted_proxies: a.trusted_proxies,
+        session_keys: a.session_keys,
+        jwks_min_refresh: a.jwks_min_refresh,
+        jwks_refresh: a.jwks_refresh,
+        token_cache: a.token_cache,
+        grace: a.grace,
+        json_logs: a.log_format == LogFormat::Json,
+    };
+    match crate::serve::run(policy, opts) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            eprintln!("{} {e}", "error:".red().bold());
             ExitCode::from(exit::INPUT)
         }
     }

@@ -22,6 +22,8 @@
 //! - [`lint`]: the rules SU001–SU017; [`render`]: human, JSON, SARIF, JUnit
 //!   and GitHub output.
 //! - [`generate`]: manifests with stepup's annotations, per controller.
+//! - [`serve`]: the in-cluster server (runtime `/auth` check; its module
+//!   docs name the crates it uses and why).
 //! - [`cli`]: argument parsing and output.
 //!
 //! The core modules do no I/O and never read the clock: time is a parameter.
@@ -52,5 +54,6 @@ pub mod lint;
 pub mod policy;
 pub mod render;
 pub mod routing;
+pub mod serve;
 pub mod simulate;
 pub mod source;

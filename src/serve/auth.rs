@@ -1,0 +1,204 @@
+//! `GET /auth?level=L&rule=R`: the answer to one auth subrequest.
+//!
+//! 1. `level` names the need the location was annotated with; a missing or
+//!    unknown level fails closed (403: a configuration error no login fixes).
+//! 2. The request (method, host, raw target) comes from [`super::target`].
+//! 3. The raw target is normalised exactly as nginx normalises `$uri`
+//!    ([`crate::routing::normalize`]); a target nginx itself would reject
+//!    never gets here, and one our normaliser rejects is refused (403).
+//! 4. The policy rule for the normalised path. The runtime does not know
+//!    which hosts ingress-nginx runs in regex mode (where locations match
+//!    case-insensitively), so a path with upper-case letters is also
+//!    matched case-folded and the stricter need of the two applies. That
+//!    also covers backends that route case-insensitively.
+//! 5. The need is the stricter of (1) and (4); public needs no credentials.
+//! 6. Credentials: `Authorization: Bearer` (verified, cached), else the
+//!    session cookie. A bad token is a 401 with `error="invalid_token"`; a
+//!    bad cookie is logged and treated as no credentials (plain 401, so a
+//!    browser goes to sign-in).
+//! 7. The decision core's [`check`] gives the answer: 200 with identity
+//!    headers, 401 (plain, `invalid_token`, or RFC 9470
+//!    `insufficient_user_authentication`), 403. Never 3xx or 5xx: nginx
+//!    would turn those into a 500.
+
+use std::net::IpAddr;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::decision::{Check, check};
+use crate::policy::Need;
+use crate::routing::{normalize, normalize_host};
+
+use super::AppState;
+use super::session::{COOKIE_NAME, find_cookie};
+use super::target::extract;
+
+/// What `/auth` decided, with what the log and metrics need.
+#[derive(Debug)]
+pub struct Answer {
+    /// The decision.
+    pub check: Check,
+    /// Index of the policy rule that applied.
+    pub rule: Option<usize>,
+    /// Metrics index of the requested level.
+    pub level: usize,
+    /// Why, when it is not an allow (or why credentials were ignored).
+    pub reason: Option<String>,
+    /// `host` + normalised path, for the log.
+    pub target: String,
+    /// Method, for the log.
+    pub method: String,
+    /// The `sub` that was allowed or judged.
+    pub sub: Option<String>,
+}
+
+impl Answer {
+    fn refuse(level: usize, reason: String) -> Answer {
+        Answer {
+            check: Check::Forbidden(reason.clone()),
+            rule: None,
+            level,
+            reason: Some(reason),
+            target: String::new(),
+            method: String::new(),
+            sub: None,
+        }
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Decide one `/auth` request.
+pub async fn decide(
+    st: &AppState,
+    peer: IpAddr,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    now: i64,
+) -> Answer {
+    let policy = &st.policy;
+    let level_name = query.and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("level=").filter(|l| !l.is_empty()))
+    });
+    let level = st.metrics.level_index(level_name);
+    let Some(level_name) = level_name else {
+        return Answer::refuse(level, "auth-url has no level parameter".into());
+    };
+    let Some(level_need) = policy.need_of(level_name) else {
+        return Answer::refuse(
+            level,
+            format!("auth-url level {level_name:?} is not a level of the policy"),
+        );
+    };
+    let t = match extract(headers, peer, &st.trusted) {
+        Ok(t) => t,
+        Err(e) => return Answer::refuse(level, e),
+    };
+    let path = match normalize(t.raw.as_bytes()) {
+        Ok((p, _)) => p,
+        Err(e) => return Answer::refuse(level, format!("request target rejected: {e}")),
+    };
+    let host = normalize_host(t.host);
+    let target = format!("{host}{}", String::from_utf8_lossy(&path));
+    let (rule, rule_need) = if policy.is_signin_path(&path) {
+        (None, Need::Public)
+    } else {
+        let rm = policy.rule_for(&host, t.method, &path, false);
+        if path.iter().any(u8::is_ascii_uppercase) {
+            let folded = policy.rule_for(&host, t.method, &path, true);
+            if rm.need.satisfies(&folded.need) {
+                (rm.rule, rm.need)
+            } else {
+                (folded.rule, rm.need.and(&folded.need))
+            }
+        } else {
+            (rm.rule, rm.need)
+        }
+    };
+    let need = level_need.and(&rule_need);
+    let mut answer = Answer {
+        check: Check::Allow(Vec::new()),
+        rule,
+        level,
+        reason: None,
+        target,
+        method: t.method.to_string(),
+        sub: None,
+    };
+    if need == Need::Public {
+        return answer;
+    }
+    let claims = if let Some(token) = bearer(headers) {
+        match st.verifier.verify(token, now).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                answer.check = Check::Unauthenticated(Some(e.clone()));
+                answer.reason = Some(e);
+                return answer;
+            }
+        }
+    } else {
+        let cookie = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|h| find_cookie(h, COOKIE_NAME));
+        match (cookie, &st.sessions) {
+            (Some(v), Some(keys)) => match keys.open(v) {
+                Ok(c) => Some(std::sync::Arc::new(c)),
+                Err(e) => {
+                    answer.reason = Some(e.to_string());
+                    None
+                }
+            },
+            _ => None,
+        }
+    };
+    answer.sub = claims
+        .as_ref()
+        .and_then(|c| c.get("sub"))
+        .and_then(|s| s.as_str())
+        .map(str::to_string);
+    answer.check = check(&need, claims.as_deref(), now);
+    match &answer.check {
+        Check::Allow(_) => {}
+        Check::Unauthenticated(r) => {
+            if answer.reason.is_none() {
+                answer.reason = Some(r.clone().unwrap_or_else(|| "no credentials".into()));
+            }
+        }
+        Check::StepUp { reason, .. } | Check::Forbidden(reason) => {
+            answer.reason = Some(reason.clone());
+        }
+    }
+    answer
+}
+
+/// The HTTP response for an answer.
+pub fn respond(a: &Answer) -> Response {
+    let status = StatusCode::from_u16(a.check.status()).unwrap_or(StatusCode::FORBIDDEN);
+    let mut r = status.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(w) = a.check.www_authenticate() {
+        if let Ok(v) = HeaderValue::from_str(&w) {
+            h.insert(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    if let Check::Allow(ids) = &a.check {
+        for (name, value) in ids {
+            // A claim with control characters cannot be a header value: the
+            // backend gets no such header rather than a broken one.
+            if let Ok(v) = HeaderValue::from_str(value) {
+                h.insert(*name, v);
+            }
+        }
+    }
+    r
+}

@@ -1,0 +1,163 @@
+//! Prometheus metrics (`/metrics`, text exposition format).
+//!
+//! - `stepup_decisions_total{outcome,rule,level}`: `/auth` answers. `rule`
+//!   is the policy rule that matched the normalised path (`none` when the
+//!   default applied), `level` the auth-url's `level` parameter (`unknown`
+//!   when missing or not a level of the policy), so cardinality is bounded
+//!   by the policy, never by request data.
+//! - `stepup_auth_duration_seconds`: `/auth` handling time, histogram.
+//! - `stepup_jwks_refreshes_total{outcome}`: `ok`, `error`, `rate_limited`.
+//! - `stepup_jwks_keys`, `stepup_token_cache_entries`: gauges, read at
+//!   scrape time.
+//!
+//! The per-request path does no label allocation: each (outcome, rule,
+//! level) counter is created on first use and then reached by index.
+
+use std::sync::OnceLock;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::decision::Kind;
+use crate::policy::Policy;
+
+use super::keys::RefreshCounters;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    outcome: &'static str,
+    rule: String,
+    level: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+const OUTCOMES: [Kind; 4] = [
+    Kind::Allow,
+    Kind::StepUp,
+    Kind::Unauthenticated,
+    Kind::Forbidden,
+];
+
+/// The server's metrics.
+pub struct Metrics {
+    registry: Registry,
+    decisions: Family<DecisionLabels, Counter>,
+    slots: Vec<OnceLock<Counter>>,
+    rules: Vec<String>,
+    levels: Vec<String>,
+    /// `/auth` latency.
+    pub duration: Histogram,
+    /// JWKS refresh outcomes (handed to the verifier).
+    pub refreshes: RefreshCounters,
+    keys: Gauge,
+    cached: Gauge,
+}
+
+impl Metrics {
+    /// Metrics for `policy`'s rules and levels.
+    pub fn new(policy: &Policy) -> Metrics {
+        let mut registry = Registry::default();
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "stepup_decisions",
+            "auth-url decisions by outcome, policy rule and requested level",
+            decisions.clone(),
+        );
+        let duration = Histogram::new(exponential_buckets(0.000_025, 2.0, 16));
+        registry.register(
+            "stepup_auth_duration_seconds",
+            "time to answer /auth",
+            duration.clone(),
+        );
+        let refresh_family = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "stepup_jwks_refreshes",
+            "JWKS fetches by outcome",
+            refresh_family.clone(),
+        );
+        let counter = |outcome| {
+            refresh_family
+                .get_or_create(&OutcomeLabels { outcome })
+                .clone()
+        };
+        let refreshes = RefreshCounters {
+            ok: counter("ok"),
+            error: counter("error"),
+            rate_limited: counter("rate_limited"),
+        };
+        let keys = Gauge::default();
+        registry.register("stepup_jwks_keys", "signing keys held", keys.clone());
+        let cached = Gauge::default();
+        registry.register(
+            "stepup_token_cache_entries",
+            "verified tokens cached",
+            cached.clone(),
+        );
+        let mut rules: Vec<String> = vec!["none".into()];
+        rules.extend(policy.rules.iter().map(|r| r.name.clone()));
+        let mut levels: Vec<String> = vec!["unknown".into()];
+        levels.extend(policy.known_levels());
+        let slots = (0..OUTCOMES.len() * rules.len() * levels.len())
+            .map(|_| OnceLock::new())
+            .collect();
+        Metrics {
+            registry,
+            decisions,
+            slots,
+            rules,
+            levels,
+            duration,
+            refreshes,
+            keys,
+            cached,
+        }
+    }
+
+    /// Index of a level name for [`Metrics::decision`] (0 = unknown).
+    pub fn level_index(&self, name: Option<&str>) -> usize {
+        name.and_then(|n| self.levels.iter().skip(1).position(|l| l == n))
+            .map_or(0, |i| i + 1)
+    }
+
+    /// Count one decision.
+    pub fn decision(&self, kind: Kind, rule: Option<usize>, level: usize) {
+        let Some(o) = OUTCOMES.iter().position(|k| *k == kind) else {
+            return;
+        };
+        let r = rule.map_or(0, |i| i + 1).min(self.rules.len() - 1);
+        let l = level.min(self.levels.len() - 1);
+        let slot = (o * self.rules.len() + r) * self.levels.len() + l;
+        let Some(cell) = self.slots.get(slot) else {
+            return;
+        };
+        cell.get_or_init(|| {
+            self.decisions
+                .get_or_create(&DecisionLabels {
+                    outcome: kind.as_str(),
+                    rule: self.rules[r].clone(),
+                    level: self.levels[l].clone(),
+                })
+                .clone()
+        })
+        .inc();
+    }
+
+    /// The exposition text, with the gauges set to `keys` and `cached`.
+    pub fn render(&self, keys: usize, cached: usize) -> String {
+        self.keys.set(keys as i64);
+        self.cached.set(cached as i64);
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
