@@ -3,7 +3,10 @@
 //! on a noisy machine. Run with `bash bench/runtime.sh` (which builds in
 //! release mode and checks for wrk), or `cargo bench --bench runtime`.
 //!
-//! Scenarios (one nginx, one worker; the same backend server):
+//! Scenarios (one nginx, one worker; the same backend server over kept-alive
+//! upstream connections — a location that sets any `proxy_set_header` must
+//! repeat `Connection ""`, as ingress-nginx's template does in every
+//! location, or nginx closes the backend connection after each request):
 //! - `no-auth`: a location proxied straight to the backend.
 //! - `floor-inline`: `auth_request` to an internal location that answers
 //!   `return 200` itself (the cheapest possible auth subrequest).
@@ -205,8 +208,8 @@ fn main() {
                  location /no-auth/ {{ proxy_pass http://backend; }}\n\
                  location /floor-inline/ {{ auth_request /_auth_inline; proxy_pass http://backend; }}\n\
                  location /floor-proxied/ {{ auth_request /_auth_floor; proxy_pass http://backend; }}\n\
-                 location /stepup/ {{ auth_request /_auth_stepup;\n    auth_request_set $authHeader0 $upstream_http_x_auth_request_user;\n    proxy_set_header 'X-Auth-Request-User' $authHeader0;\n    proxy_pass http://backend; }}\n\
-                 location /stepup-noka/ {{ auth_request /_auth_stepup_noka;\n    auth_request_set $authHeader0 $upstream_http_x_auth_request_user;\n    proxy_set_header 'X-Auth-Request-User' $authHeader0;\n    proxy_pass http://backend; }}\n\
+                 location /stepup/ {{ auth_request /_auth_stepup;\n    auth_request_set $authHeader0 $upstream_http_x_auth_request_user;\n    proxy_set_header 'X-Auth-Request-User' $authHeader0;\n    proxy_set_header Connection \"\";\n    proxy_pass http://backend; }}\n\
+                 location /stepup-noka/ {{ auth_request /_auth_stepup_noka;\n    auth_request_set $authHeader0 $upstream_http_x_auth_request_user;\n    proxy_set_header 'X-Auth-Request-User' $authHeader0;\n    proxy_set_header Connection \"\";\n    proxy_pass http://backend; }}\n\
                  }}\n\
                  server {{\n  listen 127.0.0.1:{backend};\n  keepalive_requests 100000;\n  location / {{ return 200 \"ok $http_x_auth_request_user\\n\"; }}\n}}\n"
             )
@@ -256,6 +259,16 @@ fn main() {
     );
     let rss_load = rss_kib(stepup.0.id());
     rows.push(("direct /auth", direct));
+    // Latency without queueing: one connection, so p99 is what one request
+    // pays, not what it waits behind others.
+    let mut lat: Vec<(&str, Load)> = Vec::new();
+    for (name, path) in [
+        ("no-auth", "/no-auth/x"),
+        ("floor-proxied", "/floor-proxied/x"),
+        ("stepup", "/stepup/x"),
+    ] {
+        lat.push((name, wrk(&url(path), &host, secs, 1)));
+    }
 
     println!(
         "runtime benchmark: {secs}s per scenario, {conns} connections, wrk -t1, nginx 1 worker, {} CPUs",
@@ -287,6 +300,20 @@ fn main() {
         "p99 added by stepup vs no-auth: {:.3} ms   vs floor-proxied: {:.3} ms",
         st.p99_ms - na.p99_ms,
         st.p99_ms - fp.p99_ms
+    );
+    println!("one connection (latency without queueing):");
+    for (n, l) in &lat {
+        println!(
+            "{n:<15} {:>10.0} {:>9.3} {:>9.3} {:>7} {:>7}",
+            l.rps, l.p50_ms, l.p99_ms, l.errors, l.non2xx
+        );
+    }
+    println!(
+        "one connection, added by stepup vs no-auth: p50 {:.3} ms, p99 {:.3} ms; vs floor-proxied: p50 {:.3} ms, p99 {:.3} ms",
+        lat[2].1.p50_ms - lat[0].1.p50_ms,
+        lat[2].1.p99_ms - lat[0].1.p99_ms,
+        lat[2].1.p50_ms - lat[1].1.p50_ms,
+        lat[2].1.p99_ms - lat[1].1.p99_ms
     );
     println!("stepup RSS: {rss_idle} KiB idle, {rss_load} KiB after load");
     drop(idp);

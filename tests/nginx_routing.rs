@@ -12,117 +12,12 @@
 //! Needs `nginx` on PATH or at /usr/sbin/nginx (`.ci/run` installs
 //! nginx-light). It fails, not skips, when nginx is missing.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+#[path = "support/nginx.rs"]
+mod nginx;
+
+use std::path::Path;
 
 use stepup::routing::{Classes, Outcome, RouteTable, conf};
-
-struct Nginx {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn nginx_binary() -> PathBuf {
-    for p in ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"] {
-        if Path::new(p).exists() {
-            return PathBuf::from(p);
-        }
-    }
-    panic!("nginx not found: install it (apt-get install -y nginx-light); .ci/run does");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_nginx(http_body: &str, port: u16) -> Nginx {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().display().to_string();
-    let conf = format!(
-        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {p}/nginx.pid;\nerror_log {p}/error.log warn;\n\
-         events {{ worker_connections 256; }}\n\
-         http {{\n    access_log off;\n    client_body_temp_path {p}/body;\n    proxy_temp_path {p}/proxy;\n\
-         fastcgi_temp_path {p}/fastcgi;\n    uwsgi_temp_path {p}/uwsgi;\n    scgi_temp_path {p}/scgi;\n\
-         # as ingress-nginx's nginx.tmpl\n    server_name_in_redirect off;\n    port_in_redirect off;\n\
-         {http_body}\n}}\n"
-    );
-    std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
-    let test = Command::new(nginx_binary())
-        .args(["-t", "-p", &p, "-c", &format!("{p}/nginx.conf")])
-        .output()
-        .unwrap();
-    assert!(
-        test.status.success(),
-        "nginx -t failed:\n{}",
-        String::from_utf8_lossy(&test.stderr)
-    );
-    let child = Command::new(nginx_binary())
-        .args(["-p", &p, "-c", &format!("{p}/nginx.conf")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "nginx did not start listening on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Nginx { child, dir }
-}
-
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    body: String,
-}
-
-fn raw_get(port: u16, host: &str, target: &str) -> Answer {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).unwrap();
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let location = head
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("Location: ")
-                .or_else(|| l.strip_prefix("location: "))
-        })
-        .map(str::to_string);
-    Answer {
-        status,
-        location,
-        body: body.to_string(),
-    }
-}
 
 fn corpus() -> RouteTable {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/routing");
@@ -148,10 +43,11 @@ fn requests() -> Vec<(String, String)> {
 #[test]
 fn model_matches_real_nginx() {
     let table = corpus();
-    let port = free_port();
-    let upstream = free_port();
-    let body = conf::render(&table, port, upstream).unwrap();
-    let nginx = start_nginx(&body, port);
+    let nginx = nginx::start_with(
+        |port, upstream| conf::render(&table, port, upstream).unwrap(),
+        false,
+    );
+    let port = nginx.port;
 
     let cases = requests();
     assert!(
@@ -161,7 +57,7 @@ fn model_matches_real_nginx() {
     );
     let mut failures = Vec::new();
     for (host, target) in &cases {
-        let got = raw_get(port, host, target);
+        let got = nginx::raw(port, "GET", host, target, &[]);
         let routed = table.route(host, target.as_bytes());
         let expected = match &routed.outcome {
             Outcome::Location(l) => format!(
@@ -175,7 +71,7 @@ fn model_matches_real_nginx() {
         };
         let actual = match got.status {
             200 => format!("200 {}", got.body.trim_end()),
-            301 => format!("301 {}", got.location.clone().unwrap_or_default()),
+            301 => format!("301 {}", got.header("location").unwrap_or_default()),
             s => s.to_string(),
         };
         if expected != actual {
@@ -202,7 +98,8 @@ fn model_matches_real_nginx() {
         }
     }
     if !failures.is_empty() {
-        let log = std::fs::read_to_string(nginx.dir.path().join("error.log")).unwrap_or_default();
+        let log = nginx.error_log();
+        let body = std::fs::read_to_string(nginx.dir.path().join("nginx.conf")).unwrap_or_default();
         panic!(
             "{} of {} requests differ from nginx:\n{}\n--- nginx.conf ---\n{body}\n--- error.log ---\n{log}",
             failures.len(),

@@ -23,7 +23,7 @@
 
 use std::net::IpAddr;
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::decision::{Check, check};
@@ -68,9 +68,14 @@ impl Answer {
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    let v = headers.get(header::AUTHORIZATION)?.as_bytes();
+    let rest = v
+        .get(..7)
+        .filter(|p| p.eq_ignore_ascii_case(b"bearer "))
+        .map(|_| &v[7..])?;
+    // UTF-8 validation is vectorised; a JWT is ASCII, and anything else
+    // fails verification with a reason anyway.
+    std::str::from_utf8(rest).ok().map(str::trim)
 }
 
 /// Decide one `/auth` request.
@@ -180,6 +185,20 @@ pub async fn decide(
     answer
 }
 
+/// The identity header names, parsed once.
+fn identity_header(name: &str) -> Option<HeaderName> {
+    const NAMES: [HeaderName; 4] = [
+        HeaderName::from_static("x-auth-request-user"),
+        HeaderName::from_static("x-auth-request-email"),
+        HeaderName::from_static("x-auth-request-groups"),
+        HeaderName::from_static("x-auth-request-acr"),
+    ];
+    NAMES
+        .iter()
+        .find(|n| n.as_str().eq_ignore_ascii_case(name))
+        .cloned()
+}
+
 /// The HTTP response for an answer.
 pub fn respond(a: &Answer) -> Response {
     let status = StatusCode::from_u16(a.check.status()).unwrap_or(StatusCode::FORBIDDEN);
@@ -195,8 +214,8 @@ pub fn respond(a: &Answer) -> Response {
         for (name, value) in ids {
             // A claim with control characters cannot be a header value: the
             // backend gets no such header rather than a broken one.
-            if let Ok(v) = HeaderValue::from_str(value) {
-                h.insert(*name, v);
+            if let (Some(n), Ok(v)) = (identity_header(name), HeaderValue::from_str(value)) {
+                h.insert(n, v);
             }
         }
     }
