@@ -153,7 +153,10 @@ mod tests {
         // Same tail and length collide by design; the map still tells them
         // apart by comparing keys.
         let cache = TokenCache::new(10);
-        let (t1, t2) = ("A".repeat(10) + &"s".repeat(32), "B".repeat(10) + &"s".repeat(32));
+        let (t1, t2) = (
+            "A".repeat(10) + &"s".repeat(32),
+            "B".repeat(10) + &"s".repeat(32),
+        );
         assert_eq!(h(&t1), h(&t2));
         cache.put(&t1, c(), 100, 0);
         assert!(cache.get(&t1, 0).is_some());
