@@ -28,6 +28,7 @@ pub mod auth;
 pub mod cache;
 pub mod keys;
 pub mod metrics;
+pub mod redirect;
 pub mod session;
 pub mod target;
 pub mod tls;
