@@ -127,6 +127,11 @@ impl Metrics {
             .map_or(0, |i| i + 1)
     }
 
+    /// The level name of an index from [`Metrics::level_index`].
+    pub fn level_name(&self, index: usize) -> &str {
+        self.levels.get(index).map_or("unknown", String::as_str)
+    }
+
     /// Count one decision.
     pub fn decision(&self, kind: Kind, rule: Option<usize>, level: usize) {
         let Some(o) = OUTCOMES.iter().position(|k| *k == kind) else {

@@ -210,10 +210,7 @@ async fn auth_handler(State(st): State<Arc<AppState>>, req: Request) -> Response
             Some(v) => v.chars().take(64).collect::<String>(),
             None => format!("stepup-{}", st.next_id.fetch_add(1, Ordering::Relaxed)),
         };
-        let level = uri
-            .query()
-            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("level=")))
-            .unwrap_or("");
+        let level = st.metrics.level_name(a.level);
         if allowed {
             tracing::debug!(request_id = %id, outcome = "allow", status = 200, method = %a.method,
                 target = %a.target, rule, level, sub = a.sub.as_deref().unwrap_or(""), "auth");
