@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::InputError;
-use crate::source::{Document, MAX_FILE_BYTES};
+use crate::source::{Document, Lines, MAX_FILE_BYTES};
 
 /// Annotation prefix of ingress-nginx (also read by Traefik's NGINX provider).
 pub const NGINX: &str = "nginx.ingress.kubernetes.io/";
@@ -156,9 +156,23 @@ impl Ingress {
 
     /// An ingress-nginx annotation (`nginx.ingress.kubernetes.io/<short>`).
     pub fn nginx(&self, short: &str) -> Option<&str> {
-        self.annotations
-            .get(&format!("{NGINX}{short}"))
-            .map(String::as_str)
+        // The full key is built on the stack (routing and lint look
+        // annotations up for every location and probe).
+        let mut buf = [0u8; 96];
+        let n = NGINX.len() + short.len();
+        let key = match buf.get_mut(..n) {
+            Some(b) => {
+                b[..NGINX.len()].copy_from_slice(NGINX.as_bytes());
+                b[NGINX.len()..].copy_from_slice(short.as_bytes());
+                std::str::from_utf8(b).ok()
+            }
+            None => None,
+        };
+        match key {
+            Some(k) => self.annotations.get(k),
+            None => self.annotations.get(&format!("{NGINX}{short}")),
+        }
+        .map(String::as_str)
     }
 
     /// `canary: "true"`: ingress-nginx builds no locations from it.
@@ -305,10 +319,42 @@ pub struct Loaded {
 pub fn load_paths(inputs: &[PathBuf]) -> Result<Loaded, InputError> {
     let mut out = Loaded::default();
     let mut seen: HashMap<String, Origin> = HashMap::new();
-    for (name, text) in read_inputs(inputs)? {
-        load_text(&name, &text, &mut out, &mut seen)?;
+    let files = read_inputs(inputs)?;
+    // Files are parsed in parallel (a directory of manifests), then taken
+    // in order, so the first error in input order is the one reported.
+    for ((_, text), parsed) in files.iter().zip(parse_files(&files)) {
+        add_parsed(text, parsed?, &mut out, &mut seen)?;
     }
     Ok(out)
+}
+
+/// [`parse_file`] for every file, on up to one thread per core; results in
+/// file order.
+fn parse_files(files: &[(String, String)]) -> Vec<Result<Parsed, InputError>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(8);
+    if files.len() < 2 || threads < 2 {
+        return files.iter().map(|(n, t)| parse_file(n, t)).collect();
+    }
+    let size = files.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(size)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|(n, t)| parse_file(n, t))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 /// Read every input (`-` is stdin; directories recursively, `*.yaml`,
@@ -395,52 +441,200 @@ pub fn load_text(
     out: &mut Loaded,
     seen: &mut HashMap<String, Origin>,
 ) -> Result<(), InputError> {
-    let docs = crate::source::parse_documents(text).map_err(|e| InputError::syntax(file, &e))?;
+    add_parsed(text, parse_file(file, text)?, out, seen)
+}
+
+/// One file's documents, each as the objects it holds.
+struct Parsed {
+    file: Arc<str>,
+    docs: Vec<Vec<Entry>>,
+}
+
+/// Parse one file (no state shared with other files).
+fn parse_file(file: &str, text: &str) -> Result<Parsed, InputError> {
     let file: Arc<str> = Arc::from(file);
-    for doc in &docs {
+    // Each document becomes its Ingresses on the thread that parsed it (in
+    // parallel for large streams), moving the strings out of its JSON tree.
+    // What needs the whole input in order — counts, the duplicate check,
+    // which error comes first — happens below. A syntax error anywhere in
+    // the file is reported before any error about an object.
+    let docs = crate::source::parse_each(text, |doc| {
+        let Document {
+            mut value,
+            lines,
+            line,
+        } = doc;
+        let mut entries = Vec::with_capacity(1);
+        match collect(
+            &file,
+            &lines,
+            line,
+            "",
+            &mut value,
+            Mode::Fast,
+            &mut entries,
+        ) {
+            Ok(()) => {}
+            Err(Fail::Input(e)) => entries.push(Entry::Error(e)),
+            Err(Fail::Redo) => {
+                entries.clear();
+                entries.push(Entry::Redo);
+            }
+        }
+        entries
+    })
+    .map_err(|e| InputError::syntax(&file, &e))?;
+    Ok(Parsed { file, docs })
+}
+
+/// Add a parsed file to `out`, in order: counts, duplicates, the first error.
+fn add_parsed(
+    text: &str,
+    parsed: Parsed,
+    out: &mut Loaded,
+    seen: &mut HashMap<String, Origin>,
+) -> Result<(), InputError> {
+    let Parsed { file, docs } = parsed;
+    out.ingresses.reserve(docs.iter().map(Vec::len).sum());
+    // Documents with an object serde rejected, read again exactly (rare).
+    let mut again: Option<Vec<Document>> = None;
+    for (k, entries) in docs.into_iter().enumerate() {
         out.documents += 1;
-        collect(&file, doc, "", &doc.value, out, seen)?;
+        let entries = if matches!(entries.first(), Some(Entry::Redo)) {
+            if again.is_none() {
+                again = Some(
+                    crate::source::parse_documents(text)
+                        .map_err(|e| InputError::syntax(&file, &e))?,
+                );
+            }
+            let Some(doc) = again.as_mut().and_then(|d| d.get_mut(k)) else {
+                return Err(InputError::file(
+                    &file,
+                    "documents changed on a second read",
+                ));
+            };
+            let mut exact = Vec::new();
+            let mut value = std::mem::take(&mut doc.value);
+            if let Err(f) = collect(
+                &file,
+                &doc.lines,
+                doc.line,
+                "",
+                &mut value,
+                Mode::Exact,
+                &mut exact,
+            ) {
+                exact.push(Entry::Error(match f {
+                    Fail::Input(e) => e,
+                    Fail::Redo => InputError::at(&file, doc.line, "object could not be read"),
+                }));
+            }
+            exact
+        } else {
+            entries
+        };
+        for entry in entries {
+            let ing = match entry {
+                Entry::Ingress(ing) => ing,
+                Entry::Skipped => {
+                    out.skipped += 1;
+                    continue;
+                }
+                Entry::Error(e) => return Err(e),
+                Entry::Redo => {
+                    return Err(InputError::file(&file, "object could not be read"));
+                }
+            };
+            if let Some(prev) = seen.insert(ing.key(), ing.origin.clone()) {
+                return Err(InputError::at(
+                    &file,
+                    ing.origin.line,
+                    format!(
+                        "Ingress {} is defined twice (first at {prev}); pass each object once",
+                        ing.key()
+                    ),
+                ));
+            }
+            out.ingresses.push(ing);
+        }
     }
     Ok(())
 }
 
+/// What one object of a document turned into. Nearly every entry is an
+/// Ingress, so boxing it would only add an allocation per object.
+#[allow(clippy::large_enum_variant)]
+enum Entry {
+    Ingress(Ingress),
+    /// An object of another kind.
+    Skipped,
+    /// The first object that could not be read (nothing after it is kept).
+    Error(InputError),
+    /// The document must be read again in [`Mode::Exact`] (its only entry).
+    Redo,
+}
+
+/// How an Ingress object is deserialized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Move the strings out of the tree (which is dropped afterwards); if
+    /// serde rejects the object, ask for [`Mode::Exact`].
+    Fast,
+    /// Borrow the tree; a rejected object's error names the field and its
+    /// line.
+    Exact,
+}
+
+/// Why [`collect`] stopped.
+enum Fail {
+    Input(InputError),
+    /// Serde rejected an object in [`Mode::Fast`].
+    Redo,
+}
+
+impl From<InputError> for Fail {
+    fn from(e: InputError) -> Fail {
+        Fail::Input(e)
+    }
+}
+
 fn collect(
     file: &Arc<str>,
-    doc: &Document,
+    lines: &Lines,
+    doc_line: u32,
     pointer: &str,
-    value: &Value,
-    out: &mut Loaded,
-    seen: &mut HashMap<String, Origin>,
-) -> Result<(), InputError> {
-    let line = doc.lines.line_of(pointer).unwrap_or(doc.line);
-    let Some(obj) = value.as_object() else {
-        out.skipped += 1;
+    value: &mut Value,
+    mode: Mode,
+    out: &mut Vec<Entry>,
+) -> Result<(), Fail> {
+    let line = lines.line_of(pointer).unwrap_or(doc_line);
+    let Some(obj) = value.as_object_mut() else {
+        out.push(Entry::Skipped);
         return Ok(());
     };
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
     let api = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     if kind == "List" || (kind.ends_with("List") && obj.get("items").is_some_and(Value::is_array)) {
-        if let Some(items) = obj.get("items").and_then(Value::as_array) {
-            for (i, item) in items.iter().enumerate() {
+        let typed = kind == "IngressList";
+        let api = api.to_string();
+        if let Some(items) = obj.get_mut("items").and_then(Value::as_array_mut) {
+            for (i, item) in items.iter_mut().enumerate() {
                 let p = format!("{pointer}/items/{i}");
                 // Items of `kubectl get ingress -o yaml` carry kind; typed
                 // lists (IngressList) may omit it.
-                if kind == "IngressList" && item.get("kind").is_none() {
-                    let mut item = item.clone();
+                if typed && item.get("kind").is_none() {
                     if let Some(m) = item.as_object_mut() {
                         m.insert("kind".into(), Value::from("Ingress"));
-                        m.insert("apiVersion".into(), Value::from(api));
+                        m.insert("apiVersion".into(), Value::from(api.as_str()));
                     }
-                    collect(file, doc, &p, &item, out, seen)?;
-                } else {
-                    collect(file, doc, &p, item, out, seen)?;
                 }
+                collect(file, lines, doc_line, &p, item, mode, out)?;
             }
         }
         return Ok(());
     }
     if kind != "Ingress" {
-        out.skipped += 1;
+        out.push(Entry::Skipped);
         return Ok(());
     }
     if api != "networking.k8s.io/v1" {
@@ -457,38 +651,38 @@ fn collect(
                  (extensions/v1beta1 and networking.k8s.io/v1beta1 were removed in Kubernetes 1.22; \
                  convert with `kubectl convert --output-version networking.k8s.io/v1`)"
             ),
-        ));
+        )
+        .into());
     }
-    let ing = ingress_from(file, doc, pointer, value, line)?;
-    if let Some(prev) = seen.insert(ing.key(), ing.origin.clone()) {
-        return Err(InputError::at(
-            file,
-            line,
-            format!(
-                "Ingress {} is defined twice (first at {prev}); pass each object once",
-                ing.key()
-            ),
-        ));
-    }
-    out.ingresses.push(ing);
+    out.push(Entry::Ingress(ingress_from(
+        file, lines, pointer, value, line, mode,
+    )?));
     Ok(())
 }
 
 fn ingress_from(
     file: &Arc<str>,
-    doc: &Document,
+    lines: &Lines,
     pointer: &str,
-    value: &Value,
+    value: &mut Value,
     line: u32,
-) -> Result<Ingress, InputError> {
+    mode: Mode,
+) -> Result<Ingress, Fail> {
     // Re-root pointers: deserialize from the sub-value, then look lines up
     // under `pointer`.
+    if mode == Mode::Fast {
+        // The tree is dropped after this object: move its strings.
+        return match RawIngress::deserialize(std::mem::take(value)) {
+            Ok(raw) => Ok(build_ingress(file, lines, pointer, raw, line)?),
+            Err(_) => Err(Fail::Redo),
+        };
+    }
     // Plain serde first; only a failing object is deserialized again with
     // path tracking, for the field path and line of the message.
-    if let Ok(raw) = RawIngress::deserialize(value) {
-        return build_ingress(file, doc, pointer, raw, line);
+    if let Ok(raw) = RawIngress::deserialize(&*value) {
+        return Ok(build_ingress(file, lines, pointer, raw, line)?);
     }
-    let raw: RawIngress = serde_path_to_error::deserialize(value).map_err(|e| {
+    let raw: RawIngress = serde_path_to_error::deserialize(&*value).map_err(|e| {
         let mut p = pointer.to_string();
         for seg in e.path().iter() {
             match seg {
@@ -500,7 +694,7 @@ fn ingress_from(
                 _ => {}
             }
         }
-        let l = doc.lines.line_of(&p).unwrap_or(line);
+        let l = lines.line_of(&p).unwrap_or(line);
         let field = crate::error::pointer_to_field(&p[pointer.len()..]);
         let mut msg = format!("Ingress {field}: {}", e.inner());
         if field.contains("annotations") || field.contains("labels") {
@@ -508,20 +702,21 @@ fn ingress_from(
         }
         InputError::at(file, l, msg)
     })?;
-    build_ingress(file, doc, pointer, raw, line)
+    Ok(build_ingress(file, lines, pointer, raw, line)?)
 }
 
 fn build_ingress(
     file: &Arc<str>,
-    doc: &Document,
+    lines: &Lines,
     pointer: &str,
     raw: RawIngress,
     line: u32,
 ) -> Result<Ingress, InputError> {
-    let at = |p: &str| Origin {
+    let at = |c: crate::source::LineCursor| Origin {
         file: file.clone(),
-        line: doc.lines.line_of(&format!("{pointer}{p}")).unwrap_or(line),
+        line: c.line().unwrap_or(line),
     };
+    let rules_at = lines.child(lines.child(lines.cursor(pointer), "spec"), "rules");
     let Some(name) = raw.metadata.name.filter(|n| !n.is_empty()) else {
         return Err(InputError::at(file, line, "Ingress has no metadata.name"));
     };
@@ -531,8 +726,10 @@ fn build_ingress(
         .ingress_class_name
         .clone()
         .or_else(|| annotations.get("kubernetes.io/ingress.class").cloned());
-    let mut rules = Vec::new();
-    for (ri, r) in raw.spec.rules.unwrap_or_default().into_iter().enumerate() {
+    let raw_rules = raw.spec.rules.unwrap_or_default();
+    let mut rules = Vec::with_capacity(raw_rules.len());
+    for (ri, r) in raw_rules.into_iter().enumerate() {
+        let rule_at = lines.item(rules_at, ri);
         let host = r
             .host
             .filter(|h| !h.is_empty())
@@ -541,21 +738,16 @@ fn build_ingress(
             if crate::glob::HostPattern::parse(h).is_err() {
                 return Err(InputError::at(
                     file,
-                    at(&format!("/spec/rules/{ri}/host")).line,
+                    at(lines.child(rule_at, "host")).line,
                     format!("Ingress {name}: host {h:?} is not a valid DNS name or `*.` wildcard"),
                 ));
             }
         }
-        let mut paths = Vec::new();
-        for (pi, p) in r
-            .http
-            .map(|h| h.paths)
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-        {
-            let ptr = format!("/spec/rules/{ri}/http/paths/{pi}");
-            let origin = at(&ptr);
+        let raw_paths = r.http.map(|h| h.paths).unwrap_or_default();
+        let paths_at = lines.child(lines.child(rule_at, "http"), "paths");
+        let mut paths = Vec::with_capacity(raw_paths.len());
+        for (pi, p) in raw_paths.into_iter().enumerate() {
+            let origin = at(lines.item(paths_at, pi));
             let path_type = match p.path_type.as_deref() {
                 Some("Exact") => PathType::Exact,
                 Some("Prefix") => PathType::Prefix,
@@ -604,7 +796,7 @@ fn build_ingress(
         rules.push(IngressRule {
             host,
             paths,
-            origin: at(&format!("/spec/rules/{ri}")),
+            origin: at(rule_at),
         });
     }
     Ok(Ingress {

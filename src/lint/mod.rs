@@ -134,6 +134,9 @@ pub fn rule(id: &str) -> Option<&'static RuleInfo> {
         .find(|r| r.id.eq_ignore_ascii_case(id) || r.name == id)
 }
 
+/// Ingresses below this count get their annotation rules on one thread.
+const PARALLEL_MIN_INGRESSES: usize = 1024;
+
 /// Lint a cluster's Ingresses against a policy. `table` must have been built
 /// from the same Ingresses; its `ignored` list is linted too.
 pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
@@ -150,11 +153,16 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
         .map(|i| ((i.namespace.as_str(), i.name.as_str()), *i))
         .collect();
     let ctx = rules::Context::new(table);
-    for ing in &all {
-        if is_acme_solver(ing) {
-            continue;
+    for part in par_chunks(&all, PARALLEL_MIN_INGRESSES, |chunk| {
+        let mut found = Vec::new();
+        for ing in chunk {
+            if !is_acme_solver(ing) {
+                rules::annotations(policy, &ctx, ing, &mut found);
+            }
         }
-        rules::annotations(policy, &ctx, ing, &mut findings);
+        found
+    }) {
+        findings.extend(part);
     }
     let mut routed = Vec::new();
     probe::routes(policy, table, &mut routed);
@@ -207,6 +215,35 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
         suppressed,
         ingresses: all.len(),
     }
+}
+
+/// `f` over contiguous chunks of `items`, in chunk order. With at least
+/// `min` items the chunks run on scoped threads, one per core (at most 8);
+/// otherwise `f` sees all of `items` at once. Callers concatenate the results
+/// in order, which gives exactly what one sequential pass would.
+fn par_chunks<'a, T: Sync, R: Send>(
+    items: &'a [T],
+    min: usize,
+    f: impl Fn(&'a [T]) -> R + Sync,
+) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(8);
+    if items.len() < min.max(2) || threads < 2 {
+        return vec![f(items)];
+    }
+    let size = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(size)
+            .map(|chunk| scope.spawn(move || f(chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 /// One finding per rule, Ingress, host and path: further probe paths that

@@ -1,13 +1,14 @@
 //! Route rules: probe each host with request paths through the routing
 //! model and compare what serves them with what the policy requires.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::coverage::{marked_sensitive, probe_host, probes, regex_literal_prefix, required};
 
 use super::Finding;
 use super::rules::finding;
-use crate::annotations::{Enforcement, auth_of};
+use crate::annotations::{AuthRef, EnforcementRef, auth_ref};
 use crate::ingress::{Backend, Ingress};
 use crate::policy::{Need, Policy};
 use crate::routing::{CATCH_ALL, Location, Modifier, Outcome, RouteTable, Server};
@@ -26,35 +27,80 @@ fn ingress_of<'a>(t: &'a RouteTable, l: &Location) -> Option<&'a Ingress> {
     l.ingress.and_then(|i| t.ingresses.get(i))
 }
 
-fn enforced_need(policy: &Policy, e: &Enforcement) -> Option<Need> {
-    match e {
-        Enforcement::Stepup { level, .. } => policy.need_of(level),
-        _ => None,
+/// What a route rule run reads: the policy, the table, and each routed
+/// Ingress's auth annotations (read once, by index into `t.ingresses`).
+struct Cx<'a> {
+    policy: &'a Policy,
+    t: &'a RouteTable,
+    auths: Vec<AuthRef<'a>>,
+}
+
+impl Cx<'_> {
+    fn auth(&self, i: usize) -> AuthRef<'_> {
+        self.auths.get(i).copied().unwrap_or(AuthRef {
+            enforcement: EnforcementRef::None,
+            signin: None,
+            response_headers: None,
+        })
     }
 }
 
-/// Run every route rule.
 /// What each Ingress path's location must enforce: the combination of the
-/// needs of every probe it serves (keyed by Ingress and path as written).
-type LocationNeeds = BTreeMap<(String, String), Need>;
+/// needs of every probe it serves (keyed by Ingress index and path as
+/// written; Ingress keys are unique, so this is keying by namespace/name).
+type LocationNeeds<'a> = HashMap<(usize, &'a str), Need>;
+
+/// Servers below this count are probed on one thread.
+const PARALLEL_MIN_SERVERS: usize = 256;
 
 /// Run every route rule.
 pub(super) fn routes(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
-    let mut needs = LocationNeeds::new();
-    for s in &t.servers {
-        server(policy, t, s, &mut needs, out);
+    let cx = Cx {
+        policy,
+        t,
+        auths: t
+            .ingresses
+            .iter()
+            .map(|i| auth_ref(i, Some(policy)))
+            .collect(),
+    };
+    // Servers are independent: probe them in chunks (in parallel on large
+    // tables) and concatenate in server order, so the findings and the
+    // order in which needs combine are those of one sequential pass.
+    let parts = super::par_chunks(&t.servers, PARALLEL_MIN_SERVERS, |chunk| {
+        let mut found = Vec::new();
+        let mut needs = Vec::new();
+        for s in chunk {
+            server(&cx, s, &mut needs, &mut found);
+        }
+        (found, needs)
+    });
+    let mut needs = LocationNeeds::with_capacity(parts.iter().map(|p| p.1.len()).sum());
+    for (found, part) in parts {
+        out.extend(found);
+        for (key, need) in part {
+            match needs.entry(key) {
+                Entry::Occupied(mut o) => {
+                    let n = o.get().and(&need);
+                    o.insert(n);
+                }
+                Entry::Vacant(v) => {
+                    v.insert(need);
+                }
+            }
+        }
     }
-    mixed_levels(policy, t, &needs, out);
-    signin(policy, t, out);
+    mixed_levels(&cx, &needs, out);
+    signin(&cx, out);
 }
 
-fn server(
-    policy: &Policy,
-    t: &RouteTable,
-    s: &Server,
-    needs: &mut LocationNeeds,
+fn server<'a>(
+    cx: &Cx<'a>,
+    s: &'a Server,
+    needs: &mut Vec<((usize, &'a str), Need)>,
     out: &mut Vec<Finding>,
 ) {
+    let (policy, t) = (cx.policy, cx.t);
     let host = probe_host(s);
     let report_host = if s.name == CATCH_ALL {
         "*".to_string()
@@ -70,22 +116,22 @@ fn server(
             (None, Outcome::Location(i)) => (*i, routed.uri.clone()),
             _ => continue,
         };
-        let l = &s.locations[li];
+        let Some(l) = s.locations.get(li) else {
+            continue;
+        };
         let marked = ingress_of(t, l).is_some_and(marked_sensitive);
         let (need, rule, heuristic) =
             required(policy, &host, pr.method, &uri, s.regex_mode, marked);
-        if let Some(ing) =
-            ingress_of(t, l).filter(|_| !l.is_default && l.backend != Backend::Default)
+        if let Some(i) = l
+            .ingress
+            .filter(|&i| i < t.ingresses.len() && !l.is_default && l.backend != Backend::Default)
         {
-            needs
-                .entry((ing.key(), l.ingress_path.clone()))
-                .and_modify(|n| *n = n.and(&need))
-                .or_insert_with(|| need.clone());
+            needs.push(((i, l.ingress_path.as_str()), need.clone()));
         }
         if need == Need::Public {
             continue;
         }
-        let Some(ing) = ingress_of(t, l) else {
+        let (Some(ing), Some(ii)) = (ingress_of(t, l), l.ingress) else {
             // The catch-all's default root: 404 from the default backend.
             continue;
         };
@@ -94,8 +140,8 @@ fn server(
             continue;
         }
         let path = pr.path.as_str();
-        let auth = auth_of(ing, Some(policy));
-        let why = match (rule, heuristic) {
+        let auth = cx.auth(ii);
+        let why = || match (rule, heuristic) {
             (Some(i), _) => format!(
                 "policy rule {} requires {}",
                 policy.rules[i].name,
@@ -105,13 +151,14 @@ fn server(
             (None, false) => format!("the policy default requires {}", need.label()),
         };
         let ing_path = if l.is_default {
-            "/".to_string()
+            "/"
         } else {
-            l.ingress_path.clone()
+            l.ingress_path.as_str()
         };
-        match &auth.enforcement {
-            Enforcement::None => {
-                let shadow = shadowed_by(policy, t, s, l, path, &need);
+        match auth.enforcement {
+            EnforcementRef::None => {
+                let why = why();
+                let shadow = shadowed_by(cx, s, l, path, &need);
                 let (rule_id, msg, fix) = match shadow {
                     Some(owner) => (
                         "SU006",
@@ -141,9 +188,9 @@ fn server(
                         ),
                     ),
                 };
-                out.push(finding(rule_id, ing, &report_host, &ing_path, msg, fix));
+                out.push(finding(rule_id, ing, &report_host, ing_path, msg, fix));
             }
-            Enforcement::External(url) => {
+            EnforcementRef::External(url) => {
                 let auth_only = policy
                     .need_of(crate::policy::AUTHENTICATED)
                     .unwrap_or(Need::Public);
@@ -152,8 +199,8 @@ fn server(
                         "SU003",
                         ing,
                         &report_host,
-                        &ing_path,
-                        format!("{report_host}{path} is checked by {url}, not stepup, which cannot enforce {}; {why}", need.label()),
+                        ing_path,
+                        format!("{report_host}{path} is checked by {url}, not stepup, which cannot enforce {}; {}", need.label(), why()),
                         "Replace the auth-url with stepup's (`stepup generate`).".into(),
                     ));
                 }
@@ -161,7 +208,7 @@ fn server(
                     f.severity = super::Severity::Warning;
                 }
             }
-            Enforcement::Basic => {
+            EnforcementRef::Basic => {
                 let auth_only = policy
                     .need_of(crate::policy::AUTHENTICATED)
                     .unwrap_or(Need::Public);
@@ -170,10 +217,11 @@ fn server(
                         "SU003",
                         ing,
                         &report_host,
-                        &ing_path,
+                        ing_path,
                         format!(
-                            "{report_host}{path} uses basic auth, which cannot enforce {}; {why}",
-                            need.label()
+                            "{report_host}{path} uses basic auth, which cannot enforce {}; {}",
+                            need.label(),
+                            why()
                         ),
                         "Replace basic auth with stepup's auth-url (`stepup generate`).".into(),
                     );
@@ -181,18 +229,18 @@ fn server(
                     out.push(f);
                 }
             }
-            Enforcement::Stepup { level, .. } => {
+            EnforcementRef::Stepup { level, .. } => {
                 // The level is what the sign-in flow asks for, so it must meet
                 // what a GET of the path needs; stricter per-method needs
                 // (POST on payments) are enforced by the runtime from the policy.
                 let (get_need, _, _) = required(policy, &host, "GET", &uri, s.regex_mode, marked);
-                if let Some(have) = enforced_need(policy, &auth.enforcement) {
+                if let Some(have) = policy.need_of(level) {
                     if !have.satisfies(&get_need) {
                         out.push(finding(
                             "SU002",
                             ing,
                             &report_host,
-                            &ing_path,
+                            ing_path,
                             format!("{report_host}{path}: auth-url level {level} does not satisfy {}, which the policy requires for GET", get_need.label()),
                             format!("Set level={} in the auth-url (or `stepup generate --split`).", get_need.label()),
                         ));
@@ -203,7 +251,7 @@ fn server(
                         "SU005",
                         ing,
                         &report_host,
-                        &ing_path,
+                        ing_path,
                         format!("{report_host}{path} is protected but has no auth-signin: browsers get a bare 401"),
                         format!("Add nginx.ingress.kubernetes.io/auth-signin: https://$host{}/signin?level={level}", signin_path(policy)),
                     ));
@@ -211,13 +259,13 @@ fn server(
             }
         }
         if s.regex_mode {
-            regex_protected.get_or_insert((ing, ing_path.clone()));
+            regex_protected.get_or_insert((ing, ing_path));
             if l.modifier == Modifier::Regex && !l.is_default && leaks(l) {
                 out.push(finding(
                     "SU007",
                     ing,
                     &report_host,
-                    &ing_path,
+                    ing_path,
                     format!("location {} on {report_host} is an unanchored prefix: {}x matches it too", l.directive(), regex_literal_prefix(&l.name)),
                     format!("End the path with `/` or `(/|$)`, or take use-regex/rewrite-target off {report_host}."),
                 ));
@@ -235,7 +283,7 @@ fn server(
             "SU008",
             turner,
             &report_host,
-            if turner.key() == ing.key() { &path } else { "" },
+            if turner.key() == ing.key() { path } else { "" },
             format!("host {report_host} is in regex mode (use-regex or rewrite-target on Ingress {}): protected paths match case-insensitively and unanchored", turner.key()),
             format!("Move regex paths off {report_host}, or drop use-regex/rewrite-target."),
         ));
@@ -262,13 +310,13 @@ fn is_browser_route(host: &str, path: &str) -> bool {
 /// say covers `path` (a string prefix of it, or the same path) — whether its
 /// location survived the merge or was dropped as a newer duplicate.
 fn shadowed_by(
-    policy: &Policy,
-    t: &RouteTable,
+    cx: &Cx<'_>,
     s: &Server,
     serving: &Location,
     path: &str,
     _need: &Need,
 ) -> Option<String> {
+    let t = cx.t;
     let me = serving.ingress;
     let host = if s.name == CATCH_ALL {
         None
@@ -278,7 +326,7 @@ fn shadowed_by(
     let on_host = t.ingresses_on(host);
     on_host.iter().find_map(|&i| {
         let ing = &t.ingresses[i];
-        if Some(i) == me || matches!(auth_of(ing, Some(policy)).enforcement, Enforcement::None) {
+        if Some(i) == me || matches!(cx.auth(i).enforcement, EnforcementRef::None) {
             return None;
         }
         let covers = ing
@@ -298,17 +346,10 @@ fn shadowed_by(
 }
 
 /// SU002 warning: one stepup-protected Ingress whose paths need different levels.
-fn mixed_levels(
-    policy: &Policy,
-    t: &RouteTable,
-    loc_needs: &LocationNeeds,
-    out: &mut Vec<Finding>,
-) {
-    for ing in &t.ingresses {
-        if !matches!(
-            auth_of(ing, Some(policy)).enforcement,
-            Enforcement::Stepup { .. }
-        ) {
+fn mixed_levels(cx: &Cx<'_>, loc_needs: &LocationNeeds<'_>, out: &mut Vec<Finding>) {
+    let (policy, t) = (cx.policy, cx.t);
+    for (ii, ing) in t.ingresses.iter().enumerate() {
+        if !matches!(cx.auth(ii).enforcement, EnforcementRef::Stepup { .. }) {
             continue;
         }
         let mut needs: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -323,7 +364,7 @@ fn mixed_levels(
                 if sample.bytes().any(|b| b"^$()[]{}*+?|\\".contains(&b)) {
                     continue;
                 }
-                let need = match loc_needs.get(&(ing.key(), p.path.clone())) {
+                let need = match loc_needs.get(&(ii, p.path.as_str())) {
                     Some(n) => n.clone(),
                     None => {
                         required(
@@ -374,14 +415,15 @@ fn mixed_levels(
 
 /// SU016: hosts whose Ingresses use auth-signin need the sign-in path routed
 /// to stepup without auth.
-fn signin(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
+fn signin(cx: &Cx<'_>, out: &mut Vec<Finding>) {
+    let (policy, t) = (cx.policy, cx.t);
     let Some(svc) = policy.auth_service.as_ref() else {
         return;
     };
     let mut done = BTreeSet::new();
-    for ing in &t.ingresses {
-        let auth = auth_of(ing, Some(policy));
-        if auth.signin.is_none() || !matches!(auth.enforcement, Enforcement::Stepup { .. }) {
+    for (ii, ing) in t.ingresses.iter().enumerate() {
+        let auth = cx.auth(ii);
+        if auth.signin.is_none() || !matches!(auth.enforcement, EnforcementRef::Stepup { .. }) {
             continue;
         }
         for r in &ing.rules {
@@ -399,8 +441,11 @@ fn signin(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
             let ok_path =
                 loc.is_some_and(|l| !l.is_default && l.ingress_path.starts_with(&svc.signin_path));
             match (loc, owner) {
-                (Some(_), Some(o)) if ok_path => {
-                    if auth_of(o, Some(policy)).enforcement != Enforcement::None {
+                (Some(l), Some(o)) if ok_path => {
+                    let protected = l
+                        .ingress
+                        .is_some_and(|oi| cx.auth(oi).enforcement != EnforcementRef::None);
+                    if protected {
                         out.push(finding(
                             "SU016",
                             o,

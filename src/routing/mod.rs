@@ -201,11 +201,21 @@ fn sort_key(i: &Ingress) -> (bool, &str) {
 
 /// Sort as `store.go` does: oldest first, ties by `namespace/name` descending.
 pub fn sort_ingresses(list: &mut [Ingress]) {
+    // `namespace/name` is compared byte by byte without building it: ties
+    // are common (Ingresses applied together share a timestamp).
     list.sort_by(|a, b| {
         sort_key(a)
             .cmp(&sort_key(b))
-            .then_with(|| b.key().cmp(&a.key()))
+            .then_with(|| key_bytes(b).cmp(key_bytes(a)))
     });
+}
+
+/// The bytes of [`Ingress::key`], without allocating.
+fn key_bytes(i: &Ingress) -> impl Iterator<Item = u8> + '_ {
+    i.namespace
+        .bytes()
+        .chain(std::iter::once(b'/'))
+        .chain(i.name.bytes())
 }
 
 impl RouteTable {
