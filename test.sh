@@ -9,8 +9,11 @@ cd "$(dirname "$0")"
 # ingress-nginx-style auth config of tests/serve.rs (`set_escape_uri` in the
 # sign-in redirect, as ingress-nginx renders it), the ndk and set-misc modules.
 NGINX_PKGS="nginx-light libnginx-mod-http-ndk libnginx-mod-http-set-misc"
+# The browser sign-in tests (tests/signin.rs) drive a headless Chromium
+# through chromedriver (WebDriver).
+BROWSER_PKGS="chromium chromium-driver"
 missing=""
-for pkg in $NGINX_PKGS; do
+for pkg in $NGINX_PKGS $BROWSER_PKGS; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
 done
 if [ -n "$missing" ]; then

@@ -133,8 +133,21 @@ struct ServeArgs {
     #[arg(long = "trusted-proxy", value_name = "CIDR")]
     trusted_proxies: Vec<String>,
     /// Session cookie keys: lines of `<kid> <base64 32 bytes>`, first seals.
+    /// Needed for the browser sign-in (with spec.idp.clientID).
     #[arg(long, value_name = "FILE")]
     session_keys: Option<PathBuf>,
+    /// Lifetime of a browser session cookie (freshness is still checked
+    /// against each level's maxAge on every request).
+    #[arg(long, value_name = "DURATION", default_value = "12h", value_parser = parse_duration)]
+    session_ttl: std::time::Duration,
+    /// After the IdP failed to deliver a level at sign-in, /auth answers
+    /// 403 instead of 401 for that level for this long (no sign-in loop).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    step_up_cooldown: std::time::Duration,
+    /// Scopes asked for at sign-in (space-separated); add the scope that
+    /// releases the claims your levels check (e.g. `groups`).
+    #[arg(long, value_name = "SCOPES", default_value = "openid email")]
+    signin_scopes: String,
     /// Minimum time between JWKS fetches triggered by an unknown `kid`.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     jwks_min_refresh: std::time::Duration,
@@ -336,6 +349,9 @@ fn run_serve(a: ServeArgs) -> ExitCode {
         tls: a.tls_cert.zip(a.tls_key),
         trusted_proxies: a.trusted_proxies,
         session_keys: a.session_keys,
+        session_ttl: a.session_ttl,
+        step_up_cooldown: a.step_up_cooldown,
+        signin_scopes: a.signin_scopes,
         jwks_min_refresh: a.jwks_min_refresh,
         jwks_refresh: a.jwks_refresh,
         token_cache: a.token_cache,

@@ -171,21 +171,25 @@ fn cluster(s: &Stepup) -> nginx::Nginx {
                     path: "/",
                     auth_url: None,
                     signin: None,
+                    upstream: None,
                 },
                 Loc {
                     path: "/account",
                     auth_url: auth("authenticated", "default"),
                     signin: None,
+                    upstream: None,
                 },
                 Loc {
                     path: "/admin",
                     auth_url: auth("admin", "admin-console"),
                     signin: None,
+                    upstream: None,
                 },
                 Loc {
                     path: "/api",
                     auth_url: auth("authenticated", "default"),
                     signin: None,
+                    upstream: None,
                 },
             ],
         },
@@ -195,6 +199,7 @@ fn cluster(s: &Stepup) -> nginx::Nginx {
                 path: "/",
                 auth_url: auth("authenticated", "default"),
                 signin: None,
+                upstream: None,
             }],
         },
         Host {
@@ -203,6 +208,7 @@ fn cluster(s: &Stepup) -> nginx::Nginx {
                 path: "/",
                 auth_url: auth("authenticated", "default"),
                 signin: Some("https://$host/.stepup/signin?level=authenticated".into()),
+                upstream: None,
             }],
         },
     ])

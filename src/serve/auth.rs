@@ -20,6 +20,8 @@
 //!    headers, 401 (plain, `invalid_token`, or RFC 9470
 //!    `insufficient_user_authentication`), 403. Never 3xx or 5xx: nginx
 //!    would turn those into a 500.
+//! 8. A step-up answer becomes 403 while the browser carries the sign-in's
+//!    "level not delivered" cookie for that level ([`cooldown`]).
 
 use std::net::IpAddr;
 
@@ -32,6 +34,7 @@ use crate::routing::{normalize, normalize_host};
 
 use super::AppState;
 use super::session::{COOKIE_NAME, find_cookie};
+use super::signin::cooldown;
 use super::target::extract;
 
 /// What `/auth` decided, with what the log and metrics need.
@@ -171,6 +174,14 @@ pub async fn decide(
         .and_then(|s| s.as_str())
         .map(str::to_string);
     answer.check = check(&need, claims.as_deref(), now);
+    // The IdP just failed to deliver this level at sign-in: 403, so that
+    // ingress-nginx shows an error instead of sending the browser to
+    // sign-in again (no 401 → sign-in → 401 loop).
+    if let (Check::StepUp { .. }, Some(keys)) = (&answer.check, &st.sessions) {
+        if let Some(reason) = cooldown(keys, headers, &need, answer.sub.as_deref(), now) {
+            answer.check = Check::Forbidden(reason);
+        }
+    }
     match &answer.check {
         Check::Allow(_) => {}
         Check::Unauthenticated(r) => {

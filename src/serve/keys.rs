@@ -147,6 +147,15 @@ struct RefreshState {
     jwks_uri: Option<String>,
 }
 
+/// The endpoints of the IdP that the browser sign-in uses, from discovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// `authorization_endpoint`.
+    pub authorization: String,
+    /// `token_endpoint`.
+    pub token: String,
+}
+
 /// Verifier settings.
 #[derive(Debug, Clone)]
 pub struct VerifierConfig {
@@ -169,6 +178,7 @@ pub struct Verifier {
     cfg: VerifierConfig,
     http: reqwest::Client,
     keys: RwLock<Arc<Vec<Key>>>,
+    endpoints: RwLock<Option<Arc<Endpoints>>>,
     loaded: AtomicBool,
     state: tokio::sync::Mutex<RefreshState>,
     cache: TokenCache,
@@ -199,6 +209,7 @@ impl Verifier {
             cfg,
             http,
             keys: RwLock::new(Arc::new(Vec::new())),
+            endpoints: RwLock::new(None),
             loaded: AtomicBool::new(false),
             state: tokio::sync::Mutex::new(RefreshState {
                 last_attempt: None,
@@ -284,6 +295,18 @@ impl Verifier {
                     .and_then(Value::as_str)
                     .ok_or("discovery document has no jwks_uri")?
                     .to_string();
+                let endpoint = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
+                if let (Some(authorization), Some(token)) = (
+                    endpoint("authorization_endpoint"),
+                    endpoint("token_endpoint"),
+                ) {
+                    if let Ok(mut e) = self.endpoints.write() {
+                        *e = Some(Arc::new(Endpoints {
+                            authorization,
+                            token,
+                        }));
+                    }
+                }
                 st.jwks_uri = Some(u.clone());
                 u
             }
@@ -352,6 +375,27 @@ impl Verifier {
         Ok(idx.map(|i| KeyRef { keys, i }))
     }
 
+    /// The IdP's authorization and token endpoints (from discovery; a
+    /// discovery is attempted, rate-limited, when none is known yet).
+    pub async fn endpoints(&self) -> Result<Arc<Endpoints>, String> {
+        let known = |v: &Self| v.endpoints.read().ok().and_then(|e| e.clone());
+        if let Some(e) = known(self) {
+            return Ok(e);
+        }
+        let why = match self.refresh(false).await {
+            Ok(_) => {
+                "its discovery document has no authorization_endpoint or token_endpoint".to_string()
+            }
+            Err(e) => e,
+        };
+        known(self).ok_or_else(|| format!("identity provider not available: {why}"))
+    }
+
+    /// The HTTP client used for the IdP (timeouts and CA as configured).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// Verify a bearer token; cached until `exp` once verified.
     pub async fn verify(&self, token: &str, now: i64) -> Result<Verified, String> {
         if token.len() > MAX_TOKEN_BYTES {
@@ -360,6 +404,53 @@ impl Verifier {
         if let Some(c) = self.cache.get(token, now) {
             return Ok(c);
         }
+        let claims = Arc::new(
+            self.decode(token, &self.cfg.audiences, &["exp", "iss", "aud", "sub"])
+                .await?,
+        );
+        let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(now);
+        self.cache.put(token, claims.clone(), exp, now);
+        Ok(claims)
+    }
+
+    /// Verify an ID token from the token endpoint (OpenID Connect Core
+    /// §3.1.3.7): signature with the IdP's keys, `iss`, `aud` containing
+    /// `client_id` (and `azp` equal to it when there are several
+    /// audiences), `exp`/`iat` present. The nonce is the caller's check.
+    /// Never cached.
+    pub async fn verify_id_token(&self, token: &str, client_id: &str) -> Result<Claims, String> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(format!("ID token larger than {MAX_TOKEN_BYTES} bytes"));
+        }
+        let claims = self
+            .decode(
+                token,
+                &[client_id.to_string()],
+                &["exp", "iss", "aud", "sub"],
+            )
+            .await?;
+        if !claims.get("iat").is_some_and(Value::is_number) {
+            return Err("ID token has no iat".into());
+        }
+        if let Some(Value::Array(auds)) = claims.get("aud") {
+            if auds.len() > 1 && claims.get("azp").and_then(Value::as_str) != Some(client_id) {
+                return Err("ID token has several audiences and azp is not this client".into());
+            }
+        }
+        if let Some(azp) = claims.get("azp") {
+            if azp.as_str() != Some(client_id) {
+                return Err("ID token azp is not this client".into());
+            }
+        }
+        Ok(claims)
+    }
+
+    async fn decode(
+        &self,
+        token: &str,
+        audiences: &[String],
+        required: &[&str],
+    ) -> Result<Claims, String> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| format!("malformed token: {e}"))?;
         let alg = header.alg;
@@ -406,19 +497,12 @@ impl Verifier {
         }
         let mut v = Validation::new(alg);
         v.set_issuer(&[self.cfg.issuer.as_str()]);
-        v.set_audience(&self.cfg.audiences);
+        v.set_audience(audiences);
         v.leeway = LEEWAY_SECS.unsigned_abs();
         v.validate_nbf = true;
-        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        v.set_required_spec_claims(required);
         let data = jsonwebtoken::decode::<Claims>(token, &key.key, &v).map_err(describe)?;
-        let exp = data
-            .claims
-            .get("exp")
-            .and_then(Value::as_i64)
-            .unwrap_or(now);
-        let claims = Arc::new(data.claims);
-        self.cache.put(token, claims.clone(), exp, now);
-        Ok(claims)
+        Ok(data.claims)
     }
 }
 

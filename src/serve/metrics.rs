@@ -9,6 +9,10 @@
 //! - `stepup_jwks_refreshes_total{outcome}`: `ok`, `error`, `rate_limited`.
 //! - `stepup_jwks_keys`, `stepup_token_cache_entries`: gauges, read at
 //!   scrape time.
+//! - `stepup_signins_total{step,outcome}`: the browser sign-in, `step` one
+//!   of `signin`, `callback`, `signout`; `outcome` a fixed word (`redirect`,
+//!   `ok`, `bad_request`, `expired`, `idp_error`, `rejected`,
+//!   `level_not_met`, `forbidden`, `other_user`, `unavailable`).
 //!
 //! The per-request path does no label allocation: each (outcome, rule,
 //! level) counter is created on first use and then reached by index.
@@ -39,6 +43,12 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SigninLabels {
+    step: &'static str,
+    outcome: &'static str,
+}
+
 const OUTCOMES: [Kind; 4] = [
     Kind::Allow,
     Kind::StepUp,
@@ -59,6 +69,7 @@ pub struct Metrics {
     pub refreshes: RefreshCounters,
     keys: Gauge,
     cached: Gauge,
+    signins: Family<SigninLabels, Counter>,
 }
 
 impl Metrics {
@@ -101,6 +112,12 @@ impl Metrics {
             "verified tokens cached",
             cached.clone(),
         );
+        let signins = Family::<SigninLabels, Counter>::default();
+        registry.register(
+            "stepup_signins",
+            "browser sign-in steps by outcome",
+            signins.clone(),
+        );
         let mut rules: Vec<String> = vec!["none".into()];
         rules.extend(policy.rules.iter().map(|r| r.name.clone()));
         let mut levels: Vec<String> = vec!["unknown".into()];
@@ -118,7 +135,15 @@ impl Metrics {
             refreshes,
             keys,
             cached,
+            signins,
         }
+    }
+
+    /// Count one sign-in step (both labels are fixed words).
+    pub fn signin(&self, step: &'static str, outcome: &'static str) {
+        self.signins
+            .get_or_create(&SigninLabels { step, outcome })
+            .inc();
     }
 
     /// Index of a level name for [`Metrics::decision`] (0 = unknown).

@@ -30,6 +30,7 @@ pub mod keys;
 pub mod metrics;
 pub mod redirect;
 pub mod session;
+pub mod signin;
 pub mod target;
 pub mod tls;
 
@@ -67,6 +68,12 @@ pub struct Options {
     pub trusted_proxies: Vec<String>,
     /// Session key file.
     pub session_keys: Option<PathBuf>,
+    /// Browser session lifetime.
+    pub session_ttl: Duration,
+    /// How long a level the IdP did not deliver is answered with 403.
+    pub step_up_cooldown: Duration,
+    /// Scopes of the sign-in request.
+    pub signin_scopes: String,
     /// Minimum interval between JWKS fetches for unknown `kid`s.
     pub jwks_min_refresh: Duration,
     /// Periodic JWKS refresh.
@@ -87,6 +94,10 @@ pub struct AppState {
     pub verifier: Verifier,
     /// Session cookie keys, when configured.
     pub sessions: Option<SessionKeys>,
+    /// Browser sign-in settings, or why it is not available.
+    pub signin: Result<signin::Config, String>,
+    /// The policy's `signinPath` (default `/.stepup`).
+    pub signin_prefix: String,
     /// Trusted proxy networks.
     pub trusted: Vec<IpNet>,
     /// Metrics.
@@ -130,6 +141,21 @@ impl AppState {
             }
             None => None,
         };
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let signin = signin::config(
+            &policy,
+            sessions.as_ref(),
+            &opts.signin_scopes,
+            secs(opts.session_ttl).max(60),
+            secs(opts.step_up_cooldown),
+        )?;
+        if let Err(why) = &signin {
+            tracing::warn!(reason = %why, "browser sign-in is not available");
+        }
+        let signin_prefix = policy
+            .auth_service
+            .as_ref()
+            .map_or_else(|| "/.stepup".to_string(), |a| a.signin_path.clone());
         let trusted = target::parse_trusted(&opts.trusted_proxies)?;
         let metrics = Metrics::new(&policy);
         let verifier = Verifier::new(
@@ -147,6 +173,8 @@ impl AppState {
             policy: Arc::new(policy),
             verifier,
             sessions,
+            signin,
+            signin_prefix,
             trusted,
             metrics,
             next_id: AtomicU64::new(1),
@@ -161,7 +189,27 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_handler))
+        .fallback(fallback)
         .with_state(state)
+}
+
+/// The sign-in endpoints under the policy's `signinPath` (matched here, not
+/// as axum routes: the path comes from the policy), else 404.
+async fn fallback(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    let (parts, _) = req.into_parts();
+    match signin::handle(
+        &st,
+        &parts.method,
+        parts.uri.path(),
+        parts.uri.query(),
+        &parts.headers,
+        now_secs(),
+    )
+    .await
+    {
+        Some(r) => r,
+        None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+    }
 }
 
 async fn readyz(State(st): State<Arc<AppState>>) -> Response {

@@ -138,17 +138,29 @@ impl SessionKeys {
         self.keys.first().map_or("", |k| k.id.as_str())
     }
 
-    fn aad(kid: &str) -> Vec<u8> {
-        format!("stepup-session|{VERSION}|{kid}|{COOKIE_NAME}").into_bytes()
+    fn aad(kid: &str, name: &str) -> Vec<u8> {
+        format!("stepup-session|{VERSION}|{kid}|{name}").into_bytes()
     }
 
-    /// Seal claims into a cookie value with the current key.
+    /// Seal claims into a session cookie value with the current key.
     pub fn seal(&self, claims: &Claims) -> Result<String, String> {
+        self.seal_as(COOKIE_NAME, claims)
+    }
+
+    /// Open a session cookie value.
+    pub fn open(&self, value: &str) -> Result<Claims, CookieError> {
+        self.open_as(COOKIE_NAME, value)
+    }
+
+    /// Seal a JSON object for the cookie `name` (the name is bound into the
+    /// associated data: the value opens under that name only). The sign-in
+    /// flow's own cookies use this with their names.
+    pub fn seal_as(&self, name: &str, claims: &Claims) -> Result<String, String> {
         let key = self.keys.first().ok_or("no session key")?;
         let plain = serde_json::to_vec(claims).map_err(|e| e.to_string())?;
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let aad = Self::aad(&key.id);
+        let aad = Self::aad(&key.id, name);
         let sealed = key
             .aead
             .encrypt(
@@ -172,8 +184,9 @@ impl SessionKeys {
         Ok(value)
     }
 
-    /// Open a cookie value: authenticated decryption with the named key.
-    pub fn open(&self, value: &str) -> Result<Claims, CookieError> {
+    /// Open a value sealed for the cookie `name`: authenticated decryption
+    /// with the key its id names.
+    pub fn open_as(&self, name: &str, value: &str) -> Result<Claims, CookieError> {
         if value.len() > MAX_COOKIE_BYTES {
             return Err(CookieError::TooLarge(value.len()));
         }
@@ -194,7 +207,7 @@ impl SessionKeys {
             return Err(CookieError::Malformed);
         }
         let (nonce, sealed) = data.split_at(NONCE_LEN);
-        let aad = Self::aad(kid);
+        let aad = Self::aad(kid, name);
         let plain = key
             .aead
             .decrypt(
@@ -274,6 +287,23 @@ mod tests {
         assert_eq!(k.open(&short), Err(CookieError::Forged));
         let tiny = format!("v1.k1.{}", URL_SAFE_NO_PAD.encode(&data[..10]));
         assert_eq!(k.open(&tiny), Err(CookieError::Malformed));
+    }
+
+    #[test]
+    fn a_value_opens_only_under_its_cookie_name() {
+        let k = keys(&SessionKeys::generate_line("a"));
+        let flow = k.seal_as("__Host-stepup-flow-x", &claims()).unwrap();
+        assert_eq!(k.open_as("__Host-stepup-flow-x", &flow), Ok(claims()));
+        assert_eq!(k.open(&flow), Err(CookieError::Forged));
+        assert_eq!(
+            k.open_as("__Host-stepup-flow-y", &flow),
+            Err(CookieError::Forged)
+        );
+        let session = k.seal(&claims()).unwrap();
+        assert_eq!(
+            k.open_as("__Host-stepup-denied", &session),
+            Err(CookieError::Forged)
+        );
     }
 
     #[test]

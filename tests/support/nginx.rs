@@ -7,6 +7,11 @@
 //! that echoes what it received, and a raw HTTP/1.1 client that sends
 //! request targets byte for byte.
 //!
+//! [`start_opts`] serves the hosts over TLS (a test CA and a serving
+//! certificate for the hosts and `*.test`, made with rcgen) on a port chosen
+//! beforehand, for the browser tests; [`Loc::upstream`] renders the
+//! sign-in Ingress (a Prefix path proxied to stepup without auth).
+//!
 //! Needs Debian's nginx with the `auth_request` module and the
 //! `libnginx-mod-http-ndk` + `libnginx-mod-http-set-misc` modules
 //! (`.ci/run` installs them).
@@ -29,6 +34,46 @@ pub struct Loc {
     pub auth_url: Option<String>,
     /// `auth-signin`, if set.
     pub signin: Option<String>,
+    /// Proxy to this upstream (`http://127.0.0.1:PORT`) with the headers
+    /// ingress-nginx sets on every proxied request (`Host $http_host`,
+    /// `X-Forwarded-Proto`, `X-Forwarded-Host`, `X-Real-IP`, ...) instead of
+    /// to the echo backend; with no `auth_url` this is the sign-in Ingress
+    /// routing `<signinPath>` (Prefix) to the stepup Service.
+    pub upstream: Option<String>,
+}
+
+impl Loc {
+    /// A location without auth, served by the echo backend.
+    pub fn public(path: &'static str) -> Loc {
+        Loc {
+            path,
+            auth_url: None,
+            signin: None,
+            upstream: None,
+        }
+    }
+
+    /// A location with `auth-url` (and `auth-signin`, if given), served by
+    /// the echo backend.
+    pub fn auth(path: &'static str, auth_url: impl Into<String>, signin: Option<String>) -> Loc {
+        Loc {
+            path,
+            auth_url: Some(auth_url.into()),
+            signin,
+            upstream: None,
+        }
+    }
+
+    /// The sign-in Ingress: `path` (Prefix) proxied to stepup on
+    /// `127.0.0.1:port` with no auth.
+    pub fn stepup(path: &'static str, port: u16) -> Loc {
+        Loc {
+            path,
+            auth_url: None,
+            signin: None,
+            upstream: Some(format!("http://127.0.0.1:{port}")),
+        }
+    }
 }
 
 /// One server block (one host).
@@ -53,6 +98,33 @@ pub struct Nginx {
     child: Child,
     pub dir: tempfile::TempDir,
     pub port: u16,
+    /// The certificates when the hosts are served over TLS.
+    pub tls: Option<Tls>,
+}
+
+/// How [`start_opts`] runs nginx.
+#[derive(Debug, Clone, Default)]
+pub struct Opts {
+    /// Serve the hosts over TLS (`listen ... ssl`), with a serving
+    /// certificate for the hosts' names and `*.test` from a test CA.
+    pub tls: bool,
+    /// The hosts' port; `None` picks a free one. Choose it beforehand (with
+    /// [`free_port`]) when something started before nginx must know it,
+    /// e.g. an IdP redirect URI.
+    pub port: Option<u16>,
+    /// Access log and `info` error log.
+    pub logs: bool,
+}
+
+/// The PEM files of a TLS nginx, in its temp dir.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// The test CA that signed the serving certificate.
+    pub ca: PathBuf,
+    /// The serving certificate.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
 }
 
 impl Drop for Nginx {
@@ -91,12 +163,31 @@ fn module(name: &str) -> String {
 /// Render the `http {}` body for `hosts`, listening on `port`, backend on
 /// `backend`.
 pub fn render(hosts: &[Host], port: u16, backend: u16) -> String {
+    render_tls(hosts, port, backend, None)
+}
+
+/// [`render`], over TLS with `tls`'s certificate when given.
+pub fn render_tls(hosts: &[Host], port: u16, backend: u16, tls: Option<&Tls>) -> String {
     let mut out = String::new();
     let mut n = 0;
+    // ingress-nginx sets `$pass_access_scheme` to `$scheme`: https on its
+    // TLS listener.
+    let (ssl, certs, scheme) = match tls {
+        Some(t) => (
+            " ssl",
+            format!(
+                "\n  ssl_certificate {};\n  ssl_certificate_key {};",
+                t.cert.display(),
+                t.key.display()
+            ),
+            "https",
+        ),
+        None => ("", String::new(), "$scheme"),
+    };
     for h in hosts {
         let _ = writeln!(
             out,
-            "server {{\n  listen 127.0.0.1:{port};\n  server_name {};\n  set $pass_access_scheme $scheme;",
+            "server {{\n  listen 127.0.0.1:{port}{ssl};\n  server_name {};{certs}\n  set $pass_access_scheme {scheme};",
             h.name
         );
         for l in &h.locs {
@@ -138,10 +229,21 @@ pub fn render(hosts: &[Host], port: u16, backend: u16) -> String {
                         );
                     }
                 }
-                let _ = writeln!(
-                    out,
-                    "  location {d} {{\n{body}    proxy_set_header Host $host;\n    proxy_pass http://127.0.0.1:{backend};\n  }}"
-                );
+                match &l.upstream {
+                    // The proxy headers of ingress-nginx's template.
+                    Some(upstream) => {
+                        let _ = writeln!(
+                            out,
+                            "  location {d} {{\n{body}    proxy_set_header Host $http_host;\n    proxy_set_header X-Request-ID $request_id;\n    proxy_set_header X-Real-IP $remote_addr;\n    proxy_set_header X-Forwarded-For $remote_addr;\n    proxy_set_header X-Forwarded-Host $http_host;\n    proxy_set_header X-Forwarded-Port $server_port;\n    proxy_set_header X-Forwarded-Proto $pass_access_scheme;\n    proxy_set_header X-Scheme $pass_access_scheme;\n    proxy_set_header X-Original-URI $request_uri;\n    proxy_http_version 1.1;\n    proxy_pass {upstream};\n  }}"
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(
+                            out,
+                            "  location {d} {{\n{body}    proxy_set_header Host $host;\n    proxy_pass http://127.0.0.1:{backend};\n  }}"
+                        );
+                    }
+                }
             }
         }
         out.push_str("}\n");
@@ -159,6 +261,53 @@ pub fn start(hosts: &[Host]) -> Nginx {
     start_with(|port, backend| render(hosts, port, backend), true)
 }
 
+/// Start nginx with `hosts` as `opts` says (TLS, port, logs).
+pub fn start_opts(hosts: &[Host], opts: &Opts) -> Nginx {
+    let port = opts.port.unwrap_or_else(free_port);
+    let backend = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let tls = opts.tls.then(|| write_certs(dir.path(), hosts));
+    let body = render_tls(hosts, port, backend, tls.as_ref());
+    launch(dir, port, backend, body, opts.logs, tls)
+}
+
+/// A test CA and a serving certificate signed by it for the hosts' names,
+/// `*.test` and `localhost`, written as PEM files to `dir`.
+pub fn write_certs(dir: &Path, hosts: &[Host]) -> Tls {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "stepup test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+
+    let mut names: Vec<String> = vec!["*.test".into(), "localhost".into()];
+    for h in hosts {
+        if !names.iter().any(|n| n == h.name) {
+            names.push(h.name.to_string());
+        }
+    }
+    let mut params = CertificateParams::new(names).unwrap();
+    params.distinguished_name.push(
+        DnType::CommonName,
+        hosts.first().map_or("localhost", |h| h.name),
+    );
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+
+    let tls = Tls {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    };
+    std::fs::write(&tls.ca, ca.pem()).unwrap();
+    std::fs::write(&tls.cert, cert.pem()).unwrap();
+    std::fs::write(&tls.key, key.serialize_pem()).unwrap();
+    tls
+}
+
 /// Start nginx with the `http {}` body `body(port, backend)`; the body must
 /// serve both ports. `logs` turns the access log on.
 pub fn start_with(body: impl FnOnce(u16, u16) -> String, logs: bool) -> Nginx {
@@ -166,6 +315,17 @@ pub fn start_with(body: impl FnOnce(u16, u16) -> String, logs: bool) -> Nginx {
     let backend = free_port();
     let body = body(port, backend);
     let dir = tempfile::tempdir().unwrap();
+    launch(dir, port, backend, body, logs, None)
+}
+
+fn launch(
+    dir: tempfile::TempDir,
+    port: u16,
+    backend: u16,
+    body: String,
+    logs: bool,
+    tls: Option<Tls>,
+) -> Nginx {
     let p = dir.path().display().to_string();
     let level = if logs { "info" } else { "warn" };
     let access = if logs {
@@ -203,16 +363,58 @@ pub fn start_with(body: impl FnOnce(u16, u16) -> String, logs: bool) -> Nginx {
     while TcpStream::connect(("127.0.0.1", port)).is_err()
         || TcpStream::connect(("127.0.0.1", backend)).is_err()
     {
-        assert!(Instant::now() < deadline, "nginx did not start");
+        assert!(
+            Instant::now() < deadline,
+            "nginx did not start (port {port} taken?); error log:\n{}",
+            std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    Nginx { child, dir, port }
+    Nginx {
+        child,
+        dir,
+        port,
+        tls,
+    }
 }
 
 impl Nginx {
+    /// `https://HOST:PORT` (or `http://` without TLS): the origin a client
+    /// uses for `host`.
+    pub fn origin(&self, host: &str) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{host}:{}", self.port)
+    }
+
+    /// A blocking HTTP client for `hosts` on this nginx (resolved to
+    /// loopback), trusting its test CA, not following redirects: to see
+    /// the status codes and headers a browser hides. Not from inside an
+    /// async context (reqwest's blocking client runs its own runtime).
+    pub fn client(&self, hosts: &[&str]) -> reqwest::blocking::Client {
+        let mut b = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(15));
+        if let Some(tls) = &self.tls {
+            let pem = std::fs::read(&tls.ca).unwrap();
+            b = b
+                .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+                .https_only(true);
+        }
+        for h in hosts {
+            b = b.resolve(h, std::net::SocketAddr::from(([127, 0, 0, 1], self.port)));
+        }
+        b.build().unwrap()
+    }
+
     /// nginx's error log so far (for failure messages).
     pub fn error_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+
+    /// nginx's access log so far (`combined` format; empty unless started
+    /// with logs on).
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
     }
 }
 
