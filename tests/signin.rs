@@ -557,3 +557,425 @@ async fn step_up_in_a_real_browser() {
     );
     b.close().await;
 }
+
+/// Starts a sign-in outside the browser (as a script would): the IdP URL
+/// stepup redirects to, and the flow cookie's name and value.
+fn start_flow(c: &Cluster, level: &str, rd: &str) -> (String, String, String) {
+    let url = format!(
+        "{}{}",
+        c.signin_prefix(level),
+        url::form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
+    );
+    let r = c
+        .nginx
+        .client(&[HOST])
+        .get(&url)
+        .send()
+        .expect("GET /signin");
+    assert_eq!(r.status(), 302, "{url}: {:?}", r.text());
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with(c.idp.issuer()), "{location}");
+    let set = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with("__Host-stepup-flow-"))
+        .expect("a flow cookie");
+    for attr in [
+        "Path=/",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Lax",
+        "Max-Age=600",
+    ] {
+        assert!(set.contains(attr), "{set}");
+    }
+    let pair = set.split(';').next().unwrap();
+    let (name, value) = pair.split_once('=').unwrap();
+    (location, name.to_string(), value.to_string())
+}
+
+/// A GET through nginx outside the browser (no redirects followed), with
+/// an optional session cookie: status, `Location`, body. Blocking work
+/// (reqwest's blocking client) stays off the async threads.
+fn fetch(c: &Cluster, url: &str, session: Option<&str>) -> (u16, Option<String>, String) {
+    tokio::task::block_in_place(|| {
+        let mut req = c.nginx.client(&[HOST]).get(url);
+        if let Some(s) = session {
+            req = req.header("cookie", format!("__Host-stepup={s}"));
+        }
+        let r = req.send().expect("GET through nginx");
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string());
+        (status, location, r.text().unwrap_or_default())
+    })
+}
+
+/// A `__Host-` cookie for the browser (host-only, secure, HttpOnly).
+fn host_cookie(name: &str, value: &str) -> browser::fantoccini::cookies::Cookie<'static> {
+    let mut k = browser::fantoccini::cookies::Cookie::new(name.to_string(), value.to_string());
+    k.set_secure(true);
+    k.set_path("/");
+    k.set_http_only(true);
+    k
+}
+
+/// The session keys stepup runs with (the test wrote them).
+fn keys(c: &Cluster) -> stepup::serve::session::SessionKeys {
+    let text = std::fs::read_to_string(c.keys_file()).unwrap();
+    stepup::serve::session::SessionKeys::parse("keys", &text).unwrap()
+}
+
+/// Flip one character in the middle of a cookie value's sealed part.
+fn flip(v: &str) -> String {
+    let mut b = v.as_bytes().to_vec();
+    let i = b.len() - 10;
+    b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(b).unwrap()
+}
+
+/// Sign in at the IdP if it shows its password page (it may not, when its
+/// own session already satisfies the request).
+async fn idp_password_if_asked(b: &Browser, c: &Cluster, user: &str) {
+    if at_idp(b, c).await && b.text().await.contains("Password") {
+        b.idp_sign_in(user, &format!("pw-{user}")).await;
+    }
+}
+
+/// Negative paths of the flow: a tampered session cookie, a replayed
+/// callback (`state` used twice), an ID token whose nonce is not the
+/// flow's, and open-redirect attempts in `rd`.
+#[tokio::test(flavor = "multi_thread")]
+async fn tampering_replay_nonce_and_open_redirects_are_refused() {
+    let (c, b) = setup("tampering_replay_nonce_and_open_redirects_are_refused").await;
+    b.goto(&c.url("/account")).await;
+    idp_password_if_asked(&b, &c, "alice").await;
+    b.wait_for_url_prefix(&c.url("/account")).await;
+    assert!(backend(&b, "/account").await.contains("user=alice"));
+
+    // Tampered session cookie: refused by /auth (nginx sends to sign-in),
+    // the untouched one is accepted.
+    let good = b.cookie("__Host-stepup").await.unwrap().value().to_string();
+    let account = c.url("/account");
+    assert_eq!(fetch(&c, &account, Some(&good)).0, 200);
+    let (status, location, _) = fetch(&c, &account, Some(&flip(&good)));
+    assert_eq!(status, 302);
+    assert!(
+        location
+            .unwrap()
+            .starts_with(&c.signin_prefix("authenticated"))
+    );
+    // In the browser: the tampered cookie sends it through sign-in again
+    // (silently: the IdP remembers alice) and a new session replaces it.
+    let before = signins(&c);
+    b.set_cookie_value("__Host-stepup", &flip(&good)).await;
+    b.goto(&c.url("/account")).await;
+    idp_password_if_asked(&b, &c, "alice").await;
+    b.wait_for_url_prefix(&c.url("/account")).await;
+    assert!(backend(&b, "/account").await.contains("user=alice"));
+    assert_eq!(signins(&c), before + 1);
+    assert!(
+        c.stepup
+            .log()
+            .contains("session cookie failed authentication (tampered or foreign)")
+    );
+    let renewed = b.cookie("__Host-stepup").await.unwrap().value().to_string();
+    assert!(renewed != good && renewed != flip(&good));
+
+    // Replayed state: the last callback URL, opened again.
+    let log = c.nginx.access_log();
+    let callback = log
+        .lines()
+        .rev()
+        .find_map(|l| {
+            let start = l.find(&format!("\"GET {SIGNIN_PATH}/callback?"))? + 5;
+            let end = start + l[start..].find(' ')?;
+            Some(l[start..end].to_string())
+        })
+        .expect("a callback in nginx's access log");
+    b.goto(&c.url(&callback)).await;
+    b.assert_text("Sign-in expired").await;
+    b.assert_text("already completed").await;
+    assert_eq!(b.status().await, Some(400));
+    b.screenshot("replayed-callback").await;
+    assert_eq!(
+        b.cookie("__Host-stepup").await.unwrap().value(),
+        renewed,
+        "session kept"
+    );
+
+    // Wrong nonce: a flow cookie with every value right but the nonce
+    // (sealed with stepup's keys, as only stepup could): the ID token the
+    // IdP returns carries the real nonce, so the callback refuses it.
+    let (idp_url, name, value) =
+        tokio::task::block_in_place(|| start_flow(&c, "authenticated", "/account"));
+    let k = keys(&c);
+    let mut flow = k.open_as(&name, &value).unwrap();
+    flow.insert(
+        "nonce".into(),
+        serde_json::Value::from("not-the-nonce-of-this-flow"),
+    );
+    let forged = k.seal_as(&name, &flow).unwrap();
+    b.add_cookie(host_cookie(&name, &forged)).await;
+    b.goto(&idp_url).await;
+    idp_password_if_asked(&b, &c, "alice").await;
+    b.wait_for_url_prefix(&c.url(&format!("{SIGNIN_PATH}/callback")))
+        .await;
+    b.assert_text("does not belong to this sign-in").await;
+    assert_eq!(b.status().await, Some(400));
+    b.screenshot("wrong-nonce").await;
+    assert!(
+        c.stepup
+            .log()
+            .contains("ID token nonce does not match the flow")
+    );
+    assert!(
+        b.cookie(&name).await.is_none(),
+        "the flow cookie is deleted"
+    );
+
+    // Open redirects: refused at /signin with the reason, never a 302.
+    for rd in [
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "https://shop.test@evil.example/",
+        "https:/\\evil.example",
+        "/\t/evil.example",
+    ] {
+        let url = format!(
+            "{}{}",
+            c.signin_prefix("authenticated"),
+            url::form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
+        );
+        let (status, location, body) = fetch(&c, &url, None);
+        assert_eq!(status, 400, "{rd:?}");
+        assert!(location.is_none(), "{rd:?}");
+        assert!(body.contains("is not allowed"), "{rd:?}: {body}");
+        let signout = c.url(&format!(
+            "{SIGNIN_PATH}/signout?rd={}",
+            url::form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
+        ));
+        let (status, location, _) = fetch(&c, &signout, None);
+        assert_eq!((status, location), (200, None), "signout rd {rd:?}");
+    }
+    b.goto(&format!(
+        "{}{}",
+        c.signin_prefix("authenticated"),
+        "https%3A%2F%2Fevil.example%2F"
+    ))
+    .await;
+    b.assert_text("not allowed").await;
+    b.screenshot("open-redirect-refused").await;
+    // The same with a host of this site goes through (the session meets
+    // the level, so straight back).
+    let ok = fetch(
+        &c,
+        &format!("{}%2Faccount%3Fx%3D1", c.signin_prefix("authenticated")),
+        Some(&renewed),
+    );
+    assert_eq!((ok.0, ok.1), (302, Some(c.url("/account?x=1"))));
+    b.close().await;
+}
+
+/// A user without the admin group gets a 403 page after the second factor,
+/// and then nginx's 403 on the admin page, not a loop through the IdP; a
+/// step-up that comes back as another user is refused and keeps the
+/// session's user.
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_group_and_other_user_are_refused_without_a_loop() {
+    let (c, b) = setup("missing_group_and_other_user_are_refused_without_a_loop").await;
+    // bob's first visit is the admin page: password, second factor, then
+    // the level check at the callback finds no shop-admins group.
+    b.goto(&c.url("/admin")).await;
+    idp_password_if_asked(&b, &c, "bob").await;
+    b.assert_text("One-time code").await;
+    b.idp_otp("123456").await;
+    b.wait_for_url_prefix(&c.url(&format!("{SIGNIN_PATH}/callback")))
+        .await;
+    b.assert_text("Access not allowed").await;
+    b.assert_text("shop-admins").await;
+    assert_eq!(b.status().await, Some(403));
+    b.screenshot("no-admin-group").await;
+    // The admin page again: /auth answers 403 (no login can add the
+    // group), nginx shows it, nobody is sent to the IdP.
+    let before = signins(&c);
+    b.goto(&c.url("/admin")).await;
+    assert_eq!(b.status().await, Some(403), "{}", b.describe().await);
+    assert!(b.current_url().await.starts_with(&c.url("/admin")));
+    assert_eq!(signins(&c), before, "no new sign-in: no loop");
+    b.screenshot("admin-403").await;
+    // The login itself is kept: the account page opens as bob.
+    b.goto(&c.url("/account")).await;
+    assert!(backend(&b, "/account").await.contains("user=bob"));
+
+    // Another user at the step-up (the person edits prompt=login into the
+    // IdP URL and signs in as alice): refused, bob stays signed in.
+    let (idp_url, name, value) = tokio::task::block_in_place(|| start_flow(&c, "admin", "/admin"));
+    b.goto(&c.url("/")).await;
+    b.add_cookie(host_cookie(&name, &value)).await;
+    b.goto(&format!("{idp_url}&prompt=login")).await;
+    assert!(at_idp(&b, &c).await);
+    b.idp_sign_in("alice", "pw-alice").await;
+    b.assert_text("One-time code").await;
+    b.idp_otp("123456").await;
+    b.wait_for_url_prefix(&c.url(&format!("{SIGNIN_PATH}/callback")))
+        .await;
+    b.assert_text("Signed in as someone else").await;
+    assert_eq!(b.status().await, Some(403));
+    b.screenshot("other-user").await;
+    b.goto(&c.url("/account")).await;
+    assert!(backend(&b, "/account").await.contains("user=bob"));
+    assert_eq!(signin_logs(&c, "other_user").len(), 1);
+    b.close().await;
+}
+
+/// The IdP delivers less than the level asks (the person removed
+/// `acr_values` from the IdP URL): a page says so, and `/auth` answers 403
+/// for that level during the cool-down, so nginx does not send the browser
+/// back to the IdP; "Try again" starts a new sign-in that succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn weaker_login_than_asked_gets_a_page_not_a_loop() {
+    let (c, b) = setup("weaker_login_than_asked_gets_a_page_not_a_loop").await;
+    let (idp_url, name, value) = tokio::task::block_in_place(|| start_flow(&c, "admin", "/admin"));
+    assert!(idp_url.contains("acr_values=urn%3Astepup%3Amfa") && idp_url.contains("max_age=20"));
+    let stripped: String = idp_url
+        .split('&')
+        .filter(|p| !p.starts_with("acr_values="))
+        .collect::<Vec<_>>()
+        .join("&");
+    b.goto(&c.url("/")).await;
+    b.add_cookie(host_cookie(&name, &value)).await;
+    b.goto(&stripped).await;
+    assert!(at_idp(&b, &c).await);
+    b.idp_sign_in("alice", "pw-alice").await;
+    b.wait_for_url_prefix(&c.url(&format!("{SIGNIN_PATH}/callback")))
+        .await;
+    b.assert_text("Stronger sign-in needed").await;
+    assert_eq!(b.status().await, Some(403));
+    b.screenshot("weaker-than-asked").await;
+    let retry = b
+        .script(
+            "retry link",
+            "return document.querySelector('main a').href;",
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        retry,
+        format!("{}%2Fadmin", c.signin_prefix("admin")).replace(
+            "%2Fadmin",
+            &url::form_urlencoded::byte_serialize(c.url("/admin").as_bytes()).collect::<String>()
+        )
+    );
+    assert!(b.cookie("__Host-stepup-denied").await.is_some());
+    // The login is kept for what it is worth: the account page opens.
+    b.goto(&c.url("/account")).await;
+    assert!(backend(&b, "/account").await.contains("acr=urn:stepup:pwd"));
+    // The admin page: 403 from nginx, no new trip to the IdP.
+    let before = signins(&c);
+    b.goto(&c.url("/admin")).await;
+    assert_eq!(b.status().await, Some(403), "{}", b.describe().await);
+    assert_eq!(signins(&c), before, "no new sign-in during the cool-down");
+    assert!(c.stepup.log().contains("did not deliver level admin"));
+    b.screenshot("admin-403-cooldown").await;
+
+    // The page's "Try again": a fresh sign-in, this time with the code.
+    b.goto(&retry).await;
+    idp_password_if_asked(&b, &c, "alice").await;
+    b.assert_text("One-time code").await;
+    b.idp_otp("123456").await;
+    b.wait_for_url_prefix(&c.url("/admin")).await;
+    assert!(backend(&b, "/admin").await.contains("acr=urn:stepup:mfa"));
+    assert!(
+        b.cookie("__Host-stepup-denied").await.is_none(),
+        "cool-down cleared"
+    );
+    b.screenshot("admin-after-retry").await;
+    b.close().await;
+}
+
+/// What the IdP can send back instead of a code, and a flow that took too
+/// long: each gets a page a person can act on, with the right status.
+#[tokio::test(flavor = "multi_thread")]
+async fn idp_errors_and_expired_flows_get_pages() {
+    let (c, b) = setup("idp_errors_and_expired_flows_get_pages").await;
+    b.goto(&c.url("/")).await;
+    let state_of = |name: &str| name.trim_start_matches("__Host-stepup-flow-").to_string();
+    let callback =
+        |state: &str, rest: &str| c.url(&format!("{SIGNIN_PATH}/callback?state={state}&{rest}"));
+
+    // The IdP could not reach the level (RFC 9470 / OIDC error).
+    let (_, name, value) = tokio::task::block_in_place(|| start_flow(&c, "admin", "/admin"));
+    b.add_cookie(host_cookie(&name, &value)).await;
+    b.goto(&callback(
+        &state_of(&name),
+        "error=unmet_authentication_requirements&error_description=no+second+factor+enrolled",
+    ))
+    .await;
+    b.assert_text("Stronger sign-in not completed").await;
+    assert_eq!(b.status().await, Some(403));
+    assert!(b.cookie("__Host-stepup-denied").await.is_some());
+    assert!(b.cookie(&name).await.is_none(), "flow cookie deleted");
+    b.screenshot("unmet-authentication-requirements").await;
+
+    // Any other IdP error.
+    let (_, name, value) =
+        tokio::task::block_in_place(|| start_flow(&c, "authenticated", "/account"));
+    b.add_cookie(host_cookie(&name, &value)).await;
+    b.goto(&callback(
+        &state_of(&name),
+        "error=server_error&error_description=%3Cb%3Eboom%3C%2Fb%3E",
+    ))
+    .await;
+    b.assert_text("Sign-in failed").await;
+    b.assert_text("<b>boom</b>").await; // shown as text, not markup
+    assert_eq!(b.status().await, Some(502));
+    b.screenshot("idp-error").await;
+
+    // A flow older than 10 minutes (sealed by stepup's keys, so only the
+    // age is wrong).
+    let (_, name, value) =
+        tokio::task::block_in_place(|| start_flow(&c, "authenticated", "/account"));
+    let k = keys(&c);
+    let mut flow = k.open_as(&name, &value).unwrap();
+    flow.insert("exp".into(), serde_json::Value::from(idp::now() - 1));
+    b.add_cookie(host_cookie(&name, &k.seal_as(&name, &flow).unwrap()))
+        .await;
+    b.goto(&callback(&state_of(&name), "code=whatever")).await;
+    b.assert_text("took too long").await;
+    assert_eq!(b.status().await, Some(400));
+    b.screenshot("expired-flow").await;
+
+    // A state with no flow cookie at all (another browser), and none.
+    b.goto(&callback("AAAAAAAAAAAAAAAAAAAAAA", "code=x")).await;
+    b.assert_text("Sign-in expired").await;
+    b.goto(&c.url(&format!("{SIGNIN_PATH}/callback?code=x")))
+        .await;
+    b.assert_text("no usable state").await;
+    assert_eq!(b.status().await, Some(400));
+    // An unknown level in the sign-in link.
+    b.goto(&c.url(&format!("{SIGNIN_PATH}/signin?level=root&rd=%2F")))
+        .await;
+    b.assert_text("does not define").await;
+    assert_eq!(b.status().await, Some(400));
+    b.screenshot("unknown-level").await;
+    let m =
+        tokio::task::block_in_place(|| nginx::raw(c.stepup.port, "GET", "x", "/metrics", &[]).body);
+    for line in [
+        "stepup_signins_total{step=\"callback\",outcome=\"level_not_met\"} 1",
+        "stepup_signins_total{step=\"callback\",outcome=\"idp_error\"} 1",
+        "stepup_signins_total{step=\"callback\",outcome=\"expired\"} 2",
+        "stepup_signins_total{step=\"callback\",outcome=\"bad_request\"} 1",
+    ] {
+        assert!(m.contains(line), "{line} not in\n{m}");
+    }
+    b.close().await;
+}

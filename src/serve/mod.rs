@@ -19,10 +19,16 @@
 //! generated one), method, host and normalised path, rule, level, outcome,
 //! status and the reason; allows are logged at debug level.
 //!
+//! - `<signinPath>/signin`, `/callback`, `/signout`: the browser sign-in
+//!   ([`signin`], on each application host via the sign-in Ingress).
+//!
 //! Crates: axum (routing), hyper/hyper-util (connections, graceful
-//! shutdown), tokio-rustls (TLS), jsonwebtoken (JOSE), reqwest (discovery
-//! and JWKS), chacha20poly1305 (session cookies), prometheus-client
-//! (metrics), tracing (logs), ipnet (trusted proxy CIDRs).
+//! shutdown), tokio-rustls (TLS), jsonwebtoken (JOSE), reqwest (discovery,
+//! JWKS and the token endpoint), chacha20poly1305 (session cookies), ring
+//! (SHA-256 for PKCE), url (authorization URLs, form encoding),
+//! prometheus-client (metrics), tracing (logs), ipnet (trusted proxy
+//! CIDRs). The browser tests drive Debian's Chromium through chromedriver
+//! with fantoccini (a WebDriver client).
 
 pub mod auth;
 pub mod cache;
