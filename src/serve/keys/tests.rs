@@ -241,3 +241,79 @@ fn jwks_parsing_skips_what_cannot_verify() {
     assert_eq!(skipped.len(), 4, "{skipped:?}");
     assert!(parse_jwks(&json!({})).is_err());
 }
+
+#[tokio::test]
+async fn id_tokens_are_for_this_client_only() {
+    let k = p256("k1");
+    let v = verifier(&[&k]);
+    let id = |extra: Value| {
+        let mut c = json!({"iss": ISS, "aud": "stepup", "sub": "alice", "exp": now() + 600,
+                           "iat": now(), "nonce": "n"});
+        if let (Some(m), Some(e)) = (c.as_object_mut(), extra.as_object()) {
+            for (key, val) in e {
+                if val.is_null() {
+                    m.remove(key);
+                } else {
+                    m.insert(key.clone(), val.clone());
+                }
+            }
+        }
+        sign(&k, &c)
+    };
+    let ok = v.verify_id_token(&id(json!({})), "stepup").await.unwrap();
+    assert_eq!(ok["nonce"], "n");
+    // Several audiences need azp = this client; azp must be this client.
+    assert!(
+        v.verify_id_token(
+            &id(json!({"aud": ["stepup", "other"], "azp": "stepup"})),
+            "stepup"
+        )
+        .await
+        .is_ok()
+    );
+    let e = v
+        .verify_id_token(&id(json!({"aud": ["stepup", "other"]})), "stepup")
+        .await
+        .unwrap_err();
+    assert!(e.contains("azp"), "{e}");
+    let e = v
+        .verify_id_token(&id(json!({"azp": "other"})), "stepup")
+        .await
+        .unwrap_err();
+    assert!(e.contains("azp"), "{e}");
+    // Another client's ID token, or an access token for the resource.
+    let e = v
+        .verify_id_token(&id(json!({"aud": "other"})), "stepup")
+        .await
+        .unwrap_err();
+    assert_eq!(e, "wrong audience (aud)");
+    assert_eq!(
+        v.verify_id_token(&sign(&k, &claims()), "stepup")
+            .await
+            .unwrap_err(),
+        "wrong audience (aud)"
+    );
+    // iat and exp are required; expiry and the issuer are checked.
+    let e = v
+        .verify_id_token(&id(json!({"iat": null})), "stepup")
+        .await
+        .unwrap_err();
+    assert!(e.contains("iat"), "{e}");
+    assert!(
+        v.verify_id_token(&id(json!({"exp": null})), "stepup")
+            .await
+            .is_err()
+    );
+    let e = v
+        .verify_id_token(&id(json!({"exp": now() - 3600})), "stepup")
+        .await
+        .unwrap_err();
+    assert_eq!(e, "token expired");
+    let e = v
+        .verify_id_token(&id(json!({"iss": "https://evil.example"})), "stepup")
+        .await
+        .unwrap_err();
+    assert_eq!(e, "wrong issuer (iss)");
+    // An ID token is not a bearer token for the resource either.
+    assert_eq!(err(&v, &id(json!({}))).await, "wrong audience (aud)");
+}
