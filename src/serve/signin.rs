@@ -170,6 +170,26 @@ impl Outcome {
     }
 }
 
+/// A "Sign-in failed" page for `level` with a "Try again" link to `retry`.
+fn failed(
+    status: StatusCode,
+    text: &str,
+    retry: Option<&str>,
+    outcome: &'static str,
+    level: &str,
+) -> Outcome {
+    Outcome::new(
+        page(
+            status,
+            "Sign-in failed",
+            &[text],
+            retry.map(|r| (r, "Try again")),
+        ),
+        outcome,
+    )
+    .level(level)
+}
+
 /// Answer a request under the sign-in path, or `None` when the path is not
 /// one of the sign-in endpoints.
 pub async fn handle(
@@ -851,18 +871,13 @@ impl Cx<'_> {
                 )
                 .level(&level.name)
                 .reason(reason),
-                _ => Outcome::new(
-                    page(
-                        StatusCode::BAD_GATEWAY,
-                        "Sign-in failed",
-                        &[&format!(
-                            "The identity provider reported an error ({error}). {desc}"
-                        )],
-                        Some((&retry, "Try again")),
-                    ),
+                _ => failed(
+                    StatusCode::BAD_GATEWAY,
+                    &format!("The identity provider reported an error ({error}). {desc}"),
+                    Some(retry.as_str()),
                     "idp_error",
+                    &level.name,
                 )
-                .level(&level.name)
                 .reason(reason),
             };
         }
@@ -881,16 +896,7 @@ impl Cx<'_> {
         let id_token = match self.exchange(&code, &redirect_uri, get("verifier")).await {
             Ok(t) => t,
             Err(e) => {
-                return Outcome::new(
-                    page(
-                        StatusCode::BAD_GATEWAY,
-                        "Sign-in failed",
-                        &["The identity provider did not complete the sign-in. This can happen when a sign-in link is used twice."],
-                        Some((&retry, "Try again")),
-                    ),
-                    "idp_error",
-                )
-                .level(&level.name)
+                return failed(StatusCode::BAD_GATEWAY, "The identity provider did not complete the sign-in. This can happen when a sign-in link is used twice.", Some(retry.as_str()), "idp_error", &level.name)
                 .reason(e);
             }
         };
@@ -902,16 +908,7 @@ impl Cx<'_> {
         {
             Ok(c) => c,
             Err(e) => {
-                return Outcome::new(
-                    page(
-                        StatusCode::BAD_GATEWAY,
-                        "Sign-in failed",
-                        &["The identity provider's answer could not be verified, so you are not signed in."],
-                        Some((&retry, "Try again")),
-                    ),
-                    "rejected",
-                )
-                .level(&level.name)
+                return failed(StatusCode::BAD_GATEWAY, "The identity provider's answer could not be verified, so you are not signed in.", Some(retry.as_str()), "rejected", &level.name)
                 .reason(format!("ID token: {e}"));
             }
         };
@@ -928,16 +925,7 @@ impl Cx<'_> {
             get("nonce").as_bytes(),
         ) || get("nonce").is_empty()
         {
-            return Outcome::new(
-                page(
-                    StatusCode::BAD_REQUEST,
-                    "Sign-in failed",
-                    &["The identity provider's answer does not belong to this sign-in, so you are not signed in."],
-                    Some((&retry, "Try again")),
-                ),
-                "rejected",
-            )
-            .level(&level.name)
+            return failed(StatusCode::BAD_REQUEST, "The identity provider's answer does not belong to this sign-in, so you are not signed in.", Some(retry.as_str()), "rejected", &level.name)
             .sub(&sub)
             .reason("ID token nonce does not match the flow");
         }
@@ -966,16 +954,7 @@ impl Cx<'_> {
         let sealed = match self.keys.seal(&claims) {
             Ok(s) => s,
             Err(e) => {
-                return Outcome::new(
-                    page(
-                        StatusCode::BAD_GATEWAY,
-                        "Sign-in failed",
-                        &["Your account's sign-in data is too large to keep in a cookie. Please tell this site's operators."],
-                        None,
-                    ),
-                    "rejected",
-                )
-                .level(&level.name)
+                return failed(StatusCode::BAD_GATEWAY, "Your account's sign-in data is too large to keep in a cookie. Please tell this site's operators.", None, "rejected", &level.name)
                 .sub(&sub)
                 .reason(e);
             }
@@ -1027,16 +1006,13 @@ impl Cx<'_> {
             }
             Check::Unauthenticated(reason) => {
                 let reason = reason.unwrap_or_else(|| "not usable".into());
-                Outcome::new(
-                    page(
-                        StatusCode::BAD_GATEWAY,
-                        "Sign-in failed",
-                        &["The identity provider's answer is not usable, so you are not signed in."],
-                        Some((&retry, "Try again")),
-                    ),
+                failed(
+                    StatusCode::BAD_GATEWAY,
+                    "The identity provider's answer is not usable, so you are not signed in.",
+                    Some(retry.as_str()),
                     "rejected",
+                    &level.name,
                 )
-                .level(&level.name)
                 .sub(&sub)
                 .reason(format!("ID token: {reason}"))
             }
