@@ -152,6 +152,20 @@ impl Stepup {
         self.log.lock().unwrap().clone()
     }
 
+    /// The log once it contains `needle` (a thread copies stderr, so a
+    /// line written before a response may land a moment after it), or as
+    /// it is after 5 s.
+    fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log();
+            if log.contains(needle) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn metrics(&self) -> String {
         raw(self.port, "GET", "x", "/metrics", &[]).body
     }
@@ -360,7 +374,7 @@ fn bearer_tokens_through_nginx() {
         assert!(m.contains(want), "{want} missing from\n{m}");
     }
     // Every deny is logged with its request id and reason.
-    let log = s.log();
+    let log = s.wait_log("acr urn:stepup:pwd is not one of the required values");
     assert!(
         log.lines().any(|l| l.contains("\"outcome\":\"step_up\"")
             && l.contains("\"request_id\"")
@@ -570,7 +584,11 @@ fn forwarded_headers_trusted_only_from_configured_proxies() {
     h.push(("Authorization", &b));
     let r = raw(untrusting.port, "GET", "x", "/auth?level=authenticated", &h);
     assert_eq!(r.status, 403);
-    assert!(untrusting.log().contains("which is not a trusted proxy"));
+    assert!(
+        untrusting
+            .wait_log("which is not a trusted proxy")
+            .contains("which is not a trusted proxy")
+    );
     // Trusted proxy (Traefik): its X-Forwarded-* decide the path.
     let mut h = fwd("/account");
     h.push(("Authorization", &b));
@@ -606,7 +624,7 @@ fn level_parameter_fails_closed() {
         assert_eq!(r.status, 403, "{q}");
     }
     assert_eq!(raw(s.port, "GET", "x", "/auth?level=mfa", &h).status, 200);
-    let log = s.log();
+    let log = s.wait_log("is not a level of the policy");
     assert!(log.contains("auth-url has no level parameter"), "{log}");
     assert!(
         log.contains("auth-url level \\\"mfaa\\\" is not a level of the policy"),
@@ -804,13 +822,17 @@ fn tls_certificate_hot_reload_on_secret_swap() {
     let (served, r) = tls_get(s.port, &roots);
     assert_eq!(served, b.cert_der, "{}", s.log());
     assert_eq!(r.status, 200);
-    assert!(s.log().contains("TLS certificate reloaded"));
+    assert!(
+        s.wait_log("TLS certificate reloaded")
+            .contains("TLS certificate reloaded")
+    );
     // A broken update (key of another pair) keeps the working certificate.
     publish(dir.path(), "..2026_11_24_c", &a.cert_pem, &b.key_pem);
     let (served, _) = tls_get(s.port, &roots);
     assert_eq!(served, b.cert_der);
     assert!(
-        s.log().contains("TLS certificate reload failed"),
+        s.wait_log("TLS certificate reload failed")
+            .contains("TLS certificate reload failed"),
         "{}",
         s.log()
     );
@@ -866,7 +888,8 @@ fn session_cookie_accepted_and_tampering_refused() {
     assert_eq!(r.status, 401);
     assert_eq!(www(&r), "Bearer realm=\"stepup\"");
     assert!(
-        s.log().contains("session cookie failed authentication"),
+        s.wait_log("session cookie failed authentication")
+            .contains("session cookie failed authentication"),
         "{}",
         s.log()
     );

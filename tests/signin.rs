@@ -208,6 +208,20 @@ impl Stepup {
     pub fn log(&self) -> String {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
+
+    /// The log once it contains `needle` (a thread copies stderr, so a
+    /// line written before a response may land a moment after it), or as
+    /// it is after 5 s.
+    pub fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log();
+            if log.contains(needle) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 /// Everything a browser test talks to. Blocking to start and to drop; the
@@ -439,7 +453,7 @@ fn signins(c: &Cluster) -> usize {
 /// The `stepup serve` log lines of the sign-in with this outcome.
 fn signin_logs(c: &Cluster, outcome: &str) -> Vec<serde_json::Value> {
     c.stepup
-        .log()
+        .wait_log(&format!("\"outcome\":\"{outcome}\""))
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["message"] == "signin" && v["outcome"] == outcome)
@@ -680,7 +694,7 @@ async fn tampering_replay_nonce_and_open_redirects_are_refused() {
     assert_eq!(signins(&c), before + 1);
     assert!(
         c.stepup
-            .log()
+            .wait_log("session cookie failed authentication (tampered or foreign)")
             .contains("session cookie failed authentication (tampered or foreign)")
     );
     let renewed = b.cookie("__Host-stepup").await.unwrap().value().to_string();
@@ -730,7 +744,7 @@ async fn tampering_replay_nonce_and_open_redirects_are_refused() {
     b.screenshot("wrong-nonce").await;
     assert!(
         c.stepup
-            .log()
+            .wait_log("ID token nonce does not match the flow")
             .contains("ID token nonce does not match the flow")
     );
     assert!(
@@ -884,7 +898,11 @@ async fn weaker_login_than_asked_gets_a_page_not_a_loop() {
     b.goto(&c.url("/admin")).await;
     assert_eq!(b.status().await, Some(403), "{}", b.describe().await);
     assert_eq!(signins(&c), before, "no new sign-in during the cool-down");
-    assert!(c.stepup.log().contains("did not deliver level admin"));
+    assert!(
+        c.stepup
+            .wait_log("did not deliver level admin")
+            .contains("did not deliver level admin")
+    );
     b.screenshot("admin-403-cooldown").await;
 
     // The page's "Try again": a fresh sign-in, this time with the code.
