@@ -159,6 +159,103 @@ pub fn generate(
     Ok((yaml, g.notes))
 }
 
+/// What `generate` (ingress-nginx, without `--split`) makes of one Ingress
+/// of a set: the admission webhook's `/mutate` uses it so that it writes
+/// exactly what `generate` writes.
+#[derive(Debug, Clone)]
+pub struct IngressPlan {
+    /// Why the Ingress is left unchanged (canary, ACME solver,
+    /// `stepup.dev/exempt`, another auth service), if it is.
+    pub skip: Option<String>,
+    /// The level it is protected at (`None`: public, nothing to add).
+    pub level: Option<String>,
+    /// The policy rule recorded in `stepup.dev/rule`, when one decides.
+    pub rule: Option<String>,
+    /// Its paths need different levels (`--split` would make one Ingress
+    /// per level); `None` when they all need the same. The text lists the
+    /// levels and paths.
+    pub mixed: Option<String>,
+    /// `metadata.annotations` as `generate` writes them.
+    pub annotations: Map<String, Value>,
+    /// `generate`'s notes about this Ingress.
+    pub notes: Vec<String>,
+    /// Hosts of this Ingress that need the sign-in Ingress `generate` would
+    /// write (no Ingress of `inputs` routes `<signinPath>` there yet).
+    pub signin_missing: Vec<String>,
+}
+
+/// Plan the Ingress `key` (`namespace/name`) of `inputs` (the other
+/// Ingresses give the routing context) as `generate` would, with its items'
+/// needs raised to at least `floor` (a declared `stepup.dev/level`).
+/// `Ok(None)` when `inputs` hold no such Ingress.
+pub fn plan_ingress(
+    policy: &Policy,
+    inputs: &[(String, String)],
+    key: &str,
+    floor: Option<&Need>,
+) -> Result<Option<IngressPlan>, InputError> {
+    let opts = Options::default();
+    let mut g = Gen::new(policy, &opts, inputs)?;
+    let Some(si) = g.srcs.iter().position(|s| s.typed.key() == key) else {
+        return Ok(None);
+    };
+    let floors: Vec<(usize, Need)> = floor.map(|f| (si, f.clone())).into_iter().collect();
+    let (round, needs) = g.settle(&floors)?;
+    let s = &g.srcs[si];
+    let part = round.parts[si].first();
+    let levels: BTreeSet<Option<String>> = needs[si]
+        .iter()
+        .map(|n| g.resolve(n, key, &mut Vec::new()).map(|l| l.name))
+        .collect();
+    let mixed = if levels.len() > 1 && s.skip.is_none() {
+        let mut notes = Vec::new();
+        g.mixed_note(
+            s,
+            &needs[si],
+            part.and_then(|p| p.level.as_ref()),
+            &mut notes,
+        );
+        notes.pop()
+    } else {
+        None
+    };
+    let annotations = round.values[si]
+        .first()
+        .and_then(|v| v.get("metadata"))
+        .and_then(|m| m.get("annotations"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    Ok(Some(IngressPlan {
+        skip: s.skip.clone(),
+        level: part.and_then(|p| p.level.as_ref()).map(|l| l.name.clone()),
+        rule: part.and_then(|p| p.rule.clone()),
+        mixed,
+        annotations,
+        signin_missing: {
+            let mine: BTreeSet<Option<&str>> =
+                s.typed.rules.iter().map(|r| r.host.as_deref()).collect();
+            round
+                .signins
+                .iter()
+                .filter_map(|v| v["spec"]["rules"][0].as_object())
+                .map(|r| r.get("host").and_then(Value::as_str))
+                .filter(|h| mine.contains(h))
+                .map(|h| h.unwrap_or("*").to_string())
+                .collect()
+        },
+        notes: g
+            .notes
+            .iter()
+            .filter(|n| {
+                n.strip_prefix(key)
+                    .is_some_and(|rest| rest.starts_with([':', ' ']))
+            })
+            .cloned()
+            .collect(),
+    }))
+}
+
 // === input model ===
 
 /// One input document (or list item).
@@ -348,11 +445,24 @@ impl<'a> Gen<'a> {
 
     /// Plan until the plan is stable on its own output, then assemble.
     fn run(&mut self) -> Result<Vec<Value>, InputError> {
+        let (round, _) = self.settle(&[])?;
+        Ok(self.assemble(&round))
+    }
+
+    /// Plan until the plan is stable on its own output: the final round and
+    /// each item's need. `floors` raise the needs of a source's items to at
+    /// least the given need from the start (`(source index, need)`).
+    fn settle(&mut self, floors: &[(usize, Need)]) -> Result<(Round, Vec<Vec<Need>>), InputError> {
         let mut needs: Vec<Vec<Need>> = self
             .srcs
             .iter()
             .map(|s| vec![Need::Public; s.items.len()])
             .collect();
+        for (si, floor) in floors {
+            if let Some(ns) = needs.get_mut(*si) {
+                ns.iter_mut().for_each(|n| *n = floor.clone());
+            }
+        }
         let mut accs: Vec<Vec<Acc>> = self
             .srcs
             .iter()
@@ -389,7 +499,7 @@ impl<'a> Gen<'a> {
         let mut seen = BTreeSet::new();
         notes.retain(|n| seen.insert(n.clone()));
         self.notes = notes;
-        Ok(self.assemble(&round))
+        Ok((round, needs))
     }
 
     /// One round: plan with `needs`, render, route, and collect what reaches

@@ -444,6 +444,24 @@ pub fn load_text(
     add_parsed(text, parse_file(file, text)?, out, seen)
 }
 
+/// One Ingress object given as a JSON value (an admission review's
+/// `request.object`), read by exactly the loader manifests go through;
+/// `file` names it in messages. Errors when it is not one
+/// `networking.k8s.io/v1` Ingress.
+pub fn load_object(file: &str, object: &Value) -> Result<Ingress, InputError> {
+    let text = serde_json::to_string(object)
+        .map_err(|e| InputError::file(file, format!("cannot serialise the object: {e}")))?;
+    let mut out = Loaded::default();
+    load_text(file, &text, &mut out, &mut HashMap::new())?;
+    match (out.ingresses.pop(), out.ingresses.is_empty()) {
+        (Some(ing), true) => Ok(ing),
+        _ => Err(InputError::file(
+            file,
+            "expected one networking.k8s.io/v1 Ingress object",
+        )),
+    }
+}
+
 /// One file's documents, each as the objects it holds.
 struct Parsed {
     file: Arc<str>,

@@ -22,8 +22,9 @@
 //! - [`lint`]: the rules SU001–SU017; [`render`]: human, JSON, SARIF, JUnit
 //!   and GitHub output.
 //! - [`generate`]: manifests with stepup's annotations, per controller.
-//! - [`serve`]: the in-cluster server (runtime `/auth` check; its module
-//!   docs name the crates it uses and why).
+//! - [`serve`]: the in-cluster server (runtime `/auth` check, browser
+//!   sign-in, admission webhook; its module docs name the crates it uses
+//!   and why).
 //! - [`cli`]: argument parsing and output.
 //!
 //! The core modules do no I/O and never read the clock: time is a parameter.

@@ -13,6 +13,12 @@
 //!   of `signin`, `callback`, `signout`; `outcome` a fixed word (`redirect`,
 //!   `ok`, `bad_request`, `expired`, `idp_error`, `rejected`,
 //!   `level_not_met`, `forbidden`, `other_user`, `unavailable`).
+//! - `stepup_admission_reviews_total{webhook,outcome}`: `/validate` and
+//!   `/mutate` answers; `outcome` one of `allowed`, `denied`, `exempt`,
+//!   `skipped`, `patched`, `unchanged`, `invalid` (HTTP 4xx).
+//! - `stepup_admission_exemptions_total{operation}`: Ingresses let through
+//!   by `stepup.dev/exempt: <reason>` at `/validate` (`CREATE`, `UPDATE`);
+//!   dry runs are not counted.
 //!
 //! The per-request path does no label allocation: each (outcome, rule,
 //! level) counter is created on first use and then reached by index.
@@ -44,6 +50,17 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AdmissionLabels {
+    webhook: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SigninLabels {
     step: &'static str,
     outcome: &'static str,
@@ -70,6 +87,8 @@ pub struct Metrics {
     keys: Gauge,
     cached: Gauge,
     signins: Family<SigninLabels, Counter>,
+    admissions: Family<AdmissionLabels, Counter>,
+    exemptions: Family<OperationLabels, Counter>,
 }
 
 impl Metrics {
@@ -118,6 +137,18 @@ impl Metrics {
             "browser sign-in steps by outcome",
             signins.clone(),
         );
+        let admissions = Family::<AdmissionLabels, Counter>::default();
+        registry.register(
+            "stepup_admission_reviews",
+            "admission reviews answered, by webhook and outcome",
+            admissions.clone(),
+        );
+        let exemptions = Family::<OperationLabels, Counter>::default();
+        registry.register(
+            "stepup_admission_exemptions",
+            "Ingresses admitted unchecked by stepup.dev/exempt (dry runs not counted)",
+            exemptions.clone(),
+        );
         let mut rules: Vec<String> = vec!["none".into()];
         rules.extend(policy.rules.iter().map(|r| r.name.clone()));
         let mut levels: Vec<String> = vec!["unknown".into()];
@@ -136,7 +167,30 @@ impl Metrics {
             keys,
             cached,
             signins,
+            admissions,
+            exemptions,
         }
+    }
+
+    /// Count one admission answer (both labels are fixed words).
+    pub fn admission(&self, webhook: &'static str, outcome: &'static str) {
+        self.admissions
+            .get_or_create(&AdmissionLabels { webhook, outcome })
+            .inc();
+    }
+
+    /// Count one exemption.
+    pub fn exemption(&self, operation: &kube_core::admission::Operation) {
+        use kube_core::admission::Operation;
+        let operation = match operation {
+            Operation::Create => "CREATE",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+            Operation::Connect => "CONNECT",
+        };
+        self.exemptions
+            .get_or_create(&OperationLabels { operation })
+            .inc();
     }
 
     /// Count one sign-in step (both labels are fixed words).

@@ -4,6 +4,8 @@
 //! certificate hot reload):
 //! - `GET /auth?level=L&rule=R`: the runtime check ingress-nginx's
 //!   `auth-url` calls for every protected request ([`auth`]).
+//! - `POST /validate`, `POST /mutate`: the admission webhook for
+//!   `networking.k8s.io/v1` Ingress ([`admission`]).
 //! - `GET /healthz` (process up), `GET /readyz` (signing keys loaded),
 //!   `GET /metrics` (Prometheus, [`metrics`]).
 //!
@@ -27,9 +29,11 @@
 //! JWKS and the token endpoint), chacha20poly1305 (session cookies), ring
 //! (SHA-256 for PKCE), url (authorization URLs, form encoding),
 //! prometheus-client (metrics), tracing (logs), ipnet (trusted proxy
-//! CIDRs). The browser tests drive Debian's Chromium through chromedriver
-//! with fantoccini (a WebDriver client).
+//! CIDRs), kube-core and k8s-openapi (AdmissionReview types), json-patch
+//! (the mutation patch). The browser tests drive Debian's Chromium through
+//! chromedriver with fantoccini (a WebDriver client).
 
+pub mod admission;
 pub mod auth;
 pub mod cache;
 pub mod keys;
@@ -50,7 +54,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use ipnet::IpNet;
@@ -108,6 +112,9 @@ pub struct AppState {
     pub trusted: Vec<IpNet>,
     /// Metrics.
     pub metrics: Metrics,
+    /// The cluster's other Ingresses, for admission (empty until a watch
+    /// fills it).
+    pub ingresses: Arc<admission::store::IngressStore>,
     next_id: AtomicU64,
 }
 
@@ -183,6 +190,7 @@ impl AppState {
             signin_prefix,
             trusted,
             metrics,
+            ingresses: Arc::new(admission::store::IngressStore::new()),
             next_id: AtomicU64::new(1),
         })
     }
@@ -192,6 +200,8 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/auth", get(auth_handler))
+        .route("/validate", post(admission::validate_handler))
+        .route("/mutate", post(admission::mutate_handler))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_handler))

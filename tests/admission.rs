@@ -1,0 +1,572 @@
+//! The admission webhook end to end: the real `stepup serve` binary over
+//! TLS (a fresh CA and serving certificate from rcgen), a rustls client,
+//! and every AdmissionReview captured from a real kube-apiserver v1.36.2
+//! (testdata/admission/README.md).
+//!
+//! What is asserted for each capture is what stepup's policy
+//! (testdata/admission/policy.yaml) makes of the object in it — the
+//! capture's file name says what the lab webhook that recorded it did,
+//! which is not stepup's answer.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/admission")
+}
+
+fn capture(name: &str) -> Value {
+    let text = std::fs::read_to_string(dir().join(name)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A serving certificate for `localhost` from a fresh CA.
+struct Tls {
+    ca_der: Vec<u8>,
+    _dir: tempfile::TempDir,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn issue() -> Tls {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "admission test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "stepup.stepup-system.svc");
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let (c, k) = (d.path().join("tls.crt"), d.path().join("tls.key"));
+    std::fs::write(&c, cert.pem()).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    Tls {
+        ca_der: ca.der().to_vec(),
+        _dir: d,
+        cert: c,
+        key: k,
+    }
+}
+
+/// `stepup serve` over TLS with the test policy, and a client trusting it.
+struct Server {
+    child: Child,
+    port: u16,
+    client: reqwest::blocking::Client,
+    log: Arc<Mutex<String>>,
+    _tls: Tls,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP answer: status, body text, and the body as JSON when it is.
+struct Answer {
+    status: u16,
+    text: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+}
+
+impl Server {
+    fn start() -> Server {
+        let tls = issue();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stepup"))
+            .arg("serve")
+            .arg("-p")
+            .arg(dir().join("policy.yaml"))
+            .args(["--listen", "127.0.0.1:0", "--log-format", "text"])
+            .arg("--tls-cert")
+            .arg(&tls.cert)
+            .arg("--tls-key")
+            .arg(&tls.key)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("listening on https://"), "{line:?}");
+        let port: u16 = line.trim().rsplit(':').next().unwrap().parse().unwrap();
+        let client = reqwest::blocking::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_der(&tls.ca_der).unwrap())
+            .build()
+            .unwrap();
+        Server {
+            child,
+            port,
+            client,
+            log,
+            _tls: tls,
+        }
+    }
+
+    fn post(&self, path: &str, content_type: &str, body: Vec<u8>) -> Answer {
+        let r = self
+            .client
+            .post(format!("https://localhost:{}{path}", self.port))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .unwrap_or_else(|e| panic!("POST {path}: {e}; log: {}", self.log()));
+        Answer {
+            status: r.status().as_u16(),
+            text: r.text().unwrap(),
+        }
+    }
+
+    /// POST a review; assert HTTP 200, the response envelope and the uid
+    /// echo; return `response`.
+    fn review(&self, path: &str, review: &Value) -> Value {
+        let a = self.post(
+            path,
+            "application/json",
+            serde_json::to_vec(review).unwrap(),
+        );
+        assert_eq!(a.status, 200, "{path}: {}", a.text);
+        let v = a.json();
+        assert_eq!(v["apiVersion"], "admission.k8s.io/v1", "{v}");
+        assert_eq!(v["kind"], "AdmissionReview", "{v}");
+        let r = v["response"].clone();
+        assert_eq!(r["uid"], review["request"]["uid"], "uid echo: {v}");
+        if let Some(ws) = r["warnings"].as_array() {
+            assert!(ws.len() <= 6, "{ws:?}");
+            for w in ws {
+                assert!(
+                    w.as_str().unwrap().chars().count() <= 120,
+                    "warning over 120 characters: {w}"
+                );
+            }
+        }
+        r
+    }
+
+    fn metrics(&self) -> String {
+        self.client
+            .get(format!("https://localhost:{}/metrics", self.port))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+/// The captured deny response's shape: `status` holds exactly `code`,
+/// `message` and `reason`.
+fn assert_deny_shape(r: &Value) {
+    let captured = capture("ingress-create-denied-response.json");
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(
+        keys(&r["status"]),
+        keys(&captured["response"]["status"]),
+        "{r}"
+    );
+    assert_eq!(r["status"]["code"], 403);
+    assert_eq!(r["status"]["reason"], "Forbidden");
+    assert_eq!(r["allowed"], false);
+}
+
+/// Every validating capture: allowed or denied as the policy says, denials
+/// naming the rule, the fix and the `stepup generate` command.
+#[test]
+fn every_validating_capture() {
+    // (capture, denied by rule) — None: allowed.
+    let expect: &[(&str, Option<&str>)] = &[
+        // mutate.example.com needs mfa; the lab webhook's foreign auth-url
+        // cannot enforce it (SU003 warning) and the host has no TLS.
+        (
+            "ingress-create-after-mutation-validating.json",
+            Some("SU013"),
+        ),
+        // default-class.example.com is public by policy.
+        (
+            "ingress-create-default-class-injected-validating.json",
+            None,
+        ),
+        ("ingress-create-denied-validating.json", Some("SU001")),
+        ("ingress-create-dryrun-validating.json", Some("SU001")),
+        ("ingress-create-ingressclassname-validating.json", None),
+        // Public by policy, but a foreign auth-url makes it an auth host
+        // without TLS.
+        (
+            "ingress-create-legacy-class-annotation-validating.json",
+            Some("SU013"),
+        ),
+        (
+            "ingress-create-multihost-nginx-auth-validating.json",
+            Some("SU013"),
+        ),
+        ("ingress-create-nonadmin-validating.json", None),
+        (
+            "ingress-create-server-side-apply-validating.json",
+            Some("SU013"),
+        ),
+        ("ingress-create-serviceaccount-validating.json", None),
+        ("ingress-create-validating.json", Some("SU001")),
+        // DELETE is always allowed (the lab webhook denied this one).
+        ("ingress-delete-denied-validating.json", None),
+        ("ingress-delete-validating.json", None),
+        ("ingress-update-put-validating.json", Some("SU001")),
+        (
+            "ingress-update-server-side-apply-validating.json",
+            Some("SU013"),
+        ),
+        ("ingress-update-validating.json", Some("SU013")),
+    ];
+    let mut listed: Vec<String> = std::fs::read_dir(dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with("-validating.json"))
+        .collect();
+    listed.sort();
+    let mut names: Vec<String> = expect.iter().map(|(n, _)| n.to_string()).collect();
+    names.sort();
+    assert_eq!(listed, names, "every validating capture has an expectation");
+
+    let s = Server::start();
+    for (name, denied) in expect {
+        let review = capture(name);
+        let r = s.review("/validate", &review);
+        match denied {
+            None => assert_eq!(r["allowed"], true, "{name}: {r}"),
+            Some(rule) => {
+                assert_deny_shape(&r);
+                let m = r["status"]["message"].as_str().unwrap();
+                assert!(m.starts_with(rule), "{name}: {m}");
+                assert!(m.contains("Fix: "), "{name}: {m}");
+                assert!(m.contains("stepup generate -p policy.yaml"), "{name}: {m}");
+                let update = review["request"]["operation"] == "UPDATE";
+                assert_eq!(m.contains("kubectl get ingress"), update, "{name}: {m}");
+                assert!(!m.contains('\n'));
+            }
+        }
+    }
+    // The multi-host capture's warnings: stepup's own findings, bounded.
+    let r = s.review(
+        "/validate",
+        &capture("ingress-create-multihost-nginx-auth-validating.json"),
+    );
+    let ws: Vec<&str> = r["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert!(ws.iter().any(|w| w.starts_with("SU003: ")), "{ws:?}");
+    assert!(ws.iter().any(|w| w.starts_with("SU007: ")), "{ws:?}");
+}
+
+/// dryRun changes nothing in the answer (the dry-run capture is the same
+/// object as a plain create).
+#[test]
+fn dry_run_is_answered_like_the_real_request() {
+    let s = Server::start();
+    let dry = capture("ingress-create-dryrun-validating.json");
+    assert_eq!(dry["request"]["dryRun"], true);
+    let mut real = dry.clone();
+    real["request"]["dryRun"] = json!(false);
+    real["request"]["uid"] = json!("11111111-2222-3333-4444-555555555555");
+    let a = s.review("/validate", &dry);
+    let b = s.review("/validate", &real);
+    assert_eq!(a["status"], b["status"]);
+    assert_eq!(a["allowed"], false);
+    let a = s.review("/mutate", &capture("ingress-create-dryrun-mutating.json"));
+    assert_eq!(a["patchType"], "JSONPatch");
+}
+
+fn annotations(obj: &Value) -> serde_json::Map<String, Value> {
+    obj["metadata"]["annotations"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// What `stepup generate` writes on `obj` (the real binary, same policy).
+fn generated_annotations(obj: &Value) -> serde_json::Map<String, Value> {
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("ingress.json");
+    std::fs::write(&f, serde_json::to_vec(obj).unwrap()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_stepup"))
+        .arg("generate")
+        .arg("-p")
+        .arg(dir().join("policy.yaml"))
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let name = &obj["metadata"]["name"];
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let v: Value = serde_yaml::with::singleton_map_recursive::deserialize(doc).unwrap();
+        if v["kind"] == "Ingress" && &v["metadata"]["name"] == name {
+            return annotations(&v);
+        }
+    }
+    panic!("generate did not print {name}: {text}");
+}
+
+/// Every mutating capture: patched exactly as `stepup generate` writes,
+/// or left alone with the reason; each patch applies to the object and
+/// the result passes /validate (once it has the TLS section no patch can
+/// add), and mutating the result again changes nothing.
+#[test]
+fn every_mutating_capture() {
+    // (capture, level patched in) — None: no patch.
+    let expect: &[(&str, Option<&str>)] = &[
+        // mismatch.example.com: no rule, but `Prefix /` serves /admin &c.
+        (
+            "ingress-create-class-mismatch-mutating.json",
+            Some("authenticated"),
+        ),
+        ("ingress-create-dryrun-mutating.json", Some("mfa")),
+        ("ingress-create-mutating.json", Some("mfa")),
+        // Another auth service's auth-url: stepup does not take it over.
+        ("ingress-create-mutation-patch-mutating.json", None),
+        ("ingress-delete-mutating.json", None),
+        ("ingress-update-mutating.json", None),
+        ("ingress-update-put-mutating.json", Some("mfa")),
+    ];
+    let mut listed: Vec<String> = std::fs::read_dir(dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with("-mutating.json"))
+        .collect();
+    listed.sort();
+    let mut names: Vec<String> = expect.iter().map(|(n, _)| n.to_string()).collect();
+    names.sort();
+    assert_eq!(listed, names, "every mutating capture has an expectation");
+
+    let s = Server::start();
+    for (name, level) in expect {
+        let review = capture(name);
+        let r = s.review("/mutate", &review);
+        assert_eq!(r["allowed"], true, "{name}: {r}");
+        let Some(level) = level else {
+            assert!(r.get("patch").is_none(), "{name}: {r}");
+            if review["request"]["operation"] != "DELETE" {
+                let w = r["warnings"][0].as_str().unwrap_or("");
+                assert!(w.contains("another auth service"), "{name}: {r}");
+            }
+            continue;
+        };
+        assert_eq!(r["patchType"], "JSONPatch", "{name}: {r}");
+        let bytes = STANDARD.decode(r["patch"].as_str().unwrap()).unwrap();
+        let patch: json_patch::Patch = serde_json::from_slice(&bytes).unwrap();
+        for op in &patch.0 {
+            let p = serde_json::to_value(op).unwrap()["path"].clone();
+            assert!(
+                p.as_str().unwrap().starts_with("/metadata/annotations"),
+                "{name}: only annotations are patched: {op:?}"
+            );
+        }
+        let object = &review["request"]["object"];
+        let mut patched = object.clone();
+        json_patch::patch(&mut patched, &patch).unwrap();
+        let got = annotations(&patched);
+        assert_eq!(got["stepup.dev/level"], *level, "{name}");
+        // Exactly what generate writes, except auth-signin: generate also
+        // writes the host's sign-in Ingress, which a patch of this object
+        // cannot; until that route exists auth-signin would loop (SU016).
+        let mut want = generated_annotations(object);
+        let ws = r["warnings"].to_string();
+        if object["metadata"]["annotations"]
+            .get("nginx.ingress.kubernetes.io/auth-signin")
+            .is_none()
+        {
+            assert!(
+                want.shift_remove("nginx.ingress.kubernetes.io/auth-signin")
+                    .is_some(),
+                "{name}"
+            );
+        }
+        assert!(ws.contains("no sign-in route on"), "{name}: {ws}");
+        assert_eq!(got, want, "{name}");
+        // Only annotations changed.
+        let mut a = patched.clone();
+        let mut b = object.clone();
+        a["metadata"].as_object_mut().unwrap().remove("annotations");
+        b["metadata"].as_object_mut().unwrap().remove("annotations");
+        assert_eq!(a, b, "{name}");
+
+        // Mutating the result again: nothing to do.
+        let mut again = review.clone();
+        again["request"]["object"] = patched.clone();
+        let r2 = s.review("/mutate", &again);
+        assert!(r2.get("patch").is_none(), "{name}: not idempotent: {r2}");
+
+        // Validate the result: the auth findings are gone; what remains is
+        // the TLS section a patch cannot invent (SU013).
+        let mut v = again.clone();
+        v["request"]["uid"] = json!(format!(
+            "{}-validate",
+            review["request"]["uid"].as_str().unwrap()
+        ));
+        let r3 = s.review("/validate", &v);
+        if r3["allowed"] == false {
+            let m = r3["status"]["message"].as_str().unwrap();
+            assert!(m.starts_with("SU013"), "{name}: {m}");
+        }
+        // With that TLS section, mutate's output passes validate.
+        let hosts: Vec<Value> = patched["spec"]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r.get("host").cloned())
+            .collect();
+        let mut with_tls = patched.clone();
+        with_tls["spec"]["tls"] = json!([{"hosts": hosts, "secretName": "app-tls"}]);
+        v["request"]["object"] = with_tls;
+        let r4 = s.review("/validate", &v);
+        assert_eq!(r4["allowed"], true, "{name}: {r4}");
+    }
+}
+
+/// Exemptions are counted once per real request: dry runs are not.
+#[test]
+fn exemptions_are_counted_without_dry_runs() {
+    let s = Server::start();
+    let mut review = capture("ingress-create-validating.json");
+    review["request"]["object"]["metadata"]["annotations"]["stepup.dev/exempt"] =
+        json!("public status page, approved in SEC-42");
+    review["request"]["dryRun"] = json!(true);
+    let r = s.review("/validate", &review);
+    assert_eq!(r["allowed"], true, "{r}");
+    assert!(r["warnings"][0].as_str().unwrap().contains("SEC-42"), "{r}");
+    review["request"]["dryRun"] = json!(false);
+    let r = s.review("/validate", &review);
+    assert_eq!(r["allowed"], true);
+    let m = s.metrics();
+    assert!(
+        m.contains("stepup_admission_exemptions_total{operation=\"CREATE\"} 1\n"),
+        "{m}"
+    );
+    assert!(
+        m.contains("stepup_admission_reviews_total{webhook=\"validate\",outcome=\"exempt\"} 2\n"),
+        "{m}"
+    );
+    assert!(s.log().contains("SEC-42"), "{}", s.log());
+    // No reason: denied, and nothing counted.
+    review["request"]["object"]["metadata"]["annotations"]["stepup.dev/exempt"] = json!("");
+    let r = s.review("/validate", &review);
+    assert_deny_shape(&r);
+    assert!(
+        s.metrics()
+            .contains("stepup_admission_exemptions_total{operation=\"CREATE\"} 1\n")
+    );
+}
+
+/// Bodies that are not reviews: a 4xx with the reason, never a panic, and
+/// the server keeps answering.
+#[test]
+fn malformed_reviews_are_refused() {
+    let s = Server::start();
+    let good = std::fs::read(dir().join("ingress-create-validating.json")).unwrap();
+    for path in ["/validate", "/mutate"] {
+        // Truncated.
+        let a = s.post(path, "application/json", good[..good.len() / 2].to_vec());
+        assert_eq!(a.status, 400, "{}", a.text);
+        assert!(a.text.contains("not an AdmissionReview"), "{}", a.text);
+        // Not an AdmissionReview.
+        let a = s.post(path, "application/json", br#"{"kind":"Pod"}"#.to_vec());
+        assert_eq!(a.status, 400, "{}", a.text);
+        // Missing uid.
+        let mut v: Value = serde_json::from_slice(&good).unwrap();
+        v["request"].as_object_mut().unwrap().remove("uid");
+        let a = s.post(path, "application/json", serde_json::to_vec(&v).unwrap());
+        assert_eq!(a.status, 400, "{}", a.text);
+        assert!(a.text.contains("uid"), "{}", a.text);
+        // Missing request.
+        let a = s.post(
+            path,
+            "application/json",
+            br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec(),
+        );
+        assert_eq!(a.status, 400, "{}", a.text);
+        // Wrong content type.
+        let a = s.post(path, "application/yaml", good.clone());
+        assert_eq!(a.status, 415, "{}", a.text);
+        // Larger than the API server's 3 MiB limit.
+        let mut big = good.clone();
+        big.truncate(big.len() - 1);
+        big.extend(std::iter::repeat_n(b' ', 3 * 1024 * 1024));
+        big.push(b'}');
+        let a = s.post(path, "application/json", big);
+        assert_eq!(a.status, 413, "{}", a.text);
+        // Another kind: allowed, with a warning saying it was not checked.
+        let mut v: Value = serde_json::from_slice(&good).unwrap();
+        v["request"]["kind"] = json!({"group": "", "version": "v1", "kind": "ConfigMap"});
+        v["request"]["object"] = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": "team-a"}, "data": {"a": "b"}});
+        let r = s.review(path, &v);
+        assert_eq!(r["allowed"], true);
+        assert!(r.get("patch").is_none());
+        assert!(
+            r["warnings"][0]
+                .as_str()
+                .unwrap()
+                .contains("v1 ConfigMap was not checked"),
+            "{r}"
+        );
+    }
+    let ok = s
+        .client
+        .get(format!("https://localhost:{}/healthz", s.port))
+        .send()
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(
+        s.metrics()
+            .contains("stepup_admission_reviews_total{webhook=\"mutate\",outcome=\"invalid\"} 6\n")
+    );
+}
