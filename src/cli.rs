@@ -144,6 +144,15 @@ struct ServeArgs {
     /// 403 instead of 401 for that level for this long (no sign-in loop).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     step_up_cooldown: std::time::Duration,
+    /// Watch the cluster's Ingresses (in-cluster service account or
+    /// KUBECONFIG) so admission judges each object with the others on its
+    /// hosts; /readyz is 503 until the first list is stored.
+    #[arg(long)]
+    watch_ingresses: bool,
+    /// Load the admission webhook's view of the other Ingresses from
+    /// manifests or a `kubectl get ingress -A -o yaml` dump (repeatable).
+    #[arg(long, value_name = "FILE|DIR")]
+    ingresses_from: Vec<PathBuf>,
     /// Scopes asked for at sign-in (space-separated); add the scope that
     /// releases the claims your levels check (e.g. `groups`).
     #[arg(long, value_name = "SCOPES", default_value = "openid email")]
@@ -357,6 +366,8 @@ fn run_serve(a: ServeArgs) -> ExitCode {
         token_cache: a.token_cache,
         grace: a.grace,
         json_logs: a.log_format == LogFormat::Json,
+        watch_ingresses: a.watch_ingresses,
+        ingresses_from: a.ingresses_from,
     };
     match crate::serve::run(policy, opts) {
         Ok(()) => ExitCode::from(exit::OK),

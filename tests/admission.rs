@@ -91,6 +91,11 @@ impl Answer {
 
 impl Server {
     fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// With extra `stepup serve` arguments.
+    fn start_with(extra: &[&str]) -> Server {
         let tls = issue();
         let mut child = Command::new(env!("CARGO_BIN_EXE_stepup"))
             .arg("serve")
@@ -101,6 +106,7 @@ impl Server {
             .arg(&tls.cert)
             .arg("--tls-key")
             .arg(&tls.key)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -568,5 +574,87 @@ fn malformed_reviews_are_refused() {
     assert!(
         s.metrics()
             .contains("stepup_admission_reviews_total{webhook=\"mutate\",outcome=\"invalid\"} 6\n")
+    );
+}
+
+fn ingress(ns: &str, name: &str, host: &str, path: &str, annotations: Value) -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": name, "namespace": ns, "annotations": annotations,
+                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"ingressClassName": "nginx",
+                 "tls": [{"hosts": [host], "secretName": "tls"}],
+                 "rules": [{"host": host, "http": {"paths": [
+            {"path": path, "pathType": "Prefix",
+             "backend": {"service": {"name": name, "port": {"number": 80}}}}]}}]}
+    })
+}
+
+/// The cluster's other Ingresses, loaded with `--ingresses-from` from a
+/// `kubectl get ingress -A -o json` style dump: a new Ingress that serves
+/// part of the protected console without auth is denied as shadowing
+/// (SU006), which the object alone cannot show.
+#[test]
+fn cluster_view_from_a_dump_denies_shadowing() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("ingresses.json");
+    let console = ingress(
+        "shop",
+        "console",
+        "admin.example.com",
+        "/admin",
+        json!({
+            "nginx.ingress.kubernetes.io/auth-url": "http://stepup.stepup-system.svc.cluster.local:8080/auth?level=admin&rule=admin-console",
+            "nginx.ingress.kubernetes.io/auth-signin": "https://$host/.stepup/signin?level=admin",
+            "nginx.ingress.kubernetes.io/auth-response-headers": "X-Auth-Request-User,X-Auth-Request-Email,X-Auth-Request-Groups,X-Auth-Request-Acr",
+        }),
+    );
+    std::fs::write(
+        &dump,
+        json!({"apiVersion": "v1", "kind": "List", "items": [console]}).to_string(),
+    )
+    .unwrap();
+    let mut review = capture("ingress-create-validating.json");
+    let sneaky = ingress(
+        "team-x",
+        "reports",
+        "admin.example.com",
+        "/admin/reports",
+        json!({}),
+    );
+    review["request"]["object"] = sneaky;
+    review["request"]["namespace"] = json!("team-x");
+    review["request"]["name"] = json!("reports");
+
+    let with = Server::start_with(&["--ingresses-from", dump.to_str().unwrap()]);
+    let r = with.review("/validate", &review);
+    assert_eq!(r["allowed"], false, "{r}");
+    let msg = r["status"]["message"].as_str().unwrap();
+    assert!(msg.contains("SU006"), "{msg}");
+    assert!(with.log().contains("admission store loaded from files"));
+
+    let without = Server::start();
+    let r = without.review("/validate", &review);
+    assert_eq!(r["allowed"], false, "unprotected /admin/reports alone: {r}");
+    let msg = r["status"]["message"].as_str().unwrap();
+    assert!(!msg.contains("SU006"), "{msg}");
+
+    // A dump that does not parse stops the server with the file and line.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "items: [\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_stepup"))
+        .arg("serve")
+        .arg("-p")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/admission/policy.yaml"))
+        .args(["--listen", "127.0.0.1:0", "--ingresses-from"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--ingresses-from") && err.contains("bad.yaml"),
+        "{err}"
     );
 }

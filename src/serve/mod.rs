@@ -43,6 +43,7 @@ pub mod session;
 pub mod signin;
 pub mod target;
 pub mod tls;
+pub mod watch;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -94,6 +95,10 @@ pub struct Options {
     pub grace: Duration,
     /// JSON logs (default) or text.
     pub json_logs: bool,
+    /// Watch the cluster's Ingresses into the admission store.
+    pub watch_ingresses: bool,
+    /// Load the admission store from these manifests or dumps.
+    pub ingresses_from: Vec<PathBuf>,
 }
 
 /// Shared state of all requests.
@@ -115,6 +120,8 @@ pub struct AppState {
     /// The cluster's other Ingresses, for admission (empty until a watch
     /// fills it).
     pub ingresses: Arc<admission::store::IngressStore>,
+    /// Whether the store holds a complete view (a watch's first list).
+    pub store_status: Arc<watch::Status>,
     next_id: AtomicU64,
 }
 
@@ -170,6 +177,16 @@ impl AppState {
             .as_ref()
             .map_or_else(|| "/.stepup".to_string(), |a| a.signin_path.clone());
         let trusted = target::parse_trusted(&opts.trusted_proxies)?;
+        let ingresses = Arc::new(admission::store::IngressStore::new());
+        if !opts.ingresses_from.is_empty() {
+            let objects = watch::objects_from(&opts.ingresses_from)
+                .map_err(|e| format!("--ingresses-from: {e}"))?;
+            let n = objects.len();
+            if let Some(e) = ingresses.replace_all(objects).first() {
+                return Err(format!("--ingresses-from: {e}"));
+            }
+            tracing::info!(ingresses = n, "admission store loaded from files");
+        }
         let metrics = Metrics::new(&policy);
         let verifier = Verifier::new(
             VerifierConfig {
@@ -190,7 +207,8 @@ impl AppState {
             signin_prefix,
             trusted,
             metrics,
-            ingresses: Arc::new(admission::store::IngressStore::new()),
+            ingresses,
+            store_status: Arc::new(watch::Status::new(!opts.watch_ingresses)),
             next_id: AtomicU64::new(1),
         })
     }
@@ -229,7 +247,13 @@ async fn fallback(State(st): State<Arc<AppState>>, req: Request) -> Response {
 }
 
 async fn readyz(State(st): State<Arc<AppState>>) -> Response {
-    if st.verifier.ready() {
+    if !st.store_status.synced() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Ingress watch has not completed its first list yet\n",
+        )
+            .into_response()
+    } else if st.verifier.ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
         (
@@ -371,6 +395,12 @@ async fn serve(
     );
     tracing::info!(addr = %local, tls = tls.is_some(), "listening");
     tokio::spawn(keys_task(state.clone(), opts.jwks_refresh));
+    if opts.watch_ingresses {
+        tokio::spawn(watch::run(
+            state.ingresses.clone(),
+            state.store_status.clone(),
+        ));
+    }
     let app = router(state);
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let graceful = GracefulShutdown::new();

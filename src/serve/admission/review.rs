@@ -350,9 +350,7 @@ pub fn mutate(policy: &Policy, store: &IngressStore, req: &Request) -> Mutated {
     };
     let mut inputs: Vec<(String, String)> = Vec::new();
     for k in store.related(&ing) {
-        if let Ok(text) = serde_json::to_string(&*k.raw) {
-            inputs.push((format!("(cluster) {}", k.ingress.key()), text));
-        }
+        inputs.push((format!("(cluster) {}", k.ingress.key()), k.raw.to_string()));
     }
     match serde_json::to_string(&value) {
         Ok(text) => inputs.push((format!("(admission) {key}"), text)),
