@@ -81,6 +81,12 @@ enum Cmd {
     /// Run the in-cluster server: the runtime auth-url check (`/auth`),
     /// health, readiness and metrics.
     Serve(ServeArgs),
+    /// Print everything that runs `stepup serve` in a cluster (namespace,
+    /// RBAC, policy, TLS and session-key Secrets, Deployment, Service,
+    /// PodDisruptionBudget, both admission webhooks) as YAML for
+    /// `kubectl apply -f -`. Generates a fresh CA, serving certificate and
+    /// session keys on every run (docs/install.md).
+    Install(InstallArgs),
     /// Explain a lint rule: what it catches, why it matters, how to fix it.
     Explain {
         /// Rule ID (SU001) or name; omit to list all rules.
@@ -172,6 +178,33 @@ struct ServeArgs {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Json)]
     log_format: LogFormat,
+    /// The namespace label the webhook configurations exempt (as
+    /// `stepup install` sets it); reported in /metrics as
+    /// stepup_admission_namespace_exemption_info, nothing else.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = crate::install::label::parse)]
+    exempt_namespace_label: Option<crate::install::Label>,
+}
+
+#[derive(Args, Debug)]
+struct InstallArgs {
+    /// Policy file (stored in a ConfigMap; needs spec.idp, as serve does).
+    #[arg(short, long, value_name = "POLICY")]
+    policy: PathBuf,
+    /// Namespace for stepup's objects (excluded from the webhooks).
+    #[arg(short, long, value_name = "NAMESPACE", default_value = "stepup-system")]
+    namespace: String,
+    /// Container image of the Deployment [default: ghcr.io/stepup-dev/stepup:v<version>].
+    #[arg(long, value_name = "IMAGE")]
+    image: Option<String>,
+    /// Namespaces with this label are never sent to the webhooks (their
+    /// Ingresses are not checked or changed).
+    #[arg(long, value_name = "KEY=VALUE", default_value = crate::install::DEFAULT_EXEMPT_LABEL,
+        value_parser = crate::install::label::parse)]
+    exempt_namespace_label: crate::install::Label,
+    /// Fixed placeholder text instead of a generated CA, certificate and
+    /// session keys (deterministic output: the kustomize base in webhook/).
+    #[arg(long)]
+    placeholder_secrets: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -329,6 +362,7 @@ pub fn main(flavor: Flavor) -> ExitCode {
             return run_serve(a);
         }
         Cmd::Explain { rule } => explain(&mut out, rule.as_deref()),
+        Cmd::Install(a) => run_install(&mut out, a, cli.quiet),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -368,6 +402,7 @@ fn run_serve(a: ServeArgs) -> ExitCode {
         json_logs: a.log_format == LogFormat::Json,
         watch_ingresses: a.watch_ingresses,
         ingresses_from: a.ingresses_from,
+        exempt_namespace_label: a.exempt_namespace_label,
     };
     match crate::serve::run(policy, opts) {
         Ok(()) => ExitCode::from(exit::OK),
@@ -719,6 +754,38 @@ fn run_generate(out: &mut impl Write, a: GenerateArgs, quiet: bool) -> Result<u8
     if !quiet {
         for n in notes {
             eprintln!("{} {n}", "note:".cyan().bold());
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn run_install(out: &mut impl Write, a: InstallArgs, quiet: bool) -> Result<u8, Failure> {
+    let text = crate::ingress::read_capped(&a.policy)?;
+    let policy = policy::parse(&a.policy.display().to_string(), &text)?;
+    let opts = crate::install::Options {
+        namespace: a.namespace,
+        image: a.image.unwrap_or_else(crate::install::default_image),
+        exempt_label: a.exempt_namespace_label,
+    };
+    let material = if a.placeholder_secrets {
+        crate::install::Material::placeholder()
+    } else {
+        crate::install::pki::generate(&opts.namespace, std::time::SystemTime::now())
+            .map_err(usage)?
+    };
+    let inst = crate::install::manifests(&opts, &policy, &text, &material).map_err(usage)?;
+    let yaml = crate::install::to_yaml(&inst.objects).map_err(usage)?;
+    out.write_all(yaml.as_bytes())?;
+    out.flush()?;
+    if !quiet {
+        for n in inst.notes {
+            eprintln!("{} {n}", "note:".cyan().bold());
+        }
+        if a.placeholder_secrets {
+            eprintln!(
+                "{} the Secrets and caBundles are placeholders: this output cannot run as is (webhook/README.md)",
+                "note:".cyan().bold()
+            );
         }
     }
     Ok(exit::OK)

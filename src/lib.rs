@@ -22,6 +22,8 @@
 //! - [`lint`]: the rules SU001–SU017; [`render`]: human, JSON, SARIF, JUnit
 //!   and GitHub output.
 //! - [`generate`]: manifests with stepup's annotations, per controller.
+//! - [`install`]: `stepup install`'s manifests (pure; the CA and keys are
+//!   generated at the edge, in [`install::pki`]).
 //! - [`serve`]: the in-cluster server (runtime `/auth` check, browser
 //!   sign-in, admission webhook; its module docs name the crates it uses
 //!   and why).
@@ -51,6 +53,7 @@ pub mod exit;
 pub mod generate;
 pub mod glob;
 pub mod ingress;
+pub mod install;
 pub mod lint;
 pub mod policy;
 pub mod render;

@@ -19,6 +19,11 @@
 //! - `stepup_admission_exemptions_total{operation}`: Ingresses let through
 //!   by `stepup.dev/exempt: <reason>` at `/validate` (`CREATE`, `UPDATE`);
 //!   dry runs are not counted.
+//! - `stepup_admission_namespace_exemption_info{selector}`: 1, with the
+//!   `--exempt-namespace-label` of the webhook configurations
+//!   (`stepup.dev/exempt=true`). Reviews in those namespaces are never sent
+//!   to stepup (the API server's `namespaceSelector` drops them), so they
+//!   cannot be counted; this says that the exemption exists and which label.
 //!
 //! The per-request path does no label allocation: each (outcome, rule,
 //! level) counter is created on first use and then reached by index.
@@ -30,6 +35,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 use crate::decision::Kind;
@@ -170,6 +176,16 @@ impl Metrics {
             admissions,
             exemptions,
         }
+    }
+
+    /// Report the namespace exemption selector (`key=value`) as an info
+    /// metric.
+    pub fn namespace_exemption(&mut self, selector: &str) {
+        self.registry.register(
+            "stepup_admission_namespace_exemption",
+            "namespaces with this label are exempt: the API server does not send their reviews",
+            Info::new(vec![("selector".to_string(), selector.to_string())]),
+        );
     }
 
     /// Count one admission answer (both labels are fixed words).

@@ -99,6 +99,9 @@ pub struct Options {
     pub watch_ingresses: bool,
     /// Load the admission store from these manifests or dumps.
     pub ingresses_from: Vec<PathBuf>,
+    /// The namespace label the webhook configurations exempt (reported in
+    /// `/metrics` only: the API server never sends those reviews).
+    pub exempt_namespace_label: Option<crate::install::Label>,
 }
 
 /// Shared state of all requests.
@@ -125,6 +128,22 @@ pub struct AppState {
     next_id: AtomicU64,
 }
 
+/// The IdP settings `serve` cannot run without (also checked by
+/// `stepup install`, so it does not print a Deployment that cannot start).
+pub fn check_idp(policy: &Policy) -> Result<&crate::policy::Idp, String> {
+    let idp = policy
+        .idp
+        .as_ref()
+        .ok_or("the policy has no spec.idp: serve needs the issuer and audiences")?;
+    if idp.issuer.is_empty() {
+        return Err("spec.idp.issuer is empty".into());
+    }
+    if idp.audiences.is_empty() {
+        return Err("spec.idp.audiences is empty: bearer tokens could not be checked".into());
+    }
+    Ok(idp)
+}
+
 /// The peer address of the connection, put on each request.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
@@ -139,16 +158,7 @@ fn now_secs() -> i64 {
 impl AppState {
     /// Build the state from a policy and options (no network yet).
     pub fn new(policy: Policy, opts: &Options) -> Result<AppState, String> {
-        let idp = policy
-            .idp
-            .as_ref()
-            .ok_or("the policy has no spec.idp: serve needs the issuer and audiences")?;
-        if idp.issuer.is_empty() {
-            return Err("spec.idp.issuer is empty".into());
-        }
-        if idp.audiences.is_empty() {
-            return Err("spec.idp.audiences is empty: bearer tokens could not be checked".into());
-        }
+        let idp = check_idp(&policy)?;
         let ca_pem = match &idp.ca_file {
             Some(f) => Some(std::fs::read(f).map_err(|e| format!("idp.caFile {f}: {e}"))?),
             None => None,
@@ -187,7 +197,10 @@ impl AppState {
             }
             tracing::info!(ingresses = n, "admission store loaded from files");
         }
-        let metrics = Metrics::new(&policy);
+        let mut metrics = Metrics::new(&policy);
+        if let Some(l) = &opts.exempt_namespace_label {
+            metrics.namespace_exemption(&l.to_string());
+        }
         let verifier = Verifier::new(
             VerifierConfig {
                 issuer: idp.issuer.clone(),
