@@ -78,6 +78,9 @@ enum Cmd {
     /// Print the manifests with stepup's auth annotations added (and split
     /// per level with --split), plus a sign-in Ingress per protected host.
     Generate(GenerateArgs),
+    /// What is exposed in a cluster right now: every Ingress (paginated),
+    /// lint's rules across all namespaces at once, a route map per host.
+    Audit(AuditArgs),
     /// Run the in-cluster server: the runtime auth-url check (`/auth`),
     /// health, readiness and metrics.
     Serve(ServeArgs),
@@ -102,6 +105,20 @@ enum LintFormat {
     Sarif,
     Junit,
     Github,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum AuditFormat {
+    Human,
+    Json,
+    Sarif,
+    Html,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum Emit {
+    /// `wgpolicyk8s.io/v1alpha2` PolicyReport objects, one per namespace (YAML).
+    Policyreport,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -260,6 +277,58 @@ struct LintArgs {
 }
 
 #[derive(Args, Debug)]
+struct AuditArgs {
+    /// The policy file; without it, the built-in starter policy (what
+    /// `stepup init` writes), and a note on stderr says so.
+    #[arg(short, long, value_name = "POLICY")]
+    policy: Option<PathBuf>,
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then the
+    /// pod's service account).
+    #[arg(long, value_name = "FILE", conflicts_with = "from_file")]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: its current-context).
+    #[arg(long, value_name = "CONTEXT", conflicts_with = "from_file")]
+    context: Option<String>,
+    /// Only this namespace (then shadowing by other namespaces' Ingresses on
+    /// the same host is not seen).
+    #[arg(short, long, value_name = "NS", conflicts_with = "all_namespaces")]
+    namespace: Option<String>,
+    /// Every namespace: the default of `stepup audit`; `kubectl stepup
+    /// audit` lists the context's namespace without -n or -A, as kubectl does.
+    #[arg(short = 'A', long)]
+    all_namespaces: bool,
+    /// Read a `kubectl get ingress -A -o json|yaml` dump instead of a cluster.
+    #[arg(long, value_name = "DUMP")]
+    from_file: Option<PathBuf>,
+    /// Output format (html: one self-contained page).
+    #[arg(short, long, value_enum, default_value_t = AuditFormat::Human)]
+    output: AuditFormat,
+    /// Print these objects instead of the report (-o is then ignored).
+    #[arg(long, value_enum, value_name = "KIND")]
+    emit: Option<Emit>,
+    /// Exit 1 when a finding at or above this severity remains.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    fail_on: FailOn,
+    /// Ignore `stepup.dev/ignore` suppressions.
+    #[arg(long)]
+    no_suppress: bool,
+    /// Ingress class ingress-nginx serves (repeatable; default: the
+    /// cluster's IngressClasses with controller k8s.io/ingress-nginx, or
+    /// `nginx` for --from-file).
+    #[arg(long = "ingress-class", value_name = "CLASS")]
+    classes: Vec<String>,
+    /// Ignore Ingresses that name no class.
+    #[arg(long)]
+    no_classless: bool,
+    /// Bound on connecting to the API server and on each request.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    request_timeout: std::time::Duration,
+    /// Ingresses per list page (`limit`).
+    #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    chunk_size: u32,
+}
+
+#[derive(Args, Debug)]
 struct Shared {
     /// The policy file.
     #[arg(short, long, value_name = "POLICY")]
@@ -357,6 +426,7 @@ pub fn main(flavor: Flavor) -> ExitCode {
         Cmd::Test(a) => run_test(&mut out, a, cli.quiet, cli.verbose),
         Cmd::Lint(a) => run_lint(&mut out, a, cli.quiet),
         Cmd::Generate(a) => run_generate(&mut out, a, cli.quiet),
+        Cmd::Audit(a) => run_audit(&mut out, a, flavor, cli.quiet),
         Cmd::Serve(a) => {
             drop(out);
             return run_serve(a);
@@ -367,6 +437,11 @@ pub fn main(flavor: Flavor) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(Failure::Pipe) => ExitCode::from(exit::OK),
+        Err(Failure::Cluster(m)) => {
+            let _ = out.flush();
+            eprintln!("{} {m}", "error:".red().bold());
+            ExitCode::from(exit::CLUSTER)
+        }
         Err(Failure::Input(e)) => {
             let _ = out.flush();
             for m in e.messages() {
@@ -416,6 +491,9 @@ fn run_serve(a: ServeArgs) -> ExitCode {
 enum Failure {
     Pipe,
     Input(InputError),
+    /// Cluster unreachable or forbidden (exit 3); the message names the
+    /// context and the reason.
+    Cluster(String),
 }
 
 impl From<io::Error> for Failure {
@@ -729,13 +807,7 @@ fn run_lint(out: &mut impl Write, a: LintArgs, quiet: bool) -> Result<u8, Failur
         LintFormat::Junit => crate::render::junit(out, &report)?,
         LintFormat::Github => crate::render::github(out, &report)?,
     }
-    let threshold = match a.fail_on {
-        FailOn::Error => Some(crate::lint::Severity::Error),
-        FailOn::Warning => Some(crate::lint::Severity::Warning),
-        FailOn::Never => None,
-    };
-    let failed = threshold.is_some_and(|t| report.findings.iter().any(|f| f.severity >= t));
-    Ok(if failed { exit::FINDINGS } else { exit::OK })
+    Ok(exit_for(&report, a.fail_on))
 }
 
 fn run_generate(out: &mut impl Write, a: GenerateArgs, quiet: bool) -> Result<u8, Failure> {
@@ -789,4 +861,176 @@ fn run_install(out: &mut impl Write, a: InstallArgs, quiet: bool) -> Result<u8, 
         }
     }
     Ok(exit::OK)
+}
+
+fn note(quiet: bool, msg: &str) {
+    if !quiet {
+        eprintln!("{} {msg}", "note:".cyan().bold());
+    }
+}
+
+fn run_audit(
+    out: &mut impl Write,
+    a: AuditArgs,
+    flavor: Flavor,
+    quiet: bool,
+) -> Result<u8, Failure> {
+    use crate::audit::kube::{self as k, Scope};
+    let (policy, policy_name) = match &a.policy {
+        Some(p) => (load_policy(p)?, p.display().to_string()),
+        None => {
+            note(
+                quiet,
+                "no -p POLICY given: auditing against the built-in starter policy (`stepup init` prints it)",
+            );
+            (
+                policy::parse("<starter policy>", STARTER_POLICY)?,
+                "built-in starter policy".to_string(),
+            )
+        }
+    };
+    let mut notes: Vec<String> = Vec::new();
+    let (ingresses, source, served) = match &a.from_file {
+        Some(dump) => {
+            let mut loaded = crate::ingress::load_paths(std::slice::from_ref(dump))?;
+            if let Some(ns) = &a.namespace {
+                loaded.ingresses.retain(|i| &i.namespace == ns);
+            }
+            let source = match &a.namespace {
+                Some(ns) => format!("file {} (namespace {ns})", dump.display()),
+                None => format!("file {}", dump.display()),
+            };
+            (loaded.ingresses, source, None)
+        }
+        None => {
+            let scope = match (&a.namespace, a.all_namespaces, flavor) {
+                (Some(ns), _, _) => Scope::Namespace(ns.clone()),
+                (None, true, _) | (None, false, Flavor::Standalone) => Scope::All,
+                (None, false, Flavor::KubectlPlugin) => Scope::ContextDefault,
+            };
+            let target = k::Target {
+                kubeconfig: a.kubeconfig.clone(),
+                context: a.context.clone(),
+                scope,
+                timeout: a.request_timeout,
+                chunk: a.chunk_size,
+                classes: a.classes.is_empty(),
+            };
+            let bar = progress_bar(quiet);
+            let listed = k::list(&target, &mut |n, total| {
+                if let Some(t) = total {
+                    bar.set_length(t);
+                }
+                bar.set_position(n as u64);
+            });
+            bar.finish_and_clear();
+            let listed = listed.map_err(|e| match e {
+                k::Error::Input(e) => Failure::Input(e),
+                e @ k::Error::Cluster { .. } => Failure::Cluster(e.to_string()),
+            })?;
+            notes.extend(listed.notes.iter().cloned());
+            let scope = match &listed.namespace {
+                Some(ns) => {
+                    notes.push(format!(
+                        "only namespace {ns} was listed: Ingresses of other namespaces on the same hosts (which ingress-nginx merges) are not seen; -A lists all"
+                    ));
+                    format!("namespace {ns}")
+                }
+                None => "all namespaces".to_string(),
+            };
+            let source = format!(
+                "context {} ({}), {scope}",
+                listed.context,
+                listed.server.trim_end_matches('/')
+            );
+            (listed.ingresses, source, listed.nginx_classes)
+        }
+    };
+    let names = if !a.classes.is_empty() {
+        a.classes.clone()
+    } else {
+        match served {
+            Some(list) if !list.is_empty() => list,
+            Some(_) => {
+                notes.push(format!(
+                    "the cluster has no IngressClass with controller {}; assuming class nginx (--ingress-class sets it)",
+                    crate::audit::NGINX_CONTROLLER
+                ));
+                vec!["nginx".to_string()]
+            }
+            None => vec!["nginx".to_string()],
+        }
+    };
+    let keys: Vec<(String, String)> = ingresses
+        .iter()
+        .map(|i| (i.namespace.clone(), i.name.clone()))
+        .collect();
+    let classes = Classes {
+        names,
+        classless: !a.no_classless,
+    };
+    let table = RouteTable::build(ingresses, &classes)?;
+    let audit = crate::audit::analyze(
+        &policy,
+        &table,
+        &crate::lint::Options {
+            no_suppress: a.no_suppress,
+        },
+    );
+    for n in &notes {
+        note(quiet, n);
+    }
+    // Reports run to megabytes on a large cluster: stdout is line-buffered,
+    // so buffer here (one write per 64 KiB, not per line).
+    let mut out = io::BufWriter::with_capacity(64 * 1024, out);
+    let out = &mut out;
+    match (a.emit, a.output) {
+        (Some(Emit::Policyreport), _) => crate::audit::report::policy_reports(out, &audit, &keys)?,
+        (None, AuditFormat::Human) => {
+            if !quiet {
+                writeln!(out, "{}\n", format!("stepup audit of {source}").dimmed())?;
+            }
+            crate::audit::report::human(out, &audit, quiet)?
+        }
+        (None, AuditFormat::Json) => crate::audit::report::json(out, &audit)?,
+        (None, AuditFormat::Sarif) => crate::render::sarif(out, &audit.report)?,
+        (None, AuditFormat::Html) => {
+            let meta = crate::audit::html::Meta {
+                source,
+                policy: policy_name,
+                notes,
+            };
+            crate::audit::html::render(out, &audit, &meta)?
+        }
+    }
+    out.flush()?;
+    Ok(exit_for(&audit.report, a.fail_on))
+}
+
+/// A progress bar on stderr when it is a terminal (and not -q); hidden
+/// otherwise, so pipes and logs stay clean.
+fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
+    if quiet || !io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} listing Ingresses {pos}/{len} [{bar:30}] {per_sec}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+/// Exit 1 when a finding at or above `--fail-on` remains.
+fn exit_for(report: &crate::lint::Report, fail_on: FailOn) -> u8 {
+    let threshold = match fail_on {
+        FailOn::Error => Some(crate::lint::Severity::Error),
+        FailOn::Warning => Some(crate::lint::Severity::Warning),
+        FailOn::Never => None,
+    };
+    let failed = threshold.is_some_and(|t| report.findings.iter().any(|f| f.severity >= t));
+    if failed { exit::FINDINGS } else { exit::OK }
 }

@@ -21,6 +21,9 @@
 //!   by lint and generate).
 //! - [`lint`]: the rules SU001–SU017; [`render`]: human, JSON, SARIF, JUnit
 //!   and GitHub output.
+//! - [`audit`]: lint over a live cluster's Ingresses (kube client at its
+//!   edge) or a `kubectl get -o json|yaml` dump, with a route map per host
+//!   and an HTML report.
 //! - [`generate`]: manifests with stepup's annotations, per controller.
 //! - [`install`]: `stepup install`'s manifests (pure; the CA and keys are
 //!   generated at the edge, in [`install::pki`]).
@@ -44,6 +47,7 @@
 #![warn(missing_docs)]
 
 pub mod annotations;
+pub mod audit;
 pub mod claims;
 pub mod cli;
 pub mod coverage;

@@ -75,6 +75,12 @@ pub fn human(out: &mut impl Write, r: &Report, quiet: bool) -> io::Result<()> {
 
 /// JSON: `{"findings":[…],"summary":{"errors","warnings","ingresses"}}`.
 pub fn json(out: &mut impl Write, r: &Report) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &json_value(r)).map_err(io::Error::from)?;
+    writeln!(out)
+}
+
+/// The JSON of [`json`] as a value (audit adds its route map to it).
+pub fn json_value(r: &Report) -> serde_json::Value {
     let findings: Vec<_> = r
         .findings
         .iter()
@@ -86,12 +92,10 @@ pub fn json(out: &mut impl Write, r: &Report) -> io::Result<()> {
             })
         })
         .collect();
-    let v = json!({
+    json!({
         "findings": findings,
         "summary": {"errors": r.count(Severity::Error), "warnings": r.count(Severity::Warning), "notes": r.count(Severity::Note), "ingresses": r.ingresses, "suppressed": r.suppressed},
-    });
-    serde_json::to_writer_pretty(&mut *out, &v).map_err(io::Error::from)?;
-    writeln!(out)
+    })
 }
 
 /// SARIF 2.1.0 for GitHub code scanning: one run, the whole rule registry
