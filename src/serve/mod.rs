@@ -189,12 +189,10 @@ impl AppState {
         let trusted = target::parse_trusted(&opts.trusted_proxies)?;
         let ingresses = Arc::new(admission::store::IngressStore::new());
         if !opts.ingresses_from.is_empty() {
-            let objects = watch::objects_from(&opts.ingresses_from)
+            let entries = watch::known_from(&opts.ingresses_from)
                 .map_err(|e| format!("--ingresses-from: {e}"))?;
-            let n = objects.len();
-            if let Some(e) = ingresses.replace_all(objects).first() {
-                return Err(format!("--ingresses-from: {e}"));
-            }
+            let n = entries.len();
+            ingresses.replace_known(entries);
             tracing::info!(ingresses = n, "admission store loaded from files");
         }
         let mut metrics = Metrics::new(&policy);

@@ -27,7 +27,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use serde_json::Value;
 
-use super::admission::store::IngressStore;
+use super::admission::store::{IngressStore, Known};
 
 /// Whether the store holds a complete view (always, for a static load).
 #[derive(Debug)]
@@ -49,10 +49,12 @@ impl Status {
     }
 }
 
-/// The watch's view of the store: buffers a re-list until it is complete.
+/// The watch's view of the store: buffers a re-list until it is complete
+/// (as store entries, read on arrival, so the buffer holds models and
+/// compact text, not JSON trees).
 #[derive(Debug, Default)]
 pub struct Sync {
-    buffer: Option<Vec<Value>>,
+    buffer: Option<Vec<Known>>,
 }
 
 /// An Ingress from the API server as the JSON object the loader reads.
@@ -76,15 +78,16 @@ impl Sync {
                 false
             }
             Event::InitApply(v) => {
-                self.buffer.get_or_insert_with(Vec::new).push(v);
+                match IngressStore::read(v) {
+                    Ok(k) => self.buffer.get_or_insert_with(Vec::new).push(k),
+                    Err(e) => tracing::warn!(error = %e, "watched Ingress not stored"),
+                }
                 false
             }
             Event::InitDone => {
                 let all = self.buffer.take().unwrap_or_default();
                 let n = all.len();
-                for e in store.replace_all(all) {
-                    tracing::warn!(error = %e, "watched Ingress not stored");
-                }
+                store.replace_known(all);
                 tracing::info!(ingresses = n, "Ingress list stored");
                 true
             }
@@ -148,15 +151,24 @@ pub async fn run(store: Arc<IngressStore>, status: Arc<Status>) {
     }
 }
 
-/// The Ingress objects of manifests or dumps (`kind: List` flattened).
-pub fn objects_from(paths: &[PathBuf]) -> Result<Vec<Value>, String> {
+/// The store entries of manifests or dumps, each document read into
+/// entries as soon as it is parsed (in parallel for large files), so the
+/// JSON trees of a whole dump are never held at once. The first object the
+/// loader refuses is the error.
+pub fn known_from(paths: &[PathBuf]) -> Result<Vec<Known>, String> {
     let mut out = Vec::new();
     let files = crate::ingress::read_inputs(paths).map_err(|e| e.to_string())?;
     for (name, text) in files {
-        let docs = crate::source::parse_documents(&text)
-            .map_err(|e| format!("{name}:{}: {}", e.line, e.message))?;
-        for d in docs {
-            collect(d.value, &mut out);
+        let per_doc = crate::source::parse_each(&text, |d| {
+            let mut objs = Vec::new();
+            collect(d.value, &mut objs);
+            objs.into_iter()
+                .map(|o| IngressStore::read(o).map_err(|e| e.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .map_err(|e| format!("{name}:{}: {}", e.line, e.message))?;
+        for k in per_doc.into_iter().flatten() {
+            out.push(k.map_err(|e| format!("{name}: {e}"))?);
         }
     }
     Ok(out)
@@ -239,8 +251,8 @@ mod tests {
             ing("a", "x", "x.example"), {"kind": "Service", "metadata": {"name": "s"}},
             ing("b", "y", "y.example")]});
         std::fs::write(&p, list.to_string()).unwrap();
-        let objs = objects_from(&[p]).unwrap();
-        assert_eq!(objs.len(), 2);
-        assert!(objects_from(&[dir.path().join("missing.yaml")]).is_err());
+        let known = known_from(&[p]).unwrap();
+        assert_eq!(known.len(), 2);
+        assert!(known_from(&[dir.path().join("missing.yaml")]).is_err());
     }
 }

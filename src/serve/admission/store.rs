@@ -152,6 +152,15 @@ impl IngressStore {
         bad
     }
 
+    /// Replace everything with entries already read.
+    pub fn replace_known(&self, entries: Vec<Known>) {
+        let mut inner = Inner::default();
+        for k in entries {
+            inner.insert(k);
+        }
+        *self.write() = inner;
+    }
+
     /// How many Ingresses are known.
     pub fn len(&self) -> usize {
         self.read_lock().map.len()
