@@ -305,10 +305,11 @@ fn main() {
             .unwrap(),
     )
     .unwrap();
-    let bodies: Vec<Arc<Vec<u8>>> = docs
-        .iter()
-        .step_by((docs.len() / 500).max(1))
-        .enumerate()
+    // 500 objects spread over the corpus with a stride coprime to its five
+    // Ingresses per host, so every kind (public, protected, exposed, weak,
+    // snippet) is reviewed.
+    let bodies: Vec<Arc<Vec<u8>>> = (0..500.min(docs.len()))
+        .map(|i| (i, &docs[(i * 37) % docs.len()]))
         .map(|(i, d)| {
             let mut obj = d.value.clone();
             let name = format!("bench-new-{i}");
