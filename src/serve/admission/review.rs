@@ -301,13 +301,28 @@ pub fn validate(policy: &Policy, store: &IngressStore, req: &Request) -> Verdict
     }
 }
 
+/// `req` with `patch` applied to its object.
+fn patched_request(req: &Request, patch: &json_patch::Patch) -> Result<Request, String> {
+    let obj = req
+        .object
+        .as_ref()
+        .ok_or("the review has no request.object")?;
+    let mut v = serde_json::to_value(obj).map_err(|e| e.to_string())?;
+    json_patch::patch(&mut v, patch).map_err(|e| format!("the patch does not apply: {e}"))?;
+    let mut after = req.clone();
+    after.object = Some(serde_json::from_value(v).map_err(|e| e.to_string())?);
+    Ok(after)
+}
+
 /// `/mutate`: the annotations `stepup generate` writes, as a JSON Patch,
 /// for an Ingress whose paths all need one level (or that declares
 /// `stepup.dev/level`). Never denies: what it leaves alone, `/validate`
 /// judges and explains. No patch for an Ingress it cannot protect whole
 /// (paths of different levels), one `generate` leaves alone (exempt,
-/// canary, ACME solver, another auth service), a public one, or one that
-/// already carries exactly these annotations.
+/// canary, ACME solver, another auth service), a public one, one that
+/// already carries exactly these annotations, or one that `/validate` would
+/// still deny once patched (a host without TLS, …): whatever mutate
+/// returns passes validate.
 pub fn mutate(policy: &Policy, store: &IngressStore, req: &Request) -> Mutated {
     let resp = AdmissionResponse::from(req);
     let done = |response, outcome| Mutated {
@@ -417,6 +432,28 @@ pub fn mutate(policy: &Policy, store: &IngressStore, req: &Request) -> Mutated {
             outcome: "unchanged",
             level: Some(level),
         };
+    }
+    // What mutate writes must pass validate: judge the patched object as
+    // /validate will, and leave the object alone (validate then explains)
+    // when something a patch of annotations cannot fix remains (TLS for
+    // the host, another Ingress's problem, …).
+    match patched_request(req, &patch) {
+        Ok(after) => {
+            let v = validate(policy, store, &after);
+            if !v.response.allowed {
+                let w = format!(
+                    "stepup did not patch {key}: even with its annotations /validate would deny it ({}); fix that first",
+                    v.rules.join(", ")
+                );
+                return done(warn(resp, w), "unchanged");
+            }
+        }
+        Err(e) => {
+            return done(
+                warn(resp, format!("stepup did not patch {key}: {e}")),
+                "unchanged",
+            );
+        }
     }
     let rule = plan
         .rule
