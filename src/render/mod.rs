@@ -13,6 +13,23 @@ mod github;
 mod junit;
 mod sarif;
 
+/// HTML-escape text for element content and quoted attribute values
+/// (audit's report and serve's sign-in pages).
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Human output: grouped by file, `file:line` first, then a summary.
 pub fn human(out: &mut impl Write, r: &Report, quiet: bool) -> io::Result<()> {
     let mut last_file = "";

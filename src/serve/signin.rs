@@ -386,21 +386,14 @@ fn clear_cookie(name: &str) -> Option<HeaderValue> {
     set_cookie(name, "", 0)
 }
 
-/// Escape text for HTML.
+/// Escape text for HTML; control characters (a newline in an IdP's
+/// error description) become spaces.
 pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
+    let flat: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    crate::render::escape_html(&flat)
 }
 
 /// A small accessible HTML page: title, paragraphs, an optional link.
