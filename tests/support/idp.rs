@@ -184,7 +184,25 @@ impl Idp {
     /// Starts the IdP on a free loopback port. `redirect_uris` are added to
     /// the `stepup` client (besides [`TEST_REDIRECT_URI`]); access tokens
     /// live `access_ttl_secs`.
+    ///
+    /// A node process that prints no ready line in time is killed and
+    /// started once more (seen once in a CI run: one start of many hung
+    /// before listening, with nothing on stderr); a second failure panics
+    /// with both stderr outputs.
     pub fn start(redirect_uris: &[&str], access_ttl_secs: u64) -> Idp {
+        match Idp::spawn(redirect_uris, access_ttl_secs) {
+            Ok(idp) => idp,
+            Err(first) => {
+                eprintln!("[idp] {first}; starting it once more");
+                Idp::spawn(redirect_uris, access_ttl_secs).unwrap_or_else(|second| {
+                    panic!("the test IdP (node tests/idp/idp.mjs) did not start twice:\n1: {first}\n2: {second}")
+                })
+            }
+        }
+    }
+
+    /// One start; `Err` only when no ready line came in time.
+    fn spawn(redirect_uris: &[&str], access_ttl_secs: u64) -> Result<Idp, String> {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/idp");
         if !dir.join("node_modules/oidc-provider").is_dir() {
             panic!(
@@ -249,10 +267,15 @@ impl Idp {
             Ok(Ok(line)) if !line.trim().is_empty() => line,
             Ok(Ok(_)) => idp.fail_start("exited before printing its ready line"),
             Ok(Err(e)) => idp.fail_start(&format!("reading its stdout failed: {e}")),
-            Err(_) => idp.fail_start(&format!(
-                "printed no ready line within {}s",
-                READY_TIMEOUT.as_secs()
-            )),
+            Err(_) => {
+                idp.kill();
+                thread::sleep(Duration::from_millis(200));
+                return Err(format!(
+                    "printed no ready line within {}s; its stderr:\n{}",
+                    READY_TIMEOUT.as_secs(),
+                    idp.stderr()
+                ));
+            }
         };
         let ready: Value = serde_json::from_str(line.trim())
             .unwrap_or_else(|e| idp.fail_start(&format!("bad ready line {line:?}: {e}")));
@@ -264,7 +287,7 @@ impl Idp {
             .as_u64()
             .and_then(|p| u16::try_from(p).ok())
             .unwrap_or_else(|| idp.fail_start(&format!("ready line without port: {line}")));
-        idp
+        Ok(idp)
     }
 
     fn fail_start(&mut self, what: &str) -> ! {
