@@ -8,9 +8,11 @@
 //! capture's file name says what the lab webhook that recorded it did,
 //! which is not stepup's answer.
 
-use std::io::{BufRead, BufReader, Read};
+#[path = "support/proc.rs"]
+mod proc;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
@@ -97,38 +99,18 @@ impl Server {
     /// With extra `stepup serve` arguments.
     fn start_with(extra: &[&str]) -> Server {
         let tls = issue();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stepup"))
-            .arg("serve")
-            .arg("-p")
-            .arg(dir().join("policy.yaml"))
-            .args(["--listen", "127.0.0.1:0", "--log-format", "text"])
-            .arg("--tls-cert")
-            .arg(&tls.cert)
-            .arg("--tls-key")
-            .arg(&tls.key)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = stderr.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let proc::Started { child, log, line } = proc::start(
+            Command::new(env!("CARGO_BIN_EXE_stepup"))
+                .arg("serve")
+                .arg("-p")
+                .arg(dir().join("policy.yaml"))
+                .args(["--listen", "127.0.0.1:0", "--log-format", "text"])
+                .arg("--tls-cert")
+                .arg(&tls.cert)
+                .arg("--tls-key")
+                .arg(&tls.key)
+                .args(extra),
+        );
         assert!(line.starts_with("listening on https://"), "{line:?}");
         let port: u16 = line.trim().rsplit(':').next().unwrap().parse().unwrap();
         let client = reqwest::blocking::Client::builder()
@@ -196,7 +178,7 @@ impl Server {
     }
 
     fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        proc::log(&self.log)
     }
 }
 

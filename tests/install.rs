@@ -6,11 +6,13 @@
 //! `STEPUP_BLESS=1 cargo test --test install webhook_base` and review the
 //! diff.
 
+#[path = "support/proc.rs"]
+mod proc;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
@@ -444,35 +446,15 @@ fn run_deployment(objects: &[Value], dir: &Path) -> Serve {
             }
         })
         .collect();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stepup"))
-        .args(&args)
-        .args(["--log-format", "text"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    let mut stderr = child.stderr.take().unwrap();
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        while let Ok(n) = stderr.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let proc::Started { child, log, line } = proc::start(
+        Command::new(env!("CARGO_BIN_EXE_stepup"))
+            .args(&args)
+            .args(["--log-format", "text"]),
+    );
     let addr = line
         .trim()
         .strip_prefix("listening on https://")
-        .unwrap_or_else(|| panic!("{line:?}: {}", log.lock().unwrap()))
+        .unwrap_or_else(|| panic!("{line:?}: {}", proc::log(&log)))
         .parse()
         .unwrap();
     Serve { child, addr, log }
@@ -520,7 +502,7 @@ fn generated_material_serves_the_webhook() {
         .unwrap_or_else(|e| {
             panic!(
                 "handshake as {host}: {e:?}; log: {}",
-                server.log.lock().unwrap()
+                proc::log(&server.log)
             )
         });
     assert_eq!(r.status(), 200);

@@ -9,9 +9,11 @@
 mod idp;
 #[path = "support/nginx.rs"]
 mod nginx;
+#[path = "support/proc.rs"]
+mod proc;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::io::Read;
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -79,33 +81,13 @@ impl Stepup {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("policy.yaml");
         std::fs::write(&p, policy_text).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stepup"))
-            .args(["serve", "-p"])
-            .arg(&p)
-            .args(["--listen", "127.0.0.1:0", "--jwks-min-refresh", "1s"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = stderr.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let proc::Started { child, log, line } = proc::start(
+            Command::new(env!("CARGO_BIN_EXE_stepup"))
+                .args(["serve", "-p"])
+                .arg(&p)
+                .args(["--listen", "127.0.0.1:0", "--jwks-min-refresh", "1s"])
+                .args(extra),
+        );
         let port: u16 = line
             .trim()
             .rsplit(':')
@@ -114,7 +96,7 @@ impl Stepup {
             .unwrap_or_else(|| {
                 panic!(
                     "stepup serve did not print its address: {line:?}; log: {}",
-                    log.lock().unwrap()
+                    proc::log(&log)
                 )
             });
         Stepup {
@@ -149,21 +131,11 @@ impl Stepup {
     }
 
     fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        proc::log(&self.log)
     }
 
-    /// The log once it contains `needle` (a thread copies stderr, so a
-    /// line written before a response may land a moment after it), or as
-    /// it is after 5 s.
     fn wait_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let log = self.log();
-            if log.contains(needle) || Instant::now() > deadline {
-                return log;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        proc::wait_log(&self.log, needle)
     }
 
     fn metrics(&self) -> String {

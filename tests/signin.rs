@@ -20,8 +20,9 @@ mod browser;
 mod idp;
 #[path = "support/nginx.rs"]
 mod nginx;
+#[path = "support/proc.rs"]
+mod proc;
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -130,42 +131,18 @@ impl Stepup {
     /// ARGS...` with the client secret in its environment; waits for
     /// `/readyz`.
     fn start(policy: &PathBuf, keys: &PathBuf, port: u16, args: &[String]) -> Stepup {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stepup"))
-            .args(["serve", "-p"])
-            .arg(policy)
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--session-keys")
-            .arg(keys)
-            .args(args)
-            .env(CLIENT_SECRET_ENV, CLIENT_SECRET)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start stepup serve");
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut stderr = child.stderr.take().unwrap();
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = stderr.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let mut line = String::new();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let _ = stdout.read_line(&mut line);
-        // Drain the rest so the pipe never fills.
-        std::thread::spawn(move || {
-            let mut rest = Vec::new();
-            let _ = stdout.read_to_end(&mut rest);
-        });
+        let proc::Started { child, log, line } = proc::start(
+            Command::new(env!("CARGO_BIN_EXE_stepup"))
+                .args(["serve", "-p"])
+                .arg(policy)
+                .arg("--listen")
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("--session-keys")
+                .arg(keys)
+                .args(args)
+                .env(CLIENT_SECRET_ENV, CLIENT_SECRET)
+                .stdin(Stdio::null()),
+        );
         let mut s = Stepup { child, port, log };
         let printed: Option<u16> = line
             .trim()
@@ -206,21 +183,14 @@ impl Stepup {
 
     /// What it logged so far.
     pub fn log(&self) -> String {
-        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        proc::log(&self.log)
     }
 
     /// The log once it contains `needle` (a thread copies stderr, so a
     /// line written before a response may land a moment after it), or as
     /// it is after 5 s.
     pub fn wait_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let log = self.log();
-            if log.contains(needle) || Instant::now() > deadline {
-                return log;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        proc::wait_log(&self.log, needle)
     }
 }
 

@@ -33,7 +33,7 @@ use crate::policy::Need;
 use crate::routing::{normalize, normalize_host};
 
 use super::AppState;
-use super::session::{COOKIE_NAME, find_cookie};
+use super::session::{COOKIE_NAME, request_cookie};
 use super::signin::cooldown;
 use super::target::extract;
 
@@ -152,11 +152,7 @@ pub async fn decide(
             }
         }
     } else {
-        let cookie = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|h| find_cookie(h, COOKIE_NAME));
+        let cookie = request_cookie(headers, COOKIE_NAME);
         match (cookie, &st.sessions) {
             (Some(v), Some(keys)) => match keys.open(v) {
                 Ok(c) => Some(std::sync::Arc::new(c)),

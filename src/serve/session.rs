@@ -225,6 +225,15 @@ impl SessionKeys {
     }
 }
 
+/// The value of cookie `name` in a request's `Cookie` headers, if present.
+pub fn request_cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|h| find_cookie(h, name))
+}
+
 /// The value of cookie `name` in a `Cookie` request header, if present.
 pub fn find_cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     header.split(';').find_map(|pair| {

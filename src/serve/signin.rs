@@ -60,7 +60,7 @@ use crate::policy::{Level, Need, Policy};
 
 use super::AppState;
 use super::redirect::check_rd;
-use super::session::{COOKIE_NAME, SessionKeys, find_cookie};
+use super::session::{COOKIE_NAME, SessionKeys, request_cookie};
 
 /// Prefix of the flow cookies' names (the state follows).
 pub const FLOW_COOKIE_PREFIX: &str = "__Host-stepup-flow-";
@@ -507,11 +507,7 @@ pub fn cooldown(
     let Need::Auth { levels, .. } = need else {
         return None;
     };
-    let value = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|h| find_cookie(h, DENIED_COOKIE))?;
+    let value = request_cookie(headers, DENIED_COOKIE)?;
     let c = keys.open_as(DENIED_COOKIE, value).ok()?;
     let level = c.get("level").and_then(Value::as_str)?;
     let until = c.get("exp").and_then(Value::as_i64)?;
@@ -535,11 +531,7 @@ impl Cx<'_> {
     }
 
     fn cookie(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|h| find_cookie(h, name))
+        request_cookie(self.headers, name)
     }
 
     /// The current session's claims, if a valid unexpired one is present.
@@ -749,37 +741,31 @@ impl Cx<'_> {
 
     async fn callback_flow(&self, host: &str, home: &str, state: &str, name: &str) -> Outcome {
         let again = "Start again from the page you wanted to open.";
-        let Some(value) = self.cookie(name) else {
-            return self.bad(
+        let expired = |text: &str, outcome| {
+            self.bad(
                 "Sign-in expired",
-                &format!("This sign-in was already completed, has expired, or was started in another browser. {again}"),
-                "expired",
+                &format!("{text} {again}"),
+                outcome,
                 Some(home),
+            )
+        };
+        let Some(value) = self.cookie(name) else {
+            return expired(
+                "This sign-in was already completed, has expired, or was started in another browser.",
+                "expired",
             );
         };
         let flow = match self.keys.open_as(name, value) {
             Ok(f) => f,
             Err(e) => {
-                return self
-                    .bad(
-                        "Sign-in expired",
-                        &format!("This sign-in cannot be completed. {again}"),
-                        "rejected",
-                        Some(home),
-                    )
+                return expired("This sign-in cannot be completed.", "rejected")
                     .reason(format!("flow cookie: {e}"));
             }
         };
         let get = |k: &str| flow.get(k).and_then(Value::as_str).unwrap_or("");
         let (level_name, rd) = (get("level"), get("rd"));
         if !constant_time_eq(get("state").as_bytes(), state.as_bytes()) {
-            return self
-                .bad(
-                    "Sign-in expired",
-                    &format!("This sign-in cannot be completed. {again}"),
-                    "rejected",
-                    Some(home),
-                )
+            return expired("This sign-in cannot be completed.", "rejected")
                 .reason("state does not match the flow cookie");
         }
         if flow
@@ -787,36 +773,16 @@ impl Cx<'_> {
             .and_then(Value::as_i64)
             .is_none_or(|e| e < self.now)
         {
-            return self
-                .bad(
-                    "Sign-in expired",
-                    &format!("The sign-in took too long. {again}"),
-                    "expired",
-                    Some(home),
-                )
-                .level(level_name);
+            return expired("The sign-in took too long.", "expired").level(level_name);
         }
         if get("host") != host {
-            return self
-                .bad(
-                    "Sign-in expired",
-                    &format!("This sign-in was started on another site. {again}"),
-                    "rejected",
-                    Some(home),
-                )
+            return expired("This sign-in was started on another site.", "rejected")
                 .reason("flow cookie is for another host");
         }
         let Some(level) = self.policy().level(level_name).cloned() else {
-            return self
-                .bad(
-                    "Sign-in expired",
-                    &format!("This sign-in cannot be completed. {again}"),
-                    "rejected",
-                    Some(home),
-                )
-                .reason(format!(
-                    "flow level {level_name:?} is no longer in the policy"
-                ));
+            return expired("This sign-in cannot be completed.", "rejected").reason(format!(
+                "flow level {level_name:?} is no longer in the policy"
+            ));
         };
         let retry = format!(
             "https://{host}{}/signin?level={}&rd={}",

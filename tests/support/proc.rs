@@ -1,0 +1,69 @@
+//! Starting a server binary for a test: its stderr collected by a thread
+//! (for failure messages and log assertions) and its first stdout line
+//! (`listening on URL`); the rest of stdout is drained so the pipe never
+//! fills.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A started process.
+pub struct Started {
+    pub child: Child,
+    /// Everything it wrote to stderr so far.
+    pub log: Arc<Mutex<String>>,
+    /// Its first stdout line (empty if it exited before writing one).
+    pub line: String,
+}
+
+/// Spawn `cmd` with piped stdout and stderr; returns once the first stdout
+/// line is read.
+pub fn start(cmd: &mut Command) -> Started {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the binary under test");
+    let log = Arc::new(Mutex::new(String::new()));
+    let mut stderr = child.stderr.take().expect("stderr piped");
+    let sink = Arc::clone(&log);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout piped"));
+    let mut line = String::new();
+    let _ = stdout.read_line(&mut line);
+    std::thread::spawn(move || {
+        let mut rest = Vec::new();
+        let _ = stdout.read_to_end(&mut rest);
+    });
+    Started { child, log, line }
+}
+
+/// The log so far.
+pub fn log(log: &Mutex<String>) -> String {
+    log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// The log once it contains `needle` (a line written before a response may
+/// land a moment after it), or as it is after 5 s.
+pub fn wait_log(log: &Mutex<String>, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = self::log(log);
+        if text.contains(needle) || Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
