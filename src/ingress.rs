@@ -423,9 +423,10 @@ pub fn read_capped(path: &Path) -> Result<String, InputError> {
     if meta.len() > MAX_FILE_BYTES {
         return Err(InputError::file(
             &name,
+            // In bytes: a file just over the limit rounds down to it in MiB.
             format!(
-                "{} MiB is larger than the {} MiB limit",
-                meta.len() >> 20,
+                "{} bytes is larger than the {} MiB limit",
+                meta.len(),
                 MAX_FILE_BYTES >> 20
             ),
         ));

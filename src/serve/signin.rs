@@ -1062,9 +1062,14 @@ impl Cx<'_> {
             .session()
             .and_then(|s| s.get("sub").and_then(Value::as_str).map(str::to_string))
             .unwrap_or_default();
-        let target = match (&host, param(self.query, "rd")) {
-            (Some(h), Some(rd)) => check_rd(&rd, "https", h, self.policy()).ok(),
+        let checked = match (&host, param(self.query, "rd")) {
+            (Some(h), Some(rd)) => Some(check_rd(&rd, "https", h, self.policy())),
             _ => None,
+        };
+        let (target, refused) = match checked {
+            Some(Ok(t)) => (Some(t), None),
+            Some(Err(e)) => (None, Some(e)),
+            None => (None, None),
         };
         let home = host.as_ref().map(|h| format!("https://{h}/"));
         let mut r = match &target {
@@ -1080,7 +1085,12 @@ impl Cx<'_> {
         };
         add_cookie(&mut r, clear_cookie(COOKIE_NAME));
         add_cookie(&mut r, clear_cookie(DENIED_COOKIE));
-        Outcome::new(r, "ok").sub(&sub)
+        // Signed out either way; the log says why `rd` was not followed.
+        let out = Outcome::new(r, "ok").sub(&sub);
+        match refused {
+            Some(e) => out.reason(format!("rd refused: {e}")),
+            None => out,
+        }
     }
 }
 

@@ -52,6 +52,15 @@
 //     endpoint requests, to issue tokens as a skewed IdP would (N=-7200:
 //     already expired). The login steps keep the real clock, so their
 //     cookies and the code stay valid. Answers {"offset":N}.
+//   * POST /__admin/sign with a JSON body {"claims":{...}, "header":{...},
+//     "alg":"RS256"|"ES256"} signs `claims` exactly as given (nothing added,
+//     nothing checked) as a compact JWS with the provider's current signing
+//     key of that alg (default RS256): the key the JWKS publishes, so the
+//     token verifies against the IdP's real keys. The JOSE header is
+//     {"alg","typ":"JWT","kid"} with `header`'s members merged over it (they
+//     may even lie about alg or kid). Answers {"token":"<JWS>","kid":"<kid>"}.
+//     For tokens a real IdP would never issue: a wrong iss, nbf or auth_time
+//     in the future, an acr that is not a string.
 //   Rotation builds a new Provider instance and swaps the HTTP handler; the
 //   stored sessions/grants live in the process-wide memory adapter and the
 //   cookie keys do not change, so sessions survive it.
@@ -399,15 +408,34 @@ function sendJson(res, status, value) {
   send(res, status, 'application/json', `${JSON.stringify(value)}\n`);
 }
 
-async function readForm(req) {
+// A request body, at most 64 KiB.
+async function readBody(req) {
   const chunks = [];
   let size = 0;
   for await (const chunk of req) {
     size += chunk.length;
-    if (size > 64 * 1024) throw new Error('form too large');
+    if (size > 64 * 1024) throw new Error('body too large');
     chunks.push(chunk);
   }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function readForm(req) {
+  return new URLSearchParams(await readBody(req));
+}
+
+// A compact JWS of `claims` signed with the current key of `alg` (see
+// /__admin/sign in the header comment).
+function signJws(claims, headerOverrides, alg) {
+  const key = keys.find((k) => k.alg === alg);
+  const header = { alg, typ: 'JWT', kid: key.kid, ...headerOverrides };
+  const segment = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const input = `${segment(header)}.${segment(claims)}`;
+  const privateKey = crypto.createPrivateKey({ key, format: 'jwk' });
+  // JWS ES256 signatures are r || s (IEEE P1363), not DER.
+  const signer = alg === 'ES256' ? { key: privateKey, dsaEncoding: 'ieee-p1363' } : privateKey;
+  const signature = crypto.sign('sha256', Buffer.from(input), signer);
+  return { token: `${input}.${signature.toString('base64url')}`, kid: key.kid };
 }
 
 function parseOffset(value) {
@@ -558,6 +586,20 @@ async function admin(req, res, url) {
       if (offset === undefined) return sendJson(res, 400, { error: 'offset must be an integer' });
       clockOffsetMs = offset * 1000;
       return sendJson(res, 200, { offset });
+    }
+    case '/__admin/sign': {
+      let body;
+      try {
+        body = JSON.parse(await readBody(req));
+      } catch (err) {
+        return sendJson(res, 400, { error: `body is not JSON: ${err.message}` });
+      }
+      const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+      if (!isObject(body) || !isObject(body.claims)) return sendJson(res, 400, { error: 'claims must be a JSON object' });
+      if (body.header !== undefined && !isObject(body.header)) return sendJson(res, 400, { error: 'header must be a JSON object' });
+      const alg = body.alg ?? 'RS256';
+      if (alg !== 'RS256' && alg !== 'ES256') return sendJson(res, 400, { error: `unsupported alg ${alg}` });
+      return sendJson(res, 200, signJws(body.claims, body.header ?? {}, alg));
     }
     case '/__admin/auth-time-offset': {
       const seconds = parseOffset(url.searchParams.get('seconds'));

@@ -354,11 +354,17 @@ impl Idp {
     }
 
     fn post_json(&self, path: &str) -> Value {
+        self.post_json_body(path, None)
+    }
+
+    /// POST (with `body` as JSON, if given) and read the JSON answer.
+    fn post_json_body(&self, path: &str, body: Option<&Value>) -> Value {
         let url = self.url(path);
-        let resp = Self::http()
-            .post(&url)
-            .send()
-            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let mut req = Self::http().post(&url);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().unwrap_or_else(|e| panic!("POST {url}: {e}"));
         let status = resp.status();
         let body = resp.text().unwrap_or_default();
         assert!(status.is_success(), "POST {url}: {status}: {body}");
@@ -410,6 +416,21 @@ impl Idp {
     pub fn set_clock_offset(&self, seconds: i64) {
         let answer = self.post_json(&format!("/__admin/clock?offset={seconds}"));
         assert_eq!(answer["offset"], seconds, "clock answered {answer}");
+    }
+
+    /// A JWT of exactly `claims`, signed by the IdP with its current `alg`
+    /// signing key (the one its JWKS publishes), through the test-only
+    /// `/__admin/sign` control: for tokens a real IdP would never issue
+    /// (wrong `iss`, `nbf` in the future, an `acr` that is not a string).
+    /// `header` members (`{}` for none) are merged over `alg`, `typ` and
+    /// `kid`.
+    pub fn sign(&self, claims: &Value, header: &Value, alg: Alg) -> String {
+        let body = serde_json::json!({"claims": claims, "header": header, "alg": alg.name()});
+        let answer = self.post_json_body("/__admin/sign", Some(&body));
+        answer["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("sign answered without token: {answer}"))
+            .to_string()
     }
 
     /// Offset (seconds) added to `auth_time` by logins whose form does not

@@ -67,3 +67,37 @@ pub fn wait_log(log: &Mutex<String>, needle: &str) -> String {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Kills processes and removes directories when the test process exits,
+/// however it exits (a fixture kept in a `static` is never dropped).
+/// Dropping it does the same at once.
+pub struct Reaper {
+    _stdin: std::process::ChildStdin,
+    _child: Child,
+}
+
+/// Start a shell that waits for end-of-file on a pipe only this process
+/// writes to — the kernel closes it when this process exits, even on a
+/// crash or SIGKILL — and then sends SIGTERM to `pids` and removes `dirs`.
+pub fn reap_on_exit(pids: &[u32], dirs: &[&std::path::Path]) -> Reaper {
+    let script = "cat >/dev/null\n\
+        while [ \"$#\" -gt 0 ] && [ \"$1\" != -- ]; do kill \"$1\" 2>/dev/null; shift; done\n\
+        [ \"$#\" -gt 0 ] && shift\n\
+        [ \"$#\" -gt 0 ] && rm -rf -- \"$@\"\n\
+        exit 0";
+    let mut child = Command::new("sh")
+        .args(["-c", script, "reaper"])
+        .args(pids.iter().map(u32::to_string))
+        .arg("--")
+        .args(dirs)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sh for the reaper");
+    let stdin = child.stdin.take().expect("stdin piped");
+    Reaper {
+        _stdin: stdin,
+        _child: child,
+    }
+}
