@@ -81,6 +81,31 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     std::str::from_utf8(rest).ok().map(str::trim)
 }
 
+/// Steps 4 and 5's policy half: the rule and need for a normalised `path`
+/// on `host` (already [`normalize_host`]d). The sign-in path is public; a
+/// path with upper-case letters also gets the case-folded rule's need.
+pub fn path_need(
+    policy: &crate::policy::Policy,
+    host: &str,
+    method: &str,
+    path: &[u8],
+) -> (Option<usize>, Need) {
+    if policy.is_signin_path(path) {
+        return (None, Need::Public);
+    }
+    let rm = policy.rule_for(host, method, path, false);
+    if path.iter().any(u8::is_ascii_uppercase) {
+        let folded = policy.rule_for(host, method, path, true);
+        if rm.need.satisfies(&folded.need) {
+            (rm.rule, rm.need)
+        } else {
+            (folded.rule, rm.need.and(&folded.need))
+        }
+    } else {
+        (rm.rule, rm.need)
+    }
+}
+
 /// Decide one `/auth` request.
 pub async fn decide(
     st: &AppState,
@@ -114,21 +139,7 @@ pub async fn decide(
     };
     let host = normalize_host(t.host);
     let target = format!("{host}{}", String::from_utf8_lossy(&path));
-    let (rule, rule_need) = if policy.is_signin_path(&path) {
-        (None, Need::Public)
-    } else {
-        let rm = policy.rule_for(&host, t.method, &path, false);
-        if path.iter().any(u8::is_ascii_uppercase) {
-            let folded = policy.rule_for(&host, t.method, &path, true);
-            if rm.need.satisfies(&folded.need) {
-                (rm.rule, rm.need)
-            } else {
-                (folded.rule, rm.need.and(&folded.need))
-            }
-        } else {
-            (rm.rule, rm.need)
-        }
-    };
+    let (rule, rule_need) = path_need(policy, &host, t.method, &path);
     let need = level_need.and(&rule_need);
     let mut answer = Answer {
         check: Check::Allow(Vec::new()),
