@@ -100,8 +100,10 @@ for t in $TARGETS; do
   fi
 done
 
+total=$(echo $TARGETS | wc -w)
+nfailed=$(echo $failed | wc -w)
+echo "fuzz (${FUZZ_SECS} s per target): $((total - nfailed)) passed, $nfailed failed"
 if [ -n "$failed" ]; then
   echo "fuzzing found failures in:$failed" >&2
   exit 1
 fi
-echo "fuzz: $(echo $TARGETS | wc -w) targets, ${FUZZ_SECS}s each, no failure"

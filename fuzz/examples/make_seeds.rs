@@ -100,7 +100,10 @@ fn jwt(root: &Path) {
             "wrong-iss",
             rs(with(claims(), "iss", json!("https://evil.example"))),
         ),
-        ("nbf-future", rs(with(claims(), "nbf", json!(4_000_000_000i64)))),
+        (
+            "nbf-future",
+            rs(with(claims(), "nbf", json!(4_000_000_000i64))),
+        ),
         ("no-sub", rs(with(claims(), "sub", Value::Null))),
         ("no-exp", rs(with(claims(), "exp", Value::Null))),
         (

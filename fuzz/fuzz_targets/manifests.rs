@@ -21,7 +21,7 @@ use libfuzzer_sys::fuzz_target;
 use stepup::ingress::{Loaded, load_text};
 use stepup::routing::{Classes, RouteTable};
 use stepup::source::oracle::{check_documents, check_fast_path};
-use stepup_fuzz::{located, yaml_lines};
+use stepup_fuzz::{last_line, located};
 
 const FILE: &str = "m.yaml";
 
@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut out = Loaded::default();
     if let Err(e) = load_text(FILE, text, &mut out, &mut HashMap::new()) {
-        let lines = yaml_lines(text);
+        let lines = last_line(text);
         for m in e.messages() {
             assert!(
                 located(m, FILE, lines),

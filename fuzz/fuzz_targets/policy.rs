@@ -17,7 +17,9 @@
 use libfuzzer_sys::fuzz_target;
 use stepup::policy::{self, Policy};
 use stepup::routing::normalize_host;
-use stepup_fuzz::{allows, check_path_need, counterexample, identity, located, yaml_lines, witnesses};
+use stepup_fuzz::{
+    allows, check_path_need, counterexample, identity, last_line, located, witnesses,
+};
 
 const FILE: &str = "p.yaml";
 
@@ -28,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let p = match policy::parse(FILE, text) {
         Ok(p) => p,
         Err(e) => {
-            let lines = yaml_lines(text);
+            let lines = last_line(text);
             for m in e.messages() {
                 assert!(
                     located(m, FILE, lines),
@@ -85,12 +87,13 @@ fn order_is_sound(p: &Policy) {
     for a in &levels {
         for b in &levels {
             if a.need.satisfies(&b.need)
-                && let Some(c) = counterexample(&a.need, &b.need, &ids) {
-                    panic!(
-                        "{} satisfies {} but {c:?} passes only the first",
-                        a.name, b.name
-                    );
-                }
+                && let Some(c) = counterexample(&a.need, &b.need, &ids)
+            {
+                panic!(
+                    "{} satisfies {} but {c:?} passes only the first",
+                    a.name, b.name
+                );
+            }
             let both = a.need.and(&b.need);
             let mut tried = ids.clone();
             tried.push(identity(&both, 0));

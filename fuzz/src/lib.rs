@@ -106,15 +106,19 @@ pub fn counterexample(stricter: &Need, looser: &Need, ids: &[Claims]) -> Option<
         .find(|c| allows(stricter, c) && !allows(looser, c))
 }
 
-/// Lines of `text` as YAML counts them: a line break is CR LF, CR or LF.
-pub fn yaml_lines(text: &str) -> usize {
+/// The last line a YAML position in `text` can be on: lines as YAML counts
+/// them (a line break is CR LF, CR or LF), plus one when the text does not
+/// end with a line break (yaml-rust2 puts the end of such a stream, and an
+/// empty value just before it, on the line after the last).
+pub fn last_line(text: &str) -> usize {
     let b = text.as_bytes();
     let breaks = b
         .iter()
         .enumerate()
         .filter(|&(i, &c)| c == b'\n' || (c == b'\r' && b.get(i + 1) != Some(&b'\n')))
         .count();
-    breaks + 1
+    let open_end = !matches!(b.last(), None | Some(b'\n' | b'\r'));
+    breaks + 1 + usize::from(open_end)
 }
 
 /// Whether an error message is located in `file`: `<file>:<n>:` with
