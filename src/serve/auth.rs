@@ -8,9 +8,10 @@
 //!    never gets here, and one our normaliser rejects is refused (403).
 //! 4. The policy rule for the normalised path. The runtime does not know
 //!    which hosts ingress-nginx runs in regex mode (where locations match
-//!    case-insensitively), so a path with upper-case letters is also
-//!    matched case-folded and the stricter need of the two applies. That
-//!    also covers backends that route case-insensitively.
+//!    case-insensitively), so a path with upper-case letters (any path,
+//!    when a rule's glob has upper-case letters) is also matched
+//!    case-folded and the stricter need of the two applies. That also
+//!    covers backends that route case-insensitively.
 //! 5. The need is the stricter of (1) and (4); public needs no credentials.
 //! 6. Credentials: `Authorization: Bearer` (verified, cached), else the
 //!    session cookie. A bad token is a 401 with `error="invalid_token"`; a
@@ -81,6 +82,39 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     std::str::from_utf8(rest).ok().map(str::trim)
 }
 
+/// Steps 4 and 5's policy half: the rule and need for a normalised `path`
+/// on `host` (already [`normalize_host`]d). The sign-in path is public; the
+/// case-folded rule's need also applies whenever folding can change the
+/// match: the path or a rule's glob has upper-case letters (`/admin` on a
+/// case-insensitive backend reaches what a `/Admin/**` rule protects).
+pub fn path_need(
+    policy: &crate::policy::Policy,
+    host: &str,
+    method: &str,
+    path: &[u8],
+) -> (Option<usize>, Need) {
+    if policy.is_signin_path(path) {
+        return (None, Need::Public);
+    }
+    let rm = policy.rule_for(host, method, path, false);
+    let upper = |b: &[u8]| b.iter().any(u8::is_ascii_uppercase);
+    let folds = upper(path)
+        || policy
+            .rules
+            .iter()
+            .any(|r| r.paths.iter().any(|g| upper(g.as_str().as_bytes())));
+    if folds {
+        let folded = policy.rule_for(host, method, path, true);
+        if rm.need.satisfies(&folded.need) {
+            (rm.rule, rm.need)
+        } else {
+            (folded.rule, rm.need.and(&folded.need))
+        }
+    } else {
+        (rm.rule, rm.need)
+    }
+}
+
 /// Decide one `/auth` request.
 pub async fn decide(
     st: &AppState,
@@ -114,21 +148,7 @@ pub async fn decide(
     };
     let host = normalize_host(t.host);
     let target = format!("{host}{}", String::from_utf8_lossy(&path));
-    let (rule, rule_need) = if policy.is_signin_path(&path) {
-        (None, Need::Public)
-    } else {
-        let rm = policy.rule_for(&host, t.method, &path, false);
-        if path.iter().any(u8::is_ascii_uppercase) {
-            let folded = policy.rule_for(&host, t.method, &path, true);
-            if rm.need.satisfies(&folded.need) {
-                (rm.rule, rm.need)
-            } else {
-                (folded.rule, rm.need.and(&folded.need))
-            }
-        } else {
-            (rm.rule, rm.need)
-        }
-    };
+    let (rule, rule_need) = path_need(policy, &host, t.method, &path);
     let need = level_need.and(&rule_need);
     let mut answer = Answer {
         check: Check::Allow(Vec::new()),
@@ -227,4 +247,43 @@ pub fn respond(a: &Answer) -> Response {
         }
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(rules: &str) -> crate::policy::Policy {
+        let text = format!(
+            "apiVersion: stepup.dev/v1alpha1\nkind: StepUpPolicy\nspec:\n  \
+             levels: [{{name: admin, acr: [urn:stepup:admin]}}]\n  rules:\n{rules}  default: public\n"
+        );
+        crate::policy::parse("p.yaml", &text).unwrap()
+    }
+
+    /// Found by the `policy` fuzz target: with a rule for `/aDmin`, the
+    /// lower-case `/admin` (which a case-insensitive backend, or a regex-mode
+    /// ingress-nginx host, serves from the same handler) was public, because
+    /// only paths with upper-case letters were matched case-folded.
+    #[test]
+    fn upper_case_globs_also_match_lower_case_paths() {
+        let p = policy("    - {name: console, paths: [/aDmin, /Admin/**], level: admin}\n");
+        for path in [
+            "/admin",
+            "/admin;x",
+            "/admin/users",
+            "/ADMIN/users",
+            "/aDmin",
+        ] {
+            let (rule, need) = path_need(&p, "h", "GET", path.as_bytes());
+            assert_eq!(rule, Some(0), "{path}");
+            assert_eq!(need.label(), "admin", "{path}");
+        }
+        let (rule, need) = path_need(&p, "h", "GET", b"/other");
+        assert_eq!((rule, need), (None, Need::Public));
+        // Lower-case globs: a lower-case path is matched as sent only.
+        let p = policy("    - {name: console, paths: [/admin], level: admin}\n");
+        assert_eq!(path_need(&p, "h", "GET", b"/admin").0, Some(0));
+        assert_eq!(path_need(&p, "h", "GET", b"/ADMIN").1.label(), "admin");
+    }
 }

@@ -226,20 +226,30 @@ impl SessionKeys {
 }
 
 /// The value of cookie `name` in a request's `Cookie` headers, if present.
+/// Headers are read as bytes: another cookie's non-ASCII value (browsers
+/// send what a script set, UTF-8 or not) does not hide this one.
 pub fn request_cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|h| find_cookie(h, name))
+        .find_map(|v| find_cookie_in(v.as_bytes(), name))
 }
 
 /// The value of cookie `name` in a `Cookie` request header, if present.
 pub fn find_cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header.split(';').find_map(|pair| {
-        let (k, v) = pair.trim().split_once('=')?;
-        (k.trim() == name).then(|| v.trim().trim_matches('"'))
-    })
+    find_cookie_in(header.as_bytes(), name)
+}
+
+/// The first `name=value` pair of a `Cookie` header decides. Only ASCII
+/// whitespace is trimmed: a cookie named `\u{a0}__Host-stepup` is another
+/// cookie (one a sibling domain may set; the `__Host-` prefix does not
+/// protect it).
+fn find_cookie_in<'a>(header: &'a [u8], name: &str) -> Option<&'a str> {
+    let value = header.split(|&b| b == b';').find_map(|pair| {
+        let eq = pair.iter().position(|&b| b == b'=')?;
+        (pair[..eq].trim_ascii() == name.as_bytes()).then(|| pair[eq + 1..].trim_ascii())
+    })?;
+    std::str::from_utf8(value).ok().map(|v| v.trim_matches('"'))
 }
 
 #[cfg(test)]
@@ -356,6 +366,35 @@ mod tests {
         let line = SessionKeys::generate_line("k1");
         let e = SessionKeys::parse("keys", &format!("# c\n{line}\n{line}\n")).unwrap_err();
         assert!(e.starts_with("keys:3: key id \"k1\" repeats"), "{e}");
+    }
+
+    /// Found by the `cookie` fuzz target: a non-ASCII byte anywhere in the
+    /// Cookie header (another cookie's value) hid the session cookie, so
+    /// that browser could never sign in.
+    #[test]
+    fn a_non_ascii_cookie_does_not_hide_the_session() {
+        use axum::http::{HeaderMap, HeaderValue, header::COOKIE};
+        for other in [&b"x=caf\xc3\xa9"[..], b"x=caf\xe9", b"\xff=1"] {
+            let mut value = other.to_vec();
+            value.extend_from_slice(b"; __Host-stepup=v1.k.x");
+            let mut headers = HeaderMap::new();
+            headers.append(COOKIE, HeaderValue::from_bytes(&value).unwrap());
+            assert_eq!(request_cookie(&headers, COOKIE_NAME), Some("v1.k.x"));
+        }
+    }
+
+    #[test]
+    fn only_ascii_whitespace_is_trimmed_from_names() {
+        assert_eq!(find_cookie("\u{a0}__Host-stepup=x", COOKIE_NAME), None);
+        assert_eq!(find_cookie(" \t__Host-stepup = x ", COOKIE_NAME), Some("x"));
+        // The first pair with the name decides, even when its value is
+        // unusable.
+        let mut headers = axum::http::HeaderMap::new();
+        headers.append(
+            axum::http::header::COOKIE,
+            axum::http::HeaderValue::from_bytes(b"a=\xff; a=2").unwrap(),
+        );
+        assert_eq!(request_cookie(&headers, "a"), None);
     }
 
     #[test]
