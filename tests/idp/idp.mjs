@@ -3,10 +3,13 @@
 //
 // Usage:
 //   node tests/idp/idp.mjs --port 0 [--redirect-uri URI]... [--access-ttl SECONDS]
-//                          [--ignore-stdin]
+//                          [--ignore-stdin] [--issuer URL]
 //
 // Listens on 127.0.0.1 only (port 0 picks a free one). When ready it prints
 // exactly one JSON line on stdout, {"issuer":"http://127.0.0.1:PORT","port":PORT};
+// --issuer replaces the issuer (and so every URL in discovery and every `iss`)
+// with another address that forwards to this one, e.g. a test's delaying
+// proxy in front of the IdP; the ready line then carries that issuer.
 // everything else goes to stderr. It exits on SIGTERM/SIGINT and when its stdin
 // closes (so a test process that dies never leaves it running), unless
 // --ignore-stdin is given.
@@ -108,6 +111,7 @@ try {
       'redirect-uri': { type: 'string', multiple: true, default: [] },
       'access-ttl': { type: 'string', default: '600' },
       'ignore-stdin': { type: 'boolean', default: false },
+      issuer: { type: 'string' },
     },
     strict: true,
   }));
@@ -122,6 +126,7 @@ if (!Number.isInteger(accessTtl) || accessTtl <= 0) fail(`bad --access-ttl ${arg
 for (const uri of args['redirect-uri']) {
   if (!URL.canParse(uri)) fail(`bad --redirect-uri ${uri}`);
 }
+if (args.issuer !== undefined && !URL.canParse(args.issuer)) fail(`bad --issuer ${args.issuer}`);
 
 // --------------------------------------------------------------------- keys
 
@@ -617,7 +622,7 @@ if (!args['ignore-stdin']) {
 server.on('error', (err) => fail(`listen: ${err.message}`));
 server.listen(port, '127.0.0.1', () => {
   const actual = server.address().port;
-  issuer = `http://127.0.0.1:${actual}`;
+  issuer = args.issuer ?? `http://127.0.0.1:${actual}`;
   buildProvider();
   process.stdout.write(`${JSON.stringify({ issuer, port: actual })}\n`);
   console.error(`idp: listening on ${issuer} (keys ${keys.map((k) => k.kid).join(', ')})`);

@@ -67,3 +67,9 @@ pub fn wait_log(log: &Mutex<String>, needle: &str) -> String {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The port of a `listening on URL` line (`stepup serve`'s first line on
+/// stdout).
+pub fn listening_port(line: &str) -> Option<u16> {
+    line.trim().rsplit(':').next()?.parse().ok()
+}
