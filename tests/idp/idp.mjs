@@ -76,8 +76,6 @@ for (const name of ['log', 'info', 'debug']) {
   console[name] = (...args) => console.error(...args);
 }
 
-const { default: Provider, errors, interactionPolicy } = await import('oidc-provider');
-
 const ACR_PWD = 'urn:stepup:pwd';
 const ACR_MFA = 'urn:stepup:mfa';
 const AMR_PWD = ['pwd'];
@@ -152,6 +150,12 @@ function generateKey(alg) {
 
 // Newest first: oidc-provider signs with the first key that fits an alg.
 let keys = [generateKey('RS256'), generateKey('ES256')];
+
+// oidc-provider is loaded after the first keys exist: a synchronous key
+// generation just after this import hung node 20 (OpenSSL 3.0) in about one
+// start in 80 with several starting at once (main thread waiting on a futex,
+// the harness seeing no ready line); generated before it, 0 in 600.
+const { default: Provider, errors, interactionPolicy } = await import('oidc-provider');
 
 function signingKid(alg) {
   return keys.find((k) => k.alg === alg).kid;
