@@ -8,59 +8,27 @@
 //! Bad input (forged and broken tokens, path tricks, forged forwarding
 //! headers, `rd` elsewhere, ...) is tests/hostile.rs's table.
 
+#[path = "support/certs.rs"]
+mod certs;
 #[path = "support/idp.rs"]
 mod idp;
 #[path = "support/nginx.rs"]
 mod nginx;
 #[path = "support/proc.rs"]
 mod proc;
+#[path = "support/shop_policy.rs"]
+mod shop_policy;
 
 use std::io::Read;
 use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use certs::{issue, publish};
 use idp::{Alg, Idp, Login};
 use nginx::{Host, Loc, Resp, raw};
 use serde_json::json;
-
-fn policy(issuer: &str, audience: &str) -> String {
-    format!(
-        r#"apiVersion: stepup.dev/v1alpha1
-kind: StepUpPolicy
-metadata: {{name: e2e}}
-spec:
-  idp:
-    issuer: {issuer}
-    audiences: [{audience}]
-  authService:
-    url: http://127.0.0.1:1
-    signinPath: /.stepup
-  levels:
-    - name: authenticated
-    - name: mfa
-      acr: [urn:stepup:mfa]
-      amr: [[mfa]]
-      maxAge: 15m
-    - name: admin
-      extends: mfa
-      maxAge: 5m
-      claims: {{groups: [shop-admins]}}
-  rules:
-    - name: admin-console
-      paths: [/admin, /admin/**]
-      level: admin
-    - name: payments
-      paths: [/api/payments/**]
-      methods: [POST, PUT, PATCH, DELETE]
-      level: mfa
-    - name: public
-      paths: [/, /static/**, /public/**]
-      level: public
-  default: authenticated
-"#
-    )
-}
+use shop_policy::policy;
 
 /// A running `stepup serve`.
 struct Stepup {
@@ -89,17 +57,12 @@ impl Stepup {
                 .args(["--listen", "127.0.0.1:0", "--jwks-min-refresh", "1s"])
                 .args(extra),
         );
-        let port: u16 = line
-            .trim()
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| {
-                panic!(
-                    "stepup serve did not print its address: {line:?}; log: {}",
-                    proc::log(&log)
-                )
-            });
+        let port = proc::listening_port(&line).unwrap_or_else(|| {
+            panic!(
+                "stepup serve did not print its address: {line:?}; log: {}",
+                proc::log(&log)
+            )
+        });
         Stepup {
             child,
             port,
@@ -517,72 +480,13 @@ fn starts_while_the_idp_is_down_and_fails_closed() {
     assert_eq!(r.status, 200);
 }
 
-/// A serving certificate for `localhost`, issued by a fresh CA.
-struct Issued {
-    ca_der: Vec<u8>,
-    cert_pem: String,
-    cert_der: Vec<u8>,
-    key_pem: String,
-}
-
-fn issue(cn: &str) -> Issued {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, format!("{cn} CA"));
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    params.distinguished_name.push(DnType::CommonName, cn);
-    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-    Issued {
-        ca_der: ca.der().to_vec(),
-        cert_pem: cert.pem(),
-        cert_der: cert.der().to_vec(),
-        key_pem: key.serialize_pem(),
-    }
-}
-
-/// Write a Secret-volume-like generation directory and point `..data` at
-/// it atomically (what the kubelet does on a Secret update).
-fn publish(dir: &std::path::Path, generation: &str, cert_pem: &str, key_pem: &str) {
-    let g = dir.join(generation);
-    std::fs::create_dir(&g).unwrap();
-    std::fs::write(g.join("tls.crt"), cert_pem).unwrap();
-    std::fs::write(g.join("tls.key"), key_pem).unwrap();
-    let tmp = dir.join("..data_tmp");
-    std::os::unix::fs::symlink(generation, &tmp).unwrap();
-    std::fs::rename(&tmp, dir.join("..data")).unwrap();
-    for f in ["tls.crt", "tls.key"] {
-        let link = dir.join(f);
-        if std::fs::symlink_metadata(&link).is_err() {
-            std::os::unix::fs::symlink(format!("..data/{f}"), &link).unwrap();
-        }
-    }
-}
-
 /// Handshake with the server; returns the served certificate and the
 /// answer to GET /healthz.
 fn tls_get(port: u16, roots: &[&[u8]]) -> (Vec<u8>, Resp) {
     use std::io::Write as _;
-    let mut store = rustls::RootCertStore::empty();
-    for r in roots {
-        store
-            .add(rustls_pki_types::CertificateDer::from(r.to_vec()))
-            .unwrap();
-    }
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(store)
-    .with_no_client_auth();
+    let cfg = certs::client_config(roots);
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    let conn = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
+    let conn = rustls::ClientConnection::new(cfg, name).unwrap();
     let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let mut tls = rustls::StreamOwned::new(conn, tcp);
     tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")

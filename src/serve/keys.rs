@@ -321,7 +321,7 @@ impl Verifier {
         }
     }
 
-    /// Fetch the keys now unless a fetch happened within the minimum
+    /// Fetch the keys now unless a fetch ended within the minimum
     /// interval (`force` ignores the interval: start-up and the periodic
     /// refresh).
     pub async fn refresh(&self, force: bool) -> Result<usize, String> {
@@ -339,7 +339,12 @@ impl Verifier {
             }
         }
         st.last_attempt = Some(Instant::now());
-        match self.fetch(st).await {
+        let result = self.fetch(st).await;
+        // The interval counts from the end of the attempt: requests that
+        // queued behind a slow fetch (up to the fetch timeout) are
+        // rate-limited instead of each starting another one in turn.
+        st.last_attempt = Some(Instant::now());
+        match result {
             Ok(n) => {
                 self.counters.ok.inc();
                 tracing::info!(keys = n, "JWKS loaded");

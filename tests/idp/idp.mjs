@@ -3,10 +3,13 @@
 //
 // Usage:
 //   node tests/idp/idp.mjs --port 0 [--redirect-uri URI]... [--access-ttl SECONDS]
-//                          [--ignore-stdin]
+//                          [--ignore-stdin] [--issuer URL]
 //
 // Listens on 127.0.0.1 only (port 0 picks a free one). When ready it prints
 // exactly one JSON line on stdout, {"issuer":"http://127.0.0.1:PORT","port":PORT};
+// --issuer replaces the issuer (and so every URL in discovery and every `iss`)
+// with another address that forwards to this one, e.g. a test's delaying
+// proxy in front of the IdP; the ready line then carries that issuer.
 // everything else goes to stderr. It exits on SIGTERM/SIGINT and when its stdin
 // closes (so a test process that dies never leaves it running), unless
 // --ignore-stdin is given.
@@ -82,8 +85,6 @@ for (const name of ['log', 'info', 'debug']) {
   console[name] = (...args) => console.error(...args);
 }
 
-const { default: Provider, errors, interactionPolicy } = await import('oidc-provider');
-
 const ACR_PWD = 'urn:stepup:pwd';
 const ACR_MFA = 'urn:stepup:mfa';
 const AMR_PWD = ['pwd'];
@@ -117,6 +118,7 @@ try {
       'redirect-uri': { type: 'string', multiple: true, default: [] },
       'access-ttl': { type: 'string', default: '600' },
       'ignore-stdin': { type: 'boolean', default: false },
+      issuer: { type: 'string' },
     },
     strict: true,
   }));
@@ -131,6 +133,7 @@ if (!Number.isInteger(accessTtl) || accessTtl <= 0) fail(`bad --access-ttl ${arg
 for (const uri of args['redirect-uri']) {
   if (!URL.canParse(uri)) fail(`bad --redirect-uri ${uri}`);
 }
+if (args.issuer !== undefined && !URL.canParse(args.issuer)) fail(`bad --issuer ${args.issuer}`);
 
 // --------------------------------------------------------------------- keys
 
@@ -156,6 +159,12 @@ function generateKey(alg) {
 
 // Newest first: oidc-provider signs with the first key that fits an alg.
 let keys = [generateKey('RS256'), generateKey('ES256')];
+
+// oidc-provider is loaded after the first keys exist: a synchronous key
+// generation just after this import hung node 20 (OpenSSL 3.0) in about one
+// start in 80 with several starting at once (main thread waiting on a futex,
+// the harness seeing no ready line); generated before it, 0 in 600.
+const { default: Provider, errors, interactionPolicy } = await import('oidc-provider');
 
 function signingKid(alg) {
   return keys.find((k) => k.alg === alg).kid;
@@ -659,7 +668,7 @@ if (!args['ignore-stdin']) {
 server.on('error', (err) => fail(`listen: ${err.message}`));
 server.listen(port, '127.0.0.1', () => {
   const actual = server.address().port;
-  issuer = `http://127.0.0.1:${actual}`;
+  issuer = args.issuer ?? `http://127.0.0.1:${actual}`;
   buildProvider();
   process.stdout.write(`${JSON.stringify({ issuer, port: actual })}\n`);
   console.error(`idp: listening on ${issuer} (keys ${keys.map((k) => k.kid).join(', ')})`);

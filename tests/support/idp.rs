@@ -190,11 +190,23 @@ impl Idp {
     /// before listening, with nothing on stderr); a second failure panics
     /// with both stderr outputs.
     pub fn start(redirect_uris: &[&str], access_ttl_secs: u64) -> Idp {
-        match Idp::spawn(redirect_uris, access_ttl_secs) {
+        Idp::start_opts(redirect_uris, access_ttl_secs, None)
+    }
+
+    /// Like [`Idp::start`], with the issuer replaced by `issuer` (`--issuer`
+    /// of idp.mjs): an address that forwards to the IdP's own port, such as
+    /// a test's delaying proxy. Discovery, every token's `iss` and the
+    /// harness's own requests ([`Idp::login`]) then go through it.
+    pub fn start_with_issuer(issuer: &str, access_ttl_secs: u64) -> Idp {
+        Idp::start_opts(&[], access_ttl_secs, Some(issuer))
+    }
+
+    fn start_opts(redirect_uris: &[&str], access_ttl_secs: u64, issuer: Option<&str>) -> Idp {
+        match Idp::spawn(redirect_uris, access_ttl_secs, issuer) {
             Ok(idp) => idp,
             Err(first) => {
                 eprintln!("[idp] {first}; starting it once more");
-                Idp::spawn(redirect_uris, access_ttl_secs).unwrap_or_else(|second| {
+                Idp::spawn(redirect_uris, access_ttl_secs, issuer).unwrap_or_else(|second| {
                     panic!("the test IdP (node tests/idp/idp.mjs) did not start twice:\n1: {first}\n2: {second}")
                 })
             }
@@ -202,7 +214,11 @@ impl Idp {
     }
 
     /// One start; `Err` only when no ready line came in time.
-    fn spawn(redirect_uris: &[&str], access_ttl_secs: u64) -> Result<Idp, String> {
+    fn spawn(
+        redirect_uris: &[&str],
+        access_ttl_secs: u64,
+        issuer: Option<&str>,
+    ) -> Result<Idp, String> {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/idp");
         if !dir.join("node_modules/oidc-provider").is_dir() {
             panic!(
@@ -216,6 +232,9 @@ impl Idp {
             .arg(access_ttl_secs.to_string());
         for uri in redirect_uris {
             cmd.arg("--redirect-uri").arg(uri);
+        }
+        if let Some(issuer) = issuer {
+            cmd.args(["--issuer", issuer]);
         }
         cmd.current_dir(&dir)
             .stdin(Stdio::piped())

@@ -101,3 +101,9 @@ pub fn reap_on_exit(pids: &[u32], dirs: &[&std::path::Path]) -> Reaper {
         _child: child,
     }
 }
+
+/// The port of a `listening on URL` line (`stepup serve`'s first line on
+/// stdout).
+pub fn listening_port(line: &str) -> Option<u16> {
+    line.trim().rsplit(':').next()?.parse().ok()
+}

@@ -215,6 +215,47 @@ async fn unknown_kid_with_idp_down_fails_closed() {
     assert!(v.verify(&sign(&k, &claims()), now()).await.is_ok());
 }
 
+/// An IdP that accepts connections and never answers: unknown-kid
+/// requests that queue behind the hung fetch are rate-limited when it
+/// times out, instead of each starting another fetch in turn (which made
+/// the last of N wait N fetch timeouts).
+#[tokio::test]
+async fn requests_queued_behind_a_hung_fetch_do_not_fetch_again() {
+    let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", hung.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((c, _)) = hung.accept().await {
+            held.push(c);
+        }
+    });
+    let v = Verifier::new(
+        VerifierConfig {
+            issuer,
+            audiences: vec!["shop".into()],
+            min_refresh: Duration::from_millis(100),
+            cache_size: 100,
+            ca_pem: None,
+            fetch_timeout: Duration::from_millis(400),
+        },
+        RefreshCounters::default(),
+    )
+    .unwrap();
+    let k = p256("k1");
+    v.install(&json!({"keys": [k.jwk]})).unwrap();
+    let stranger = p256("k2");
+    let t = sign(&stranger, &claims());
+    let started = Instant::now();
+    let (a, b, c, d) = tokio::join!(err(&v, &t), err(&v, &t), err(&v, &t), err(&v, &t));
+    let took = started.elapsed();
+    for e in [a, b, c, d] {
+        assert!(e.starts_with("unknown signing key kid=k2 "), "{e}");
+    }
+    assert_eq!(v.counters.error.get(), 1);
+    assert_eq!(v.counters.rate_limited.get(), 3);
+    assert!(took < Duration::from_millis(800), "{took:?}");
+}
+
 #[tokio::test]
 async fn oversized_token() {
     let k = p256("k1");
