@@ -70,3 +70,14 @@ echo "==> cargo test --doc"
 cargo test --locked --doc
 echo "==> cargo test (unit, CLI, nginx differential; benches in test mode)"
 cargo test --locked --all-targets
+
+# Load and fault tests (tests/reliability.rs, RELIABILITY.md): release
+# build, one scenario at a time, each with its own hard deadline (~3 min).
+echo "==> reliability (load and fault tests, release build)"
+cargo test --locked --release --test reliability -- --ignored --test-threads=1
+
+# Fuzzing (docs/fuzzing.md): every cargo-fuzz target for FUZZ_SECS (60 s)
+# on a temporary copy of its committed seed corpus; installs cargo-fuzz
+# from crates.io when missing.
+echo "==> fuzz (cargo-fuzz, ${FUZZ_SECS:-60} s per target)"
+bash fuzz/run.sh
