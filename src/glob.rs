@@ -21,6 +21,9 @@ use std::fmt;
 pub struct PathGlob {
     source: String,
     segs: Vec<Seg>,
+    /// Whether `source` has ASCII upper-case letters (so case folding can
+    /// change what it matches); computed once here, read per request.
+    upper: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,12 +82,18 @@ impl PathGlob {
         Ok(PathGlob {
             source: s.to_string(),
             segs,
+            upper: s.bytes().any(|b| b.is_ascii_uppercase()),
         })
     }
 
     /// The glob as written.
     pub fn as_str(&self) -> &str {
         &self.source
+    }
+
+    /// Whether the glob has ASCII upper-case letters.
+    pub fn has_upper_case(&self) -> bool {
+        self.upper
     }
 
     /// Whether the normalised `path` matches; `fold` compares ASCII

@@ -30,6 +30,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::decision::{Check, check};
+use crate::glob::PathGlob;
 use crate::policy::Need;
 use crate::routing::{normalize, normalize_host};
 
@@ -97,12 +98,11 @@ pub fn path_need(
         return (None, Need::Public);
     }
     let rm = policy.rule_for(host, method, path, false);
-    let upper = |b: &[u8]| b.iter().any(u8::is_ascii_uppercase);
-    let folds = upper(path)
+    let folds = path.iter().any(u8::is_ascii_uppercase)
         || policy
             .rules
             .iter()
-            .any(|r| r.paths.iter().any(|g| upper(g.as_str().as_bytes())));
+            .any(|r| r.paths.iter().any(PathGlob::has_upper_case));
     if folds {
         let folded = policy.rule_for(host, method, path, true);
         if rm.need.satisfies(&folded.need) {
