@@ -21,6 +21,11 @@
 //! `BENCH_CONC` (16). Everything is on 127.0.0.1 and every loop is bounded
 //! by a count and a deadline.
 
+#[path = "../tests/support/certs.rs"]
+mod certs;
+#[path = "../tests/support/proc.rs"]
+mod proc;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -51,23 +56,12 @@ struct Certs {
 }
 
 fn certs(dir: &Path) -> Certs {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .signed_by(&key, &ca_cert, &ca_key)
-        .unwrap();
-    let (c, k) = (dir.join("tls.crt"), dir.join("tls.key"));
-    std::fs::write(&c, leaf.pem()).unwrap();
-    std::fs::write(&k, key.serialize_pem()).unwrap();
+    let issued = certs::issue("stepup admission bench");
+    let (cert, key) = issued.write(dir);
     Certs {
-        ca_der: ca_cert.der().to_vec(),
-        cert: c,
-        key: k,
+        ca_der: issued.ca_der,
+        cert,
+        key,
     }
 }
 
@@ -90,11 +84,7 @@ fn start(policy: &Path, certs: &Certs, extra: &[&Path]) -> (Proc, u16) {
     let mut line = String::new();
     let out = child.stdout.take().expect("stdout");
     BufReader::new(out).read_line(&mut line).expect("read");
-    let port = line
-        .trim()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
+    let port = proc::listening_port(&line)
         .unwrap_or_else(|| panic!("stepup serve did not start: {line:?}"));
     (Proc(child), port)
 }

@@ -8,6 +8,8 @@
 //! capture's file name says what the lab webhook that recorded it did,
 //! which is not stepup's answer.
 
+#[path = "support/certs.rs"]
+mod certs;
 #[path = "support/proc.rs"]
 mod proc;
 
@@ -37,29 +39,14 @@ struct Tls {
 }
 
 fn issue() -> Tls {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "admission test CA");
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "stepup.stepup-system.svc");
-    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    let issued = certs::issue("stepup.stepup-system.svc");
     let d = tempfile::tempdir().unwrap();
-    let (c, k) = (d.path().join("tls.crt"), d.path().join("tls.key"));
-    std::fs::write(&c, cert.pem()).unwrap();
-    std::fs::write(&k, key.serialize_pem()).unwrap();
+    let (cert, key) = issued.write(d.path());
     Tls {
-        ca_der: ca.der().to_vec(),
+        ca_der: issued.ca_der,
         _dir: d,
-        cert: c,
-        key: k,
+        cert,
+        key,
     }
 }
 
@@ -112,7 +99,7 @@ impl Server {
                 .args(extra),
         );
         assert!(line.starts_with("listening on https://"), "{line:?}");
-        let port: u16 = line.trim().rsplit(':').next().unwrap().parse().unwrap();
+        let port = proc::listening_port(&line).unwrap();
         let client = reqwest::blocking::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)

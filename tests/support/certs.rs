@@ -10,7 +10,7 @@
 //! Use from a test file with `#[path = "support/certs.rs"] mod certs;`.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A serving certificate for `localhost`, issued by a fresh CA.
@@ -40,6 +40,17 @@ pub fn issue(cn: &str) -> Issued {
         cert_pem: cert.pem(),
         cert_der: cert.der().to_vec(),
         key_pem: key.serialize_pem(),
+    }
+}
+
+impl Issued {
+    /// Write the pair as `tls.crt` and `tls.key` in `dir`; returns their
+    /// paths (for `stepup serve --tls-cert/--tls-key`).
+    pub fn write(&self, dir: &Path) -> (PathBuf, PathBuf) {
+        let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+        std::fs::write(&cert, &self.cert_pem).unwrap();
+        std::fs::write(&key, &self.key_pem).unwrap();
+        (cert, key)
     }
 }
 
