@@ -90,3 +90,11 @@ pub fn client_config(roots: &[&[u8]]) -> Arc<rustls::ClientConfig> {
     .with_no_client_auth();
     Arc::new(cfg)
 }
+
+/// As [`client_config`], with session resumption off: every connection
+/// is a full handshake, so the server presents its current certificate.
+pub fn client_config_full_handshakes(roots: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+    let mut cfg = (*client_config(roots)).clone();
+    cfg.resumption = rustls::client::Resumption::disabled();
+    Arc::new(cfg)
+}
