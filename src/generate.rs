@@ -29,7 +29,7 @@
 //! annotated `stepup.dev/sensitive: "true"`) need at least `authenticated`.
 //!
 //! **What is written.** ingress-nginx (`--controller nginx`, the default):
-//! `auth-url: <authService.url>/auth?level=L&rule=R` (`&rule=` only when one
+//! `auth-url: <authService.url>/auth?level=L&rule=R&host=$host` (`&rule=` only when one
 //! policy rule decides every path), `auth-signin:
 //! https://$host<signinPath>/signin?level=L` (not for API routes: hosts
 //! starting with `api.`, paths under `/api`; nor at level `deny`),
@@ -1004,6 +1004,11 @@ impl<'a> Gen<'a> {
                     if let Some(r) = p.rule.as_deref().filter(|r| url_token(r)) {
                         url.push_str(&format!("&rule={r}"));
                     }
+                    // nginx's `$host` in the auth-url (its validator allows
+                    // variables; the template expands them in `set $target`):
+                    // the host nginx routed on, which X-Original-URL
+                    // (`$http_host`) is not for an absolute-form request.
+                    url.push_str("&host=$host");
                     desired.push((format!("{NGINX}auth-url"), url));
                     if p.signin {
                         let existing = s

@@ -353,7 +353,15 @@ impl Policy {
         };
         let need = need_of(first);
         if path.contains(&b';') {
-            let stripped = strip_path_params(path);
+            // As a servlet container serves it; `..` above the root is its
+            // 400, so nothing more to match.
+            let Ok(Some(stripped)) = backend_path(path) else {
+                return RuleMatch {
+                    rule: first,
+                    also: Vec::new(),
+                    need,
+                };
+            };
             let second = self.first_rule(host, method, &stripped, fold);
             if second != first {
                 let n2 = need_of(second);
@@ -402,6 +410,72 @@ pub fn strip_path_params(path: &[u8]) -> Vec<u8> {
             b';' => skipping = true,
             _ if !skipping => out.push(b),
             _ => {}
+        }
+    }
+    out
+}
+
+/// The path a servlet container (Tomcat, Jetty, Spring) serves for the raw
+/// target: `;` parameters cut from each segment, `%XX` decoded, then `.`
+/// and `..` segments resolved and empty ones dropped. `None` when the
+/// target has no `;` (then it is nginx's path); an error when `..` climbs
+/// above the root (such a container answers 400; stepup refuses).
+pub fn backend_path(raw: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    let end = raw
+        .iter()
+        .position(|b| matches!(b, b'?' | b'#'))
+        .unwrap_or(raw.len());
+    let raw = &raw[..end];
+    if !raw.contains(&b';') {
+        return Ok(None);
+    }
+    let mut segs: Vec<Vec<u8>> = Vec::new();
+    for seg in raw.split(|b| *b == b'/').skip(1) {
+        let seg = seg.split(|b| *b == b';').next().unwrap_or_default();
+        let seg = percent_decode(seg);
+        // A decoded `/` splits as it does in a container that allows it.
+        for part in seg.split(|b| *b == b'/') {
+            match part {
+                b"" | b"." => {}
+                b".." => {
+                    if segs.pop().is_none() {
+                        return Err("path parameters make `..` climb above the root".into());
+                    }
+                }
+                p => segs.push(p.to_vec()),
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for s in &segs {
+        out.push(b'/');
+        out.extend_from_slice(s);
+    }
+    let trailing = raw.ends_with(b"/") || raw.ends_with(b"/.") || raw.ends_with(b"/..");
+    if out.is_empty() || trailing {
+        out.push(b'/');
+    }
+    Ok(Some(out))
+}
+
+fn percent_decode(s: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        let pair = (
+            s.get(i + 1).and_then(|b| hex(*b)),
+            s.get(i + 2).and_then(|b| hex(*b)),
+        );
+        match (s[i], pair) {
+            (b'%', (Some(h), Some(l))) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
         }
     }
     out

@@ -194,7 +194,7 @@ fn shop_output_lints_clean() {
         assert_eq!(annotation(legacy, "stepup.dev/level"), Some("admin"));
         assert_eq!(
             annotation(legacy, "nginx.ingress.kubernetes.io/auth-url"),
-            Some(format!("{AUTH}/auth?level=admin&rule=admin-console").as_str())
+            Some(format!("{AUTH}/auth?level=admin&rule=admin-console&host=$host").as_str())
         );
         assert_eq!(
             legacy["spec"]["tls"][0]["secretName"],
@@ -436,7 +436,7 @@ fn split_names_and_paths() {
     );
     assert_eq!(
         annotation(auth, "nginx.ingress.kubernetes.io/auth-url"),
-        Some(format!("{AUTH}/auth?level=authenticated&rule=account").as_str())
+        Some(format!("{AUTH}/auth?level=authenticated&rule=account&host=$host").as_str())
     );
     assert_eq!(
         annotation(auth, "nginx.ingress.kubernetes.io/auth-signin"),

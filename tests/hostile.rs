@@ -91,6 +91,17 @@ enum Class {
     ForgedSignature,
     /// Not in §6's list: a percent-encoded letter (`%61` for `a`).
     PathPctLetter,
+    /// Issue 15: a Host nginx cuts at the first `:` or drops a dot of.
+    HostParsing,
+    /// Issue 15: an absolute-form request line names another host than
+    /// the Host header.
+    AbsoluteForm,
+    /// Issue 15: `..;` / `.;` segments a servlet container resolves.
+    ServletPathParams,
+    /// Issue 15: an auth-url parameter given twice or empty.
+    AmbiguousAuthUrl,
+    /// Issue 15: the auth-url's `rule=` is a floor.
+    RuleFloor,
     /// Good input down the same path: proves the checks can tell.
     Control,
 }
@@ -139,6 +150,9 @@ enum Site {
     /// `*.legacy.test`: one location `/` at `authenticated` for
     /// everything; only the policy's path rules protect `/admin` there.
     Legacy,
+    /// `*.ops.test`: one location `/` at `authenticated`; the policy's
+    /// host rule `ops-console` asks `admin` of every path there.
+    Ops,
 }
 
 /// The bearer token a request carries.
@@ -215,7 +229,11 @@ enum Via {
     Nginx {
         site: Site,
         method: &'static str,
+        /// `{host}` is the row's host (for an absolute-form request line).
         target: &'static str,
+        /// The Host header; `{host}` is the row's host, which nginx routes
+        /// on unless the request line names another.
+        host_header: &'static str,
         token: Tok,
         headers: &'static [(&'static str, &'static str)],
     },
@@ -308,6 +326,7 @@ const fn account(token: Tok) -> Via {
         site: Site::Shop,
         method: "GET",
         target: "/account",
+        host_header: "{host}",
         token,
         headers: &[],
     }
@@ -339,8 +358,42 @@ const fn legacy(
         site: Site::Legacy,
         method: "GET",
         target,
+        host_header: "{host}",
         token,
         headers,
+    }
+}
+
+/// alice's password login: `GET target` on an ops host (one location `/`
+/// at `authenticated`; the policy's host rule asks `admin` of all of it),
+/// with this Host header.
+const fn ops(target: &'static str, host_header: &'static str) -> Via {
+    Via::Nginx {
+        site: Site::Ops,
+        method: "GET",
+        target,
+        host_header,
+        token: Tok::Pwd,
+        headers: &[],
+    }
+}
+
+/// [`ops`], answered as the host rule says: the step-up to `admin`.
+const fn ops_step_up(class: Class, via: Via, path: &'static str) -> Row {
+    Row {
+        class,
+        via,
+        status: 401,
+        header: Hdr::StepUp {
+            acr: "urn:stepup:mfa",
+            max_age: 300,
+        },
+        log: Log::Auth {
+            outcome: "step_up",
+            path,
+            rule: "ops-console",
+            reason: "acr urn:stepup:pwd is not one of the required values",
+        },
     }
 }
 
@@ -479,11 +532,11 @@ table! {
     /// A node of the wrong kind: a string where a list belongs.
     policy_wrong_node_kind: bad_policy(Class::WrongKind,
         Doc::Edit("paths: [/admin, /admin/**]", "paths: /admin"),
-        &["policy.yaml:16: spec.rules[0].paths: invalid type: string \"/admin\", expected a sequence"]);
+        &["policy.yaml:17: spec.rules[1].paths: invalid type: string \"/admin\", expected a sequence"]);
     /// `default` twice in `spec`.
     policy_duplicate_key: bad_policy(Class::DuplicateKeys,
         Doc::Edit("spec:\n", "spec:\n  default: public\n"),
-        &["policy.yaml:19:3: invalid YAML/JSON: duplicate key `default`"]);
+        &["policy.yaml:20:3: invalid YAML/JSON: duplicate key `default`"]);
     /// Refused before it is read.
     policy_huge: bad_policy(Class::HugeFile, Doc::Huge,
         &["policy.yaml: 268435457 bytes is larger than the 256 MiB limit"]);
@@ -498,7 +551,7 @@ table! {
     /// `**` glued to a name.
     policy_invalid_glob: bad_policy(Class::InvalidGlob,
         Doc::Edit("/admin/**]", "/admin**]"),
-        &[r#"policy.yaml:16: spec.rules[0].paths[1]: path glob "/admin**": `**` must be a whole segment"#]);
+        &[r#"policy.yaml:17: spec.rules[1].paths[1]: path glob "/admin**": `**` must be a whole segment"#]);
     /// The same policy unedited starts (and is stopped): the edits above
     /// are what serve refuses.
     policy_control: Row { class: Class::Control, via: Via::Serve(Doc::Edit("", "")),
@@ -610,6 +663,74 @@ table! {
         log: Log::Auth { outcome: "unauthenticated", path: "/static/app.js", rule: "public",
             reason: "no credentials" } };
 
+    // --- servlet path parameters (issue 15) ----------------------------------
+    /// nginx keeps `..;` as a segment; Tomcat, Jetty and Spring cut the
+    /// parameter and resolve the `..`: the backend serves `/admin`.
+    servlet_dotdot_param: admin_by_path(Class::ServletPathParams, "/static/..;/admin",
+        "/static/..;/admin");
+    servlet_dotdot_param_any_segment: admin_by_path(Class::ServletPathParams, "/x/..;/admin/users",
+        "/x/..;/admin/users");
+    /// nginx resolves `/.;/../` to `/static/admin`; the backend, from the
+    /// raw target, to `/admin`.
+    servlet_dot_param_then_dotdot: admin_by_path(Class::ServletPathParams, "/static/.;/../admin",
+        "/static/admin");
+    servlet_encoded_dotdot_param: admin_by_path(Class::ServletPathParams, "/static/%2e%2e;x/admin",
+        "/static/..;x/admin");
+
+    // --- hosts as nginx parses them (issue 15) -------------------------------
+    /// nginx ends the host at the first `:` whatever follows it.
+    host_port_not_digits: ops_step_up(Class::HostParsing, ops("/orders", "{host}:x"), "/orders");
+    host_two_colons: ops_step_up(Class::HostParsing, ops("/orders", "{host}:1:2"), "/orders");
+    host_trailing_dot_and_port: ops_step_up(Class::HostParsing, ops("/orders", "{host}.:443"), "/orders");
+    host_trailing_dot: ops_step_up(Class::HostParsing, ops("/orders", "{host}."), "/orders");
+    /// Two dots in a row: nginx answers 400 itself.
+    host_double_dot: Row { class: Class::HostParsing, via: ops("/orders", "{host}..x"),
+        status: 400, header: Hdr::Absent("www-authenticate"), log: Log::Nothing };
+    host_control_plain: ops_step_up(Class::Control, ops("/orders", "{host}"), "/orders");
+    /// nginx routes an absolute-form request on the request line's host;
+    /// X-Original-URL carries the Host header (`$http_host`), so only the
+    /// auth-url's `host=$host` tells serve where nginx routed it.
+    host_absolute_form: ops_step_up(Class::AbsoluteForm,
+        ops("http://{host}/orders", "www.legacy.test"), "/orders");
+    host_absolute_form_https_port: ops_step_up(Class::AbsoluteForm,
+        ops("https://{host}:443/orders", "public.shop.test"), "/orders");
+
+    // --- the auth-url's parameters (issue 15) -------------------------------
+    /// `level=&level=public` took `public`; every doubled or empty
+    /// parameter is now a 403 (a configuration error no login fixes).
+    query_level_twice: Row { class: Class::AmbiguousAuthUrl,
+        via: Via::Direct { query: "level=admin&level=public", token: Tok::Pwd,
+            headers: &[("X-Original-URL", "https://{host}/admin"), ("X-Original-Method", "GET")] },
+        status: 403, header: Hdr::Absent("www-authenticate"),
+        log: Log::Auth { outcome: "forbidden", path: "", rule: "none",
+            reason: "auth-url parameter level appears more than once" } };
+    query_level_empty_then_public: Row { class: Class::AmbiguousAuthUrl,
+        via: Via::Direct { query: "level=&level=public", token: Tok::Pwd,
+            headers: &[("X-Original-URL", "https://{host}/admin"), ("X-Original-Method", "GET")] },
+        status: 403, header: Hdr::Absent("www-authenticate"),
+        log: Log::Auth { outcome: "forbidden", path: "", rule: "none",
+            reason: "auth-url parameter level is empty" } };
+    query_host_twice: Row { class: Class::AmbiguousAuthUrl,
+        via: Via::Direct { query: "level=authenticated&host=a.ops.test&host=b.shop.test", token: Tok::Pwd,
+            headers: &[("X-Original-URL", "https://{host}/orders"), ("X-Original-Method", "GET")] },
+        status: 403, header: Hdr::Absent("www-authenticate"),
+        log: Log::Auth { outcome: "forbidden", path: "", rule: "none",
+            reason: "auth-url parameter host appears more than once" } };
+    /// `rule=` names the policy rule generate found: its level is a floor
+    /// whatever host and path the runtime sees.
+    query_rule_is_a_floor: Row { class: Class::RuleFloor,
+        via: Via::Direct { query: "level=authenticated&rule=admin-console", token: Tok::Pwd,
+            headers: &[("X-Original-URL", "https://{host}/orders"), ("X-Original-Method", "GET")] },
+        status: 401, header: Hdr::StepUp { acr: "urn:stepup:mfa", max_age: 300 },
+        log: Log::Auth { outcome: "step_up", path: "/orders", rule: "admin-console",
+            reason: "acr urn:stepup:pwd is not one of the required values" } };
+    query_rule_unknown: Row { class: Class::RuleFloor,
+        via: Via::Direct { query: "level=authenticated&rule=renamed", token: Tok::Pwd,
+            headers: &[("X-Original-URL", "https://{host}/orders"), ("X-Original-Method", "GET")] },
+        status: 403, header: Hdr::Absent("www-authenticate"),
+        log: Log::Auth { outcome: "forbidden", path: "", rule: "none",
+            reason: "auth-url rule \"renamed\" is not a rule of the policy" } };
+
     // --- forged forwarding headers ------------------------------------------
     /// A client's `X-Forwarded-*` pass through ingress-nginx to the auth
     /// service; from nginx (not a trusted proxy) they are ignored.
@@ -708,6 +829,7 @@ spec:
     - {name: mfa, acr: [urn:stepup:mfa], amr: [[mfa]], maxAge: 15m}
     - {name: admin, extends: mfa, maxAge: 5m, claims: {groups: [shop-admins]}}
   rules:
+    - {name: ops-console, hosts: ['*.ops.test'], paths: [/**], level: admin}
     - {name: admin-console, paths: [/admin, /admin/**], level: admin}
     - {name: public, paths: [/, /static/**, /public/**], level: public}
   default: authenticated
@@ -866,7 +988,8 @@ impl World {
         }
 
         let auth = |level: &str, rule: &str| {
-            format!("https://127.0.0.1:{serve_port}/auth?level={level}&rule={rule}")
+            // As `stepup generate` writes it: `host=$host` is expanded by nginx.
+            format!("https://127.0.0.1:{serve_port}/auth?level={level}&rule={rule}&host=$host")
         };
         let api = nginx::start(&[
             Host {
@@ -880,6 +1003,10 @@ impl World {
             },
             Host {
                 name: ".legacy.test",
+                locs: vec![Loc::auth("/", auth("authenticated", "default"), None)],
+            },
+            Host {
+                name: ".ops.test",
                 locs: vec![Loc::auth("/", auth("authenticated", "default"), None)],
             },
         ]);
@@ -1121,14 +1248,18 @@ fn send(w: &World, name: &str, via: Via) -> (String, Resp) {
             site,
             method,
             target,
+            host_header,
             token,
             headers,
         } => {
             let domain = match site {
                 Site::Shop => "shop.test",
                 Site::Legacy => "legacy.test",
+                Site::Ops => "ops.test",
             };
             let host = format!("{}.{domain}", label(name));
+            let target = target.replace("{host}", &host);
+            let host_header = host_header.replace("{host}", &host);
             let bearer = w.token(token).map(|t| format!("Bearer {t}"));
             let filled: Vec<(String, String)> = headers
                 .iter()
@@ -1139,7 +1270,7 @@ fn send(w: &World, name: &str, via: Via) -> (String, Resp) {
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            let r = nginx::raw(w.api.port, method, &host, target, &refs);
+            let r = nginx::raw(w.api.port, method, &host_header, &target, &refs);
             (host, r)
         }
         Via::Direct {

@@ -134,3 +134,78 @@ fn corpus_covers_the_model() {
     let tie = merge.locations.iter().find(|l| l.name == "/tie/").unwrap();
     assert_eq!(tie.backend.to_string(), "tie-b:80");
 }
+
+/// Issue 15: the host nginx selects a server by (`$host`), or its 400, for
+/// Host headers and absolute-form request lines, against
+/// `stepup::routing::validate_host` (which `/auth` uses): the real nginx
+/// answers `$host` from one catch-all server.
+#[test]
+fn host_parsing_matches_real_nginx() {
+    let nginx = nginx::start_with(
+        |port, backend| {
+            format!(
+                "  server {{\n    listen 127.0.0.1:{port} default_server;\n    server_name _;\n    \
+                 location / {{ default_type text/plain; return 200 \"$host\"; }}\n  }}\n  \
+                 server {{ listen 127.0.0.1:{backend}; return 204; }}"
+            )
+        },
+        false,
+    );
+    let hosts = [
+        "admin.example.com",
+        "Admin.Example.COM",
+        "admin.example.com:8443",
+        "admin.example.com:x",
+        "admin.example.com:1:2",
+        "admin.example.com.:443",
+        "admin.example.com.",
+        "admin.example.com..",
+        "admin..example.com",
+        ".admin.example.com",
+        "admin.example.com:",
+        ":443",
+        ".",
+        "[::1]:80",
+        "[::1]",
+        "a_b.example.com",
+        "a%2fb.example.com",
+        "a&level=public",
+        "a;b",
+        "a\\b",
+        "x.y:1..2",
+    ];
+    let mut failures = Vec::new();
+    for h in hosts {
+        let got = nginx::raw(nginx.port, "GET", h, "/", &[]);
+        let want = match stepup::routing::validate_host(h) {
+            Ok(v) => format!("200 {v}"),
+            Err(_) => "400".to_string(),
+        };
+        let actual = match got.status {
+            200 => format!("200 {}", got.body.trim_end()),
+            s => s.to_string(),
+        };
+        if want != actual {
+            failures.push(format!("Host {h:?}: stepup {want}, nginx {actual}"));
+        }
+    }
+    // Absolute form: nginx takes the request line's host, not the header.
+    for (target, want) in [
+        ("http://Admin.Example.com/x", "admin.example.com"),
+        ("http://admin.example.com:8080/x", "admin.example.com"),
+        ("https://admin.example.com./x", "admin.example.com"),
+    ] {
+        let got = nginx::raw(nginx.port, "GET", "www.example.com", target, &[]);
+        if got.status != 200 || got.body.trim_end() != want {
+            failures.push(format!(
+                "{target}: want {want}, nginx {} {}",
+                got.status, got.body
+            ));
+        }
+        let line_host = target.split('/').nth(2).unwrap_or_default();
+        if stepup::routing::validate_host(line_host).as_deref() != Ok(want) {
+            failures.push(format!("{target}: validate_host disagrees"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

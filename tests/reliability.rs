@@ -801,7 +801,9 @@ fn tls_rotation() {
         // resumption off, so each one is a full handshake whatever the
         // load's own clients resume (their count depends on the machine).
         std::thread::sleep(Duration::from_millis(500));
-        let fresh = Transport::Tls(certs::client_config_full_handshakes(&[&a.ca_der, &b.ca_der]));
+        let fresh = Transport::Tls(certs::client_config_full_handshakes(&[
+            &a.ca_der, &b.ca_der,
+        ]));
         let forced: Vec<_> = (0..FORCED_HANDSHAKES)
             .map(|_| load::once(s.addr, &fresh, "/healthz", &[]))
             .collect();
@@ -826,7 +828,9 @@ fn tls_rotation() {
             "{stale} full handshakes of the load after the swap got the old certificate"
         );
         for (i, f) in forced.iter().enumerate() {
-            let f = f.as_ref().unwrap_or_else(|e| panic!("forced handshake {i}: {e}"));
+            let f = f
+                .as_ref()
+                .unwrap_or_else(|e| panic!("forced handshake {i}: {e}"));
             assert_eq!(f.status, 200, "forced handshake {i}: {f:?}");
             assert!(
                 f.cert.as_deref() == Some(b.cert_der.as_slice()),

@@ -45,7 +45,7 @@ use regex::bytes::Regex;
 
 use crate::error::InputError;
 use crate::ingress::{Backend, Ingress, Origin, PathType};
-pub use normalize::{NormError, normalize, normalize_host};
+pub use normalize::{HostError, NormError, normalize, normalize_host, validate_host};
 
 /// Name of the catch-all server.
 pub const CATCH_ALL: &str = "_";

@@ -240,27 +240,94 @@ pub fn normalize(raw: &[u8]) -> Result<(Vec<u8>, Option<Vec<u8>>), NormError> {
     Ok((u, args))
 }
 
-/// The request host as nginx compares it to `server_name`: lower-cased,
-/// without port or trailing dot. Borrows when nothing needs changing.
-pub fn normalize_host(host: &str) -> std::borrow::Cow<'_, str> {
-    let h = if host.starts_with('[') {
-        host.split_once(']')
-            .map_or(host, |(h, _)| h)
-            .trim_start_matches('[')
-    } else {
-        host.rsplit_once(':').map_or(host, |(h, p)| {
-            if p.bytes().all(|b| b.is_ascii_digit()) {
-                h
-            } else {
-                host
+/// Why nginx answers 400 to a host (`ngx_http_validate_host` in
+/// src/http/ngx_http_request.c, for the Host header and for the host of an
+/// absolute-form request line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostError {
+    /// Nothing left once the port and a trailing dot are cut.
+    Empty,
+    /// Two dots in a row (`a..b`).
+    DoubleDot,
+    /// A `/`, NUL, space, control character or DEL.
+    BadByte(u8),
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostError::Empty => f.write_str("empty host"),
+            HostError::DoubleDot => f.write_str("two dots in a row"),
+            HostError::BadByte(b) => write!(f, "byte 0x{b:02x} is not allowed in a host"),
+        }
+    }
+}
+
+/// The host nginx selects a server by, exactly as `ngx_http_validate_host`
+/// computes it: the name ends at the first `:` (outside a `[…]` literal,
+/// whatever follows it: `a.b:1:2` and `a.b:x` are `a.b`), one trailing dot
+/// is dropped, and the rest is lower-cased. Two dots in a row, `/`, NUL,
+/// space, control characters and DEL are a 400, and so is a host that is
+/// empty once cut. Borrows when nothing needs changing.
+pub fn validate_host(host: &str) -> Result<std::borrow::Cow<'_, str>, HostError> {
+    #[derive(PartialEq)]
+    enum St {
+        Usual,
+        Literal,
+        Rest,
+    }
+    let b = host.as_bytes();
+    let (mut dot_pos, mut host_len, mut st) = (None, b.len(), St::Usual);
+    for (i, &ch) in b.iter().enumerate() {
+        match ch {
+            b'.' => {
+                if i > 0 && dot_pos == Some(i - 1) {
+                    return Err(HostError::DoubleDot);
+                }
+                dot_pos = Some(i);
             }
-        })
-    };
-    let h = h.trim_end_matches('.');
-    if h.bytes().any(|b| b.is_ascii_uppercase()) {
+            b':' if st == St::Usual => {
+                host_len = i;
+                st = St::Rest;
+            }
+            b'[' if i == 0 => st = St::Literal,
+            b']' if st == St::Literal => {
+                host_len = i + 1;
+                st = St::Rest;
+            }
+            b'/' | 0..=0x20 | 0x7f => return Err(HostError::BadByte(ch)),
+            _ => {}
+        }
+    }
+    if host_len > 0 && dot_pos == Some(host_len - 1) {
+        host_len -= 1;
+    }
+    if host_len == 0 {
+        return Err(HostError::Empty);
+    }
+    let h = &host[..host_len];
+    Ok(if h.bytes().any(|c| c.is_ascii_uppercase()) {
         std::borrow::Cow::Owned(h.to_ascii_lowercase())
     } else {
         std::borrow::Cow::Borrowed(h)
+    })
+}
+
+/// The request host as nginx compares it to `server_name`
+/// ([`validate_host`]), for callers that have no 400 to give: a host nginx
+/// rejects is returned lower-cased and otherwise whole. A `[…]` literal
+/// loses its brackets (`[::1]:80` → `::1`), as policy hosts are written.
+pub fn normalize_host(host: &str) -> std::borrow::Cow<'_, str> {
+    match validate_host(host) {
+        Ok(h) if h.starts_with('[') => {
+            let inner = h.trim_start_matches('[').trim_end_matches(']');
+            std::borrow::Cow::Owned(inner.to_string())
+        }
+        Ok(h) => h,
+        Err(_) if host.bytes().any(|c| c.is_ascii_uppercase()) => {
+            std::borrow::Cow::Owned(host.to_ascii_lowercase())
+        }
+        Err(_) => std::borrow::Cow::Borrowed(host),
     }
 }
 
@@ -332,5 +399,35 @@ mod tests {
         assert_eq!(normalize_host("Shop.Example.com:8443"), "shop.example.com");
         assert_eq!(normalize_host("shop.example.com."), "shop.example.com");
         assert_eq!(normalize_host("[::1]:80"), "::1");
+    }
+
+    /// Issue 15: nginx ends the host at the first `:` whatever follows, and
+    /// drops a trailing dot before a port; stepup cut only an all-digit
+    /// port, so `admin.example.com:x` skipped the rules of
+    /// `admin.example.com` that nginx served.
+    #[test]
+    fn host_ends_at_the_first_colon_as_in_nginx() {
+        for (raw, want) in [
+            ("admin.example.com:1:2", "admin.example.com"),
+            ("admin.example.com:x", "admin.example.com"),
+            ("admin.example.com.:443", "admin.example.com"),
+            ("Admin.Example.COM:", "admin.example.com"),
+            ("admin.example.com.", "admin.example.com"),
+            ("[::1]:80", "[::1]"),
+            (".lead.dot", ".lead.dot"),
+            ("a:1..2", "?"),
+        ] {
+            let got = validate_host(raw).map(|h| h.into_owned());
+            if want == "?" {
+                assert_eq!(got, Err(HostError::DoubleDot), "{raw}");
+            } else {
+                assert_eq!(got.as_deref(), Ok(want), "{raw}");
+            }
+        }
+        for bad in [
+            "", ":80", ".", ".:1", "a..b", "a/b", "a b", "a\tb", "a\u{7f}",
+        ] {
+            assert!(validate_host(bad).is_err(), "{bad:?} is a 400 in nginx");
+        }
     }
 }

@@ -32,7 +32,7 @@ use axum::response::{IntoResponse, Response};
 use crate::decision::{Check, check};
 use crate::glob::PathGlob;
 use crate::policy::Need;
-use crate::routing::{normalize, normalize_host};
+use crate::routing::{normalize, normalize_host, validate_host};
 
 use super::AppState;
 use super::session::{COOKIE_NAME, request_cookie};
@@ -115,6 +115,86 @@ pub fn path_need(
     }
 }
 
+/// The parameters of stepup's auth-url: `level`, `rule` and `host`, each
+/// at most once and never empty (an auth-url that says two things, such as
+/// `level=admin&level=public`, fails closed instead of taking one).
+/// Values are taken as written: ingress-nginx's validator forbids `%` in an
+/// auth-url, and `$host` expands to a name nginx has validated.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct AuthQuery<'a> {
+    /// `level=`: the need the location was annotated with.
+    pub level: Option<&'a str>,
+    /// `rule=`: the policy rule `generate` matched the Ingress path to.
+    pub rule: Option<&'a str>,
+    /// `host=$host`: the host nginx selected the server by.
+    pub host: Option<&'a str>,
+}
+
+impl<'a> AuthQuery<'a> {
+    /// Parse a query string; other parameters are ignored.
+    pub fn parse(q: &'a str) -> Result<AuthQuery<'a>, String> {
+        let mut out = AuthQuery::default();
+        for kv in q.split('&') {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            let slot = match k {
+                "level" => &mut out.level,
+                "rule" => &mut out.rule,
+                "host" => &mut out.host,
+                _ => continue,
+            };
+            if v.is_empty() {
+                return Err(format!("auth-url parameter {k} is empty"));
+            }
+            if slot.replace(v).is_some() {
+                return Err(format!("auth-url parameter {k} appears more than once"));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The need of the policy rule an auth-url's `rule=` names (`default`: the
+/// policy's default): a floor, so that the runtime never asks less than
+/// what `generate` found for the Ingress path, whatever the runtime's own
+/// view of host and path. A name the policy does not have fails closed.
+fn rule_floor(policy: &crate::policy::Policy, name: &str) -> Result<(Option<usize>, Need), String> {
+    if let Some(i) = policy.rules.iter().position(|r| r.name == name) {
+        return Ok((Some(i), policy.rules[i].need.clone()));
+    }
+    if name == "default" {
+        return Ok((None, policy.default_need.clone()));
+    }
+    Err(format!(
+        "auth-url rule {name:?} is not a rule of the policy (run `stepup generate` again)"
+    ))
+}
+
+/// The host nginx routed on. `host=$host` in the auth-url is nginx's own
+/// `$host`: the host of an absolute-form request line when there is one,
+/// else the Host header, validated. Without it, the host of
+/// `X-Original-URL` (`$http_host`, what the client claims), parsed as nginx
+/// parses a Host header; one nginx would refuse with a 400 is refused.
+fn routed_host<'a>(
+    q: &AuthQuery<'a>,
+    t: &super::target::Target<'a>,
+) -> Result<std::borrow::Cow<'a, str>, String> {
+    use super::target::Via;
+    if let Some(h) = q.host.filter(|_| t.via == Via::Original) {
+        let ok = h.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']')
+        });
+        return match validate_host(h) {
+            Ok(v) if ok => Ok(v),
+            _ => Err(format!("auth-url host {h:?} is not a host name")),
+        };
+    }
+    match t.via {
+        Via::Original => validate_host(t.host)
+            .map_err(|e| format!("Host {:?} is one nginx refuses (400): {e}", t.host)),
+        Via::Forwarded => Ok(normalize_host(t.host)),
+    }
+}
+
 /// Decide one `/auth` request.
 pub async fn decide(
     st: &AppState,
@@ -124,12 +204,12 @@ pub async fn decide(
     now: i64,
 ) -> Answer {
     let policy = &st.policy;
-    let level_name = query.and_then(|q| {
-        q.split('&')
-            .find_map(|kv| kv.strip_prefix("level=").filter(|l| !l.is_empty()))
-    });
-    let level = st.metrics.level_index(level_name);
-    let Some(level_name) = level_name else {
+    let q = match AuthQuery::parse(query.unwrap_or("")) {
+        Ok(q) => q,
+        Err(e) => return Answer::refuse(st.metrics.level_index(None), e),
+    };
+    let level = st.metrics.level_index(q.level);
+    let Some(level_name) = q.level else {
         return Answer::refuse(level, "auth-url has no level parameter".into());
     };
     let Some(level_need) = policy.need_of(level_name) else {
@@ -137,6 +217,10 @@ pub async fn decide(
             level,
             format!("auth-url level {level_name:?} is not a level of the policy"),
         );
+    };
+    let floor = match q.rule.map(|r| rule_floor(policy, r)).transpose() {
+        Ok(f) => f,
+        Err(e) => return Answer::refuse(level, e),
     };
     let t = match extract(headers, peer, &st.trusted) {
         Ok(t) => t,
@@ -146,10 +230,33 @@ pub async fn decide(
         Ok((p, _)) => p,
         Err(e) => return Answer::refuse(level, format!("request target rejected: {e}")),
     };
-    let host = normalize_host(t.host);
+    let host = match routed_host(&q, &t) {
+        Ok(h) => h,
+        Err(e) => return Answer::refuse(level, e),
+    };
     let target = format!("{host}{}", String::from_utf8_lossy(&path));
-    let (rule, rule_need) = path_need(policy, &host, t.method, &path);
-    let need = level_need.and(&rule_need);
+    let (mut rule, rule_need) = path_need(policy, &host, t.method, &path);
+    let mut need = level_need.and(&rule_need);
+    // Each further need that asks more names the rule in the log.
+    let mut raise = |r: Option<usize>, n: &Need| {
+        if !need.satisfies(n) {
+            rule = r.or(rule);
+            need = need.and(n);
+        }
+    };
+    if let Some((r, f)) = &floor {
+        raise(*r, f);
+    }
+    // A Java backend resolves `..;` and `.;` segments nginx kept: the path
+    // it serves decides too (`/static/..;/admin` is its `/admin`).
+    match crate::policy::backend_path(t.raw.as_bytes()) {
+        Ok(Some(b)) if b != path => {
+            let (r2, n2) = path_need(policy, &host, t.method, &b);
+            raise(r2, &n2);
+        }
+        Ok(_) => {}
+        Err(e) => return Answer::refuse(level, e),
+    }
     let mut answer = Answer {
         check: Check::Allow(Vec::new()),
         rule,
@@ -285,5 +392,51 @@ mod tests {
         let p = policy("    - {name: console, paths: [/admin], level: admin}\n");
         assert_eq!(path_need(&p, "h", "GET", b"/admin").0, Some(0));
         assert_eq!(path_need(&p, "h", "GET", b"/ADMIN").1.label(), "admin");
+    }
+
+    /// Issue 15: `level=&level=public` applied `public`; every parameter
+    /// that says two things (or nothing) now fails closed.
+    #[test]
+    fn ambiguous_auth_url_parameters_fail_closed() {
+        for q in [
+            "level=&level=public",
+            "level=admin&level=public",
+            "level=admin&rule=a&rule=b",
+            "level=admin&host=a&host=b",
+            "level=admin&host=",
+            "rule=",
+        ] {
+            assert!(AuthQuery::parse(q).is_err(), "{q}");
+        }
+        let q = AuthQuery::parse("level=admin&rule=console&host=a.b&x=1").unwrap();
+        assert_eq!(
+            q,
+            AuthQuery {
+                level: Some("admin"),
+                rule: Some("console"),
+                host: Some("a.b")
+            }
+        );
+    }
+
+    /// Issue 15: `;` parameters were cut but the dot segments they hid
+    /// were not resolved, so `/static/..;/admin` (a Java backend's
+    /// `/admin`) got the `/static` rule.
+    #[test]
+    fn servlet_path_parameters_resolve_dot_segments() {
+        let b = |raw: &str| {
+            crate::policy::backend_path(raw.as_bytes())
+                .map(|o| o.map(|v| String::from_utf8(v).unwrap()))
+        };
+        assert_eq!(b("/static/..;/admin"), Ok(Some("/admin".into())));
+        assert_eq!(b("/x/..;/admin"), Ok(Some("/admin".into())));
+        assert_eq!(b("/static/.;/../admin"), Ok(Some("/admin".into())));
+        assert_eq!(
+            b("/static/%2e%2e;/admin/x?y=1"),
+            Ok(Some("/admin/x".into()))
+        );
+        assert_eq!(b("/a;jsessionid=1/b/"), Ok(Some("/a/b/".into())));
+        assert_eq!(b("/plain/path"), Ok(None));
+        assert!(b("/..;/..;/etc").is_err());
     }
 }
