@@ -351,42 +351,37 @@ impl Policy {
         let need_of = |r: Option<usize>| {
             r.map_or_else(|| self.default_need.clone(), |i| self.rules[i].need.clone())
         };
-        let need = need_of(first);
-        if path.contains(&b';') {
-            // As a servlet container serves it; `..` above the root is its
-            // 400, so nothing more to match.
-            let Ok(Some(stripped)) = backend_path(path) else {
-                return RuleMatch {
-                    rule: first,
-                    also: Vec::new(),
-                    need,
-                };
-            };
-            let second = self.first_rule(host, method, &stripped, fold);
-            if second != first {
-                let n2 = need_of(second);
-                if n2.satisfies(&need) && !need.satisfies(&n2) {
-                    // The stripped path's rule is stricter: it decides.
-                    return RuleMatch {
-                        rule: second,
-                        also: first.into_iter().collect(),
-                        need: n2,
-                    };
-                }
-                if !need.satisfies(&n2) {
-                    return RuleMatch {
-                        rule: first,
-                        also: second.into_iter().collect(),
-                        need: need.and(&n2),
-                    };
-                }
-            }
-        }
-        RuleMatch {
+        let mut m = RuleMatch {
             rule: first,
             also: Vec::new(),
-            need,
+            need: need_of(first),
+        };
+        if !path.contains(&b';') {
+            return m;
         }
+        // The path with `;` parameters cut, and as a servlet container
+        // serves it (dot segments resolved again); the stricter need wins.
+        let mut views = vec![strip_path_params(path)];
+        if let Ok(Some(b)) = backend_path(path) {
+            views.push(b);
+        }
+        for v in views {
+            let second = self.first_rule(host, method, &v, fold);
+            if second == m.rule || m.also.contains(&second.unwrap_or(usize::MAX)) {
+                continue;
+            }
+            let n2 = need_of(second);
+            if n2.satisfies(&m.need) && !m.need.satisfies(&n2) {
+                // This view's rule is stricter: it decides.
+                m.also.extend(m.rule);
+                m.rule = second;
+                m.need = n2;
+            } else if !m.need.satisfies(&n2) {
+                m.also.extend(second);
+                m.need = m.need.and(&n2);
+            }
+        }
+        m
     }
 
     fn first_rule(&self, host: &str, method: &str, path: &[u8], fold: bool) -> Option<usize> {
