@@ -798,6 +798,7 @@ fn run_lint(out: &mut impl Write, a: LintArgs, quiet: bool) -> Result<u8, Failur
         &table,
         &crate::lint::Options {
             no_suppress: a.no_suppress,
+            ..Default::default()
         },
     );
     match a.output {
@@ -975,6 +976,7 @@ fn run_audit(
         &table,
         &crate::lint::Options {
             no_suppress: a.no_suppress,
+            ..Default::default()
         },
     );
     for n in &notes {

@@ -21,6 +21,9 @@ use crate::error::InputError;
 use crate::glob::{HostPattern, PathGlob};
 use crate::source::{Document, Lines};
 
+pub mod exemptions;
+pub use exemptions::{Check, Grant, Scope, Subject};
+
 /// API version of the policy document.
 pub const API_VERSION: &str = "stepup.dev/v1alpha1";
 /// Kind of the policy document.
@@ -296,6 +299,8 @@ pub struct Policy {
     pub default_need: Need,
     /// Sensitive heuristics.
     pub sensitive: Sensitive,
+    /// Exemption grants (`spec.exemptions`).
+    pub exemptions: Vec<Grant>,
 }
 
 /// The policy's verdict on one request: which rules matched and the need.
@@ -323,6 +328,12 @@ impl Policy {
             DENY => Some(Need::Deny),
             _ => self.level(name).map(|l| l.need.clone()),
         }
+    }
+
+    /// Whether a grant of `spec.exemptions` lets `s` switch off `scope` at
+    /// `now` (Unix seconds; `None` when the clock cannot be read).
+    pub fn exemption(&self, s: &Subject<'_>, scope: Scope<'_>, now: Option<u64>) -> Check<'_> {
+        exemptions::check(&self.exemptions, s, scope, now)
     }
 
     /// Names accepted as a level (for messages).
@@ -510,6 +521,8 @@ struct RawSpec {
     default: Option<String>,
     #[serde(default)]
     sensitive: Option<RawSensitive>,
+    #[serde(default)]
+    exemptions: Vec<exemptions::RawGrant>,
 }
 
 #[derive(Deserialize)]
@@ -630,6 +643,7 @@ pub fn from_document(file: &str, doc: &Document) -> Result<Policy, InputError> {
         default: AUTHENTICATED.to_string(),
         default_need: Need::Public,
         sensitive: Sensitive::default(),
+        exemptions: Vec::new(),
     };
     let known = policy.known_levels().join(", ");
 
@@ -769,6 +783,7 @@ pub fn from_document(file: &str, doc: &Document) -> Result<Policy, InputError> {
         }
         policy.sensitive.hosts = s.hosts;
     }
+    policy.exemptions = exemptions::resolve(spec.exemptions, &mut errs);
 
     if let Some(first) = errs.list.into_iter().reduce(|mut a, b| {
         a.extra.push(b.primary);

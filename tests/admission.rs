@@ -85,12 +85,17 @@ impl Server {
 
     /// With extra `stepup serve` arguments.
     fn start_with(extra: &[&str]) -> Server {
+        Server::start_policy(&dir().join("policy.yaml"), extra)
+    }
+
+    /// With another policy file and extra arguments.
+    fn start_policy(policy: &Path, extra: &[&str]) -> Server {
         let tls = issue();
         let proc::Started { child, log, line } = proc::start(
             Command::new(env!("CARGO_BIN_EXE_stepup"))
                 .arg("serve")
                 .arg("-p")
-                .arg(dir().join("policy.yaml"))
+                .arg(policy)
                 .args(["--listen", "127.0.0.1:0", "--log-format", "text"])
                 .arg("--tls-cert")
                 .arg(&tls.cert)
@@ -467,37 +472,157 @@ fn every_mutating_capture() {
     }
 }
 
-/// Exemptions are counted once per real request: dry runs are not.
-#[test]
-fn exemptions_are_counted_without_dry_runs() {
-    let s = Server::start();
+/// The test policy plus `spec.exemptions` grants, in a temporary file.
+fn policy_with_grants(dir: &Path) -> PathBuf {
+    let base = std::fs::read_to_string(self::dir().join("policy.yaml")).unwrap();
+    let path = dir.join("policy.yaml");
+    let grants = "  exemptions:
+    - names: [team-a/web]
+      reason: \"public status page, SEC-42\"
+    - namespaces: [team-b]
+      reason: \"team-b's sandbox, SEC-7\"
+    - names: [team-a/old]
+      reason: \"retired page, SEC-1\"
+      expires: 2020-01-01
+    - namespaces: [team-a]
+      selector: {matchLabels: {app: tools}}
+      rules: [SU001]
+      reason: \"internal tools behind the VPN, SEC-9\"
+";
+    std::fs::write(&path, format!("{base}{grants}")).unwrap();
+    path
+}
+
+/// The capture (team-a/web on a host that needs mfa, no auth: SU001) as
+/// `namespace/name` with `annotations` added and `labels` set.
+fn exposed(namespace: &str, name: &str, annotations: Value, labels: Value) -> Value {
     let mut review = capture("ingress-create-validating.json");
-    review["request"]["object"]["metadata"]["annotations"]["stepup.dev/exempt"] =
-        json!("public status page, approved in SEC-42");
+    let req = &mut review["request"];
+    req["namespace"] = json!(namespace);
+    req["name"] = json!(name);
+    let meta = &mut req["object"]["metadata"];
+    meta["namespace"] = json!(namespace);
+    meta["name"] = json!(name);
+    meta["labels"] = labels;
+    for (k, v) in annotations.as_object().unwrap() {
+        meta["annotations"][k] = v.clone();
+    }
+    review
+}
+
+/// Exemptions belong to the policy: through the real server, an
+/// annotation with a grant is allowed and counted once per real request
+/// (dry runs are not); without one, with a grant of another namespace, or
+/// with an expired grant it is denied, saying why, and counted as such.
+#[test]
+fn exemptions_are_granted_by_the_policy_and_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::start_policy(&policy_with_grants(tmp.path()), &[]);
+    let exempt = json!({"stepup.dev/exempt": "public status page, approved in SEC-42"});
+    let app = json!({"app": "web"});
+
+    // Granted (spec.exemptions[0]): allowed, a dry run first.
+    let mut review = exposed("team-a", "web", exempt.clone(), app.clone());
     review["request"]["dryRun"] = json!(true);
     let r = s.review("/validate", &review);
     assert_eq!(r["allowed"], true, "{r}");
     assert!(r["warnings"][0].as_str().unwrap().contains("SEC-42"), "{r}");
     review["request"]["dryRun"] = json!(false);
     let r = s.review("/validate", &review);
-    assert_eq!(r["allowed"], true);
+    assert_eq!(r["allowed"], true, "{r}");
     let m = s.metrics();
-    assert!(
-        m.contains("stepup_admission_exemptions_total{operation=\"CREATE\"} 1\n"),
-        "{m}"
-    );
+    let granted = "stepup_admission_exemptions_total{operation=\"CREATE\",annotation=\"exempt\",outcome=\"granted\"} 1\n";
+    assert!(m.contains(granted), "{m}");
     assert!(
         m.contains("stepup_admission_reviews_total{webhook=\"validate\",outcome=\"exempt\"} 2\n"),
         "{m}"
     );
-    assert!(s.log().contains("SEC-42"), "{}", s.log());
-    // No reason: denied, and nothing counted.
-    review["request"]["object"]["metadata"]["annotations"]["stepup.dev/exempt"] = json!("");
+    assert!(
+        s.log()
+            .contains("spec.exemptions[0]: public status page, SEC-42"),
+        "{}",
+        s.log()
+    );
+
+    // No grant for team-c (the grant of team-b does not reach it), and an
+    // expired one for team-a/old: denied, each saying why.
+    let cases = [
+        (
+            "team-c",
+            "web",
+            "not granted by the policy: no grant covers team-c/web",
+        ),
+        (
+            "team-a",
+            "old",
+            "its grant spec.exemptions[2] expired on 2020-01-01",
+        ),
+    ];
+    for (ns, name, why) in cases {
+        let r = s.review("/validate", &exposed(ns, name, exempt.clone(), app.clone()));
+        assert_deny_shape(&r);
+        let msg = r["status"]["message"].as_str().unwrap();
+        assert!(msg.contains(why), "{ns}/{name}: {msg}");
+        assert!(msg.contains("SU001"), "{msg}");
+        assert!(
+            msg.contains("under spec.exemptions in policy.yaml"),
+            "{msg}"
+        );
+    }
+    let m = s.metrics();
+    assert!(m.contains("stepup_admission_exemptions_total{operation=\"CREATE\",annotation=\"exempt\",outcome=\"denied\"} 1\n"), "{m}");
+    assert!(m.contains("stepup_admission_exemptions_total{operation=\"CREATE\",annotation=\"exempt\",outcome=\"expired\"} 1\n"), "{m}");
+    assert!(
+        s.log().contains("exemption annotation not honoured"),
+        "{}",
+        s.log()
+    );
+
+    // stepup.dev/ignore of the SU001 error: only with the label the grant
+    // selects.
+    let ignore = json!({"stepup.dev/ignore": "SU001: behind the VPN"});
+    let r = s.review(
+        "/validate",
+        &exposed("team-a", "tools", ignore.clone(), json!({"app": "tools"})),
+    );
+    assert_eq!(r["allowed"], true, "{r}");
+    let r = s.review("/validate", &exposed("team-a", "tools", ignore, app));
+    assert_deny_shape(&r);
+    let msg = r["status"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("stepup.dev/ignore names SU001, but it is not granted"),
+        "{msg}"
+    );
+    let m = s.metrics();
+    assert!(m.contains("stepup_admission_exemptions_total{operation=\"CREATE\",annotation=\"ignore\",outcome=\"granted\"} 1\n"), "{m}");
+    assert!(m.contains("stepup_admission_exemptions_total{operation=\"CREATE\",annotation=\"ignore\",outcome=\"denied\"} 1\n"), "{m}");
+
+    // No reason: denied, and nothing more counted.
+    let r = s.review(
+        "/validate",
+        &exposed("team-a", "web", json!({"stepup.dev/exempt": ""}), json!({})),
+    );
+    assert_deny_shape(&r);
+    assert!(s.metrics().contains(granted));
+}
+
+/// The shipped test policy grants nothing: `stepup.dev/exempt` alone is
+/// denied like the same Ingress without it.
+#[test]
+fn exemption_annotation_alone_is_denied() {
+    let s = Server::start();
+    let review = exposed(
+        "team-a",
+        "web",
+        json!({"stepup.dev/exempt": "public status page, approved in SEC-42"}),
+        json!({}),
+    );
     let r = s.review("/validate", &review);
     assert_deny_shape(&r);
+    let msg = r["status"]["message"].as_str().unwrap();
     assert!(
-        s.metrics()
-            .contains("stepup_admission_exemptions_total{operation=\"CREATE\"} 1\n")
+        msg.starts_with("stepup.dev/exempt on Ingress team-a/web is not granted by the policy"),
+        "{msg}"
     );
 }
 

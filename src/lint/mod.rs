@@ -16,8 +16,13 @@
 //!
 //! Suppression: `stepup.dev/ignore: "SU007: reason, SU013: reason"` on an
 //! Ingress; a suppression without a reason is itself a finding (SU017);
-//! `--no-suppress` ignores them all. cert-manager's ACME solver Ingresses
-//! are exempt.
+//! `--no-suppress` ignores them all. Suppressing a warning is the author's
+//! call. Suppressing an error is the platform's: `/validate` honours it
+//! only where a grant of the policy's `spec.exemptions` covers the Ingress
+//! and the rule ([`Options::grants_required`]). `stepup lint` still
+//! honours it (CI keeps its suppressions) but reports each one no grant
+//! covers as SU017, saying that admission will deny it and why.
+//! cert-manager's ACME solver Ingresses are exempt.
 
 mod probe;
 mod rules;
@@ -27,6 +32,7 @@ use std::fmt;
 
 use crate::ingress::Ingress;
 use crate::policy::Policy;
+use crate::policy::exemptions::{self, Check, Outcome, Scope, Subject};
 use crate::routing::RouteTable;
 
 /// How bad a finding is.
@@ -102,6 +108,62 @@ pub struct Finding {
 pub struct Options {
     /// Ignore `stepup.dev/ignore` suppressions.
     pub no_suppress: bool,
+    /// Suppress an error finding only where a grant of `spec.exemptions`
+    /// covers it (as `/validate` does); other error suppressions are not
+    /// honoured and the finding's message says why. Off (`stepup lint`):
+    /// they are honoured and each is reported as SU017.
+    pub grants_required: bool,
+    /// The time (Unix seconds) grant expiries are judged at; `None` reads
+    /// the system clock.
+    pub now: Option<u64>,
+}
+
+/// One error finding an Ingress's `stepup.dev/ignore` asked to suppress
+/// (or its `stepup.dev/exempt`, at admission), and what the policy said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantUse {
+    /// Namespace of the Ingress.
+    pub namespace: String,
+    /// Name of the Ingress.
+    pub ingress: String,
+    /// The rule suppressed; `None` for the whole Ingress (`stepup.dev/exempt`).
+    pub rule: Option<&'static str>,
+    /// Honoured or not.
+    pub outcome: Outcome,
+    /// The grant's label and reason when honoured, else why not.
+    pub detail: String,
+}
+
+impl GrantUse {
+    /// The use of `scope` on `ing`, as `check` judged it.
+    pub fn new(
+        policy: &Policy,
+        ing: &Ingress,
+        rule: Option<&'static str>,
+        check: &Check<'_>,
+    ) -> GrantUse {
+        let scope = rule.map_or(Scope::Whole, Scope::Rule);
+        let detail = match check {
+            Check::Granted(g) => format!("{}: {}", g.label(), g.reason),
+            other => other.why_not(&policy.file, &subject(ing), scope),
+        };
+        GrantUse {
+            namespace: ing.namespace.clone(),
+            ingress: ing.name.clone(),
+            rule,
+            outcome: check.outcome(),
+            detail,
+        }
+    }
+}
+
+/// The exemption subject of an Ingress.
+pub fn subject(ing: &Ingress) -> Subject<'_> {
+    Subject {
+        namespace: &ing.namespace,
+        name: &ing.name,
+        labels: &ing.labels,
+    }
 }
 
 /// What a run found.
@@ -113,6 +175,8 @@ pub struct Report {
     pub suppressed: usize,
     /// Ingresses looked at.
     pub ingresses: usize,
+    /// Error suppressions and what the policy's grants said of each.
+    pub grant_uses: Vec<GrantUse>,
 }
 
 impl Report {
@@ -175,16 +239,40 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
 
     // Suppressions.
     let mut suppressed = 0;
+    let mut grant_uses = Vec::new();
     if !opts.no_suppress {
+        let now = opts.now.or_else(exemptions::now);
         let mut extra = Vec::new();
-        findings.retain(|f| {
+        findings.retain_mut(|f| {
             let Some(ing) = by_key.get(&(f.namespace.as_str(), f.ingress.as_str())) else {
                 return true;
             };
             let (ids, _) = suppressions(ing);
-            let hit = ids.iter().any(|id| id.eq_ignore_ascii_case(f.rule));
-            suppressed += usize::from(hit);
-            !hit
+            if !ids.iter().any(|id| id.eq_ignore_ascii_case(f.rule)) {
+                return true;
+            }
+            if f.severity < Severity::Error {
+                suppressed += 1;
+                return false;
+            }
+            let check = policy.exemption(&subject(ing), Scope::Rule(f.rule), now);
+            let used = GrantUse::new(policy, ing, Some(f.rule), &check);
+            let keep = !matches!(check, Check::Granted(_)) && opts.grants_required;
+            if keep {
+                f.message = format!(
+                    "{} ({IGNORE_ANNOTATION} names {}, but it is {})",
+                    f.message.trim_end_matches('.'),
+                    f.rule,
+                    used.detail
+                );
+            } else {
+                suppressed += 1;
+                if !matches!(check, Check::Granted(_)) {
+                    extra.push(ungranted(ing, f, &used.detail));
+                }
+            }
+            grant_uses.push(used);
+            keep
         });
         for ing in &all {
             for bad in suppressions(ing).1 {
@@ -214,7 +302,28 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
         findings,
         suppressed,
         ingresses: all.len(),
+        grant_uses,
     }
+}
+
+/// SU017 for an error finding `stepup lint` suppressed but `/validate`
+/// will not, as no grant covers it.
+fn ungranted(ing: &Ingress, f: &Finding, why: &str) -> Finding {
+    rules::finding(
+        "SU017",
+        ing,
+        &f.host,
+        &f.path,
+        format!(
+            "{IGNORE_ANNOTATION} suppresses error {} here, but admission (/validate) will deny it: it is {why}",
+            f.rule
+        ),
+        format!(
+            "Fix the {} finding, or have the policy grant the exemption under {}.",
+            f.rule,
+            exemptions::SECTION
+        ),
+    )
 }
 
 /// `f` over contiguous chunks of `items`, in chunk order. With at least

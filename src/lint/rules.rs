@@ -190,10 +190,13 @@ page redirects to itself; if no Ingress routes it, the application receives the 
         id: "SU017",
         name: "bad-suppression",
         severity: Severity::Warning,
-        summary: "a stepup.dev/ignore entry without a reason or with an unknown rule",
+        summary: "a stepup.dev/ignore entry without a reason, with an unknown rule, or for an error no policy grant covers",
         explain: "Suppressions document why a finding is acceptable. `stepup.dev/ignore` takes entries like \
 `SU013: TLS ends at the load balancer`, separated by commas. An entry without a reason, or for an unknown \
-rule, is reported and suppresses nothing.\n\nFix: add the reason.",
+rule, is reported and suppresses nothing. Suppressing an error is the platform's decision, not the \
+Ingress author's: admission honours it only where a grant under the policy's spec.exemptions covers the \
+Ingress and the rule (and has not expired); lint honours it but reports each one no grant covers.\n\nFix: \
+add the reason; for an error, fix it or have the policy's owners add a grant.",
     },
 ];
 

@@ -323,3 +323,132 @@ fn auth_service_url_must_pass_nginx_validation() {
     let e = err(&text);
     assert!(e.contains("annotation validation rejects"), "{e}");
 }
+
+/// `spec.exemptions` parses into grants; each mistake is an error naming
+/// the file, line and field.
+#[test]
+fn exemption_grants() {
+    let ok = format!(
+        "{BASE}  exemptions:
+    - namespaces: [status]
+      names: [status/public-page]
+      selector:
+        matchLabels: {{team: sre}}
+        matchExpressions: [{{key: tier, operator: NotIn, values: [prod]}}]
+      rules: [su001, shadowed]
+      reason: \"public status page, SEC-123\"
+      expires: 2027-03-01
+    - names: [shop/legacy]
+      reason: whole Ingress
+"
+    );
+    let p = pol(&ok).unwrap();
+    assert_eq!(p.exemptions.len(), 2);
+    let g = &p.exemptions[0];
+    assert_eq!(g.line, 28);
+    assert_eq!(g.rules.as_ref().unwrap().len(), 2, "{:?}", g.rules);
+    assert!(g.rules.as_ref().unwrap().contains("SU001"));
+    assert_eq!(g.expires.as_ref().unwrap().text, "2027-03-01");
+    assert!(p.exemptions[1].rules.is_none());
+    let labels: BTreeMap<String, String> = [("team".to_string(), "sre".to_string())].into();
+    let s = Subject {
+        namespace: "status",
+        name: "public-page",
+        labels: &labels,
+    };
+    assert!(g.applies_to(&s));
+    let prod: BTreeMap<String, String> = [("team", "sre"), ("tier", "prod")]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into();
+    assert!(!g.applies_to(&Subject { labels: &prod, ..s }));
+    assert!(!g.applies_to(&Subject {
+        namespace: "shop",
+        ..s
+    }));
+    // Covers its rules, not the whole Ingress.
+    assert!(matches!(
+        p.exemption(&s, Scope::Rule("SU001"), Some(0)),
+        Check::Granted(_)
+    ));
+    assert!(matches!(
+        p.exemption(&s, Scope::Whole, Some(0)),
+        Check::NotGranted
+    ));
+    assert!(matches!(
+        p.exemption(&s, Scope::Rule("SU001"), Some(u64::MAX)),
+        Check::Expired(_)
+    ));
+    assert!(matches!(
+        p.exemption(&s, Scope::Rule("SU001"), None),
+        Check::ClockUnknown(_)
+    ));
+
+    let bad = |grant: &str, want: &str| {
+        let e = err(&format!("{BASE}  exemptions:\n{grant}"));
+        assert!(e.contains(want), "{want}\n{e}");
+    };
+    bad(
+        "    - {reason: x}\n",
+        "p.yaml:28: spec.exemptions[0]: a grant needs namespaces, names or a selector",
+    );
+    bad(
+        "    - {namespaces: [a]}\n",
+        "p.yaml:28: spec.exemptions[0].reason: a grant needs a reason",
+    );
+    bad(
+        "    - {namespaces: [a], reason: \"  \"}\n",
+        "needs a reason",
+    );
+    bad(
+        "    - {namespaces: [], reason: x}\n",
+        "spec.exemptions[0].namespaces: an empty list matches nothing",
+    );
+    bad(
+        "    - {namespaces: [A_b], reason: x}\n",
+        "is not a namespace name",
+    );
+    bad(
+        "    - {names: [legacy], reason: x}\n",
+        "spec.exemptions[0].names[0]: \"legacy\" must be namespace/name",
+    );
+    bad(
+        "    - {names: [a/b/c], reason: x}\n",
+        "must be namespace/name",
+    );
+    bad(
+        "    - {selector: {}, reason: x}\n",
+        "spec.exemptions[0].selector: an empty selector matches every Ingress",
+    );
+    bad(
+        "    - {selector: {matchExpressions: [{key: a, operator: Has}]}, reason: x}\n",
+        "unknown operator \"Has\"",
+    );
+    bad(
+        "    - {selector: {matchExpressions: [{key: a, operator: In}]}, reason: x}\n",
+        "In needs values",
+    );
+    bad(
+        "    - {selector: {matchExpressions: [{key: a, operator: Exists, values: [b]}]}, reason: x}\n",
+        "Exists takes no values",
+    );
+    bad(
+        "    - {namespaces: [a], rules: [SU999], reason: x}\n",
+        "spec.exemptions[0].rules[0]: unknown rule \"SU999\"",
+    );
+    bad(
+        "    - {namespaces: [a], rules: [], reason: x}\n",
+        "spec.exemptions[0].rules: an empty list",
+    );
+    bad(
+        "    - {namespaces: [a], reason: x, expires: 2027-02-30}\n",
+        "spec.exemptions[0].expires: \"2027-02-30\" is not a date like 2027-03-01",
+    );
+    bad(
+        "    - {namespaces: [a], reason: x, expires: 20270301}\n",
+        "is not a date",
+    );
+    bad(
+        "    - {namespaces: [a], reason: x, until: 2027-01-01}\n",
+        "unknown field `until`",
+    );
+}

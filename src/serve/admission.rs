@@ -19,6 +19,7 @@
 //! (a `kubectl apply --dry-run=server` followed by the real apply is one
 //! exemption, not two); they are logged with `dry_run=true`.
 
+pub mod exempt;
 pub mod message;
 pub mod patch;
 pub mod review;
@@ -215,6 +216,21 @@ fn reject(webhook: &'static str, st: &AppState, r: Rejection) -> Response {
     r.into_response()
 }
 
+/// Log one use of an exemption annotation: info when a grant covers it,
+/// warn when it does not.
+fn log_use(req: &review::Request, u: &crate::lint::GrantUse) {
+    let rule = u.rule.unwrap_or("*");
+    let (uid, ns, name) = (&req.uid, &u.namespace, &u.ingress);
+    let outcome = u.outcome.as_str();
+    if u.outcome == crate::policy::exemptions::Outcome::Granted {
+        tracing::info!(uid = %uid, namespace = %ns, name = %name, rule, outcome, dry_run = req.dry_run,
+            grant = %u.detail, "admission: exemption granted by the policy");
+    } else {
+        tracing::warn!(uid = %uid, namespace = %ns, name = %name, rule, outcome, dry_run = req.dry_run,
+            reason = %u.detail, "admission: exemption annotation not honoured");
+    }
+}
+
 /// `POST /validate`.
 pub async fn validate_handler(State(st): State<Arc<AppState>>, req: Request) -> Response {
     let req = match read(req).await {
@@ -224,10 +240,15 @@ pub async fn validate_handler(State(st): State<Arc<AppState>>, req: Request) -> 
     let v = review::validate(&st.policy, &st.ingresses, &req);
     let ns = req.namespace.as_deref().unwrap_or("");
     st.metrics.admission("validate", v.outcome);
-    if let Some(reason) = &v.exempt {
+    for u in &v.uses {
+        log_use(&req, u);
         if !req.dry_run {
-            st.metrics.exemption(&req.operation);
+            let annotation = if u.rule.is_some() { "ignore" } else { "exempt" };
+            st.metrics
+                .exemption(&req.operation, annotation, u.outcome.as_str());
         }
+    }
+    if let Some(reason) = &v.exempt {
         tracing::info!(uid = %req.uid, namespace = ns, name = %req.name, operation = ?req.operation,
             dry_run = req.dry_run, reason = %reason, "admission: exempt (stepup.dev/exempt)");
     } else if v.outcome == "denied" {

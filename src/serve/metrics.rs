@@ -16,9 +16,12 @@
 //! - `stepup_admission_reviews_total{webhook,outcome}`: `/validate` and
 //!   `/mutate` answers; `outcome` one of `allowed`, `denied`, `exempt`,
 //!   `skipped`, `patched`, `unchanged`, `invalid` (HTTP 4xx).
-//! - `stepup_admission_exemptions_total{operation}`: Ingresses let through
-//!   by `stepup.dev/exempt: <reason>` at `/validate` (`CREATE`, `UPDATE`);
-//!   dry runs are not counted.
+//! - `stepup_admission_exemptions_total{operation,annotation,outcome}`: uses
+//!   of an exemption annotation at `/validate` (`CREATE`, `UPDATE`):
+//!   `annotation` is `exempt` (`stepup.dev/exempt`) or `ignore` (one error
+//!   finding suppressed by `stepup.dev/ignore`), `outcome` is `granted` (a
+//!   grant of the policy's `spec.exemptions` covers it), `denied` (none
+//!   does) or `expired` (its grant expired); dry runs are not counted.
 //! - `stepup_admission_namespace_exemption_info{selector}`: 1, with the
 //!   `--exempt-namespace-label` of the webhook configurations
 //!   (`stepup.dev/exempt=true`). Reviews in those namespaces are never sent
@@ -62,8 +65,10 @@ struct AdmissionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct OperationLabels {
+struct ExemptionLabels {
     operation: &'static str,
+    annotation: &'static str,
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -94,7 +99,7 @@ pub struct Metrics {
     cached: Gauge,
     signins: Family<SigninLabels, Counter>,
     admissions: Family<AdmissionLabels, Counter>,
-    exemptions: Family<OperationLabels, Counter>,
+    exemptions: Family<ExemptionLabels, Counter>,
 }
 
 impl Metrics {
@@ -149,10 +154,10 @@ impl Metrics {
             "admission reviews answered, by webhook and outcome",
             admissions.clone(),
         );
-        let exemptions = Family::<OperationLabels, Counter>::default();
+        let exemptions = Family::<ExemptionLabels, Counter>::default();
         registry.register(
             "stepup_admission_exemptions",
-            "Ingresses admitted unchecked by stepup.dev/exempt (dry runs not counted)",
+            "uses of stepup.dev/exempt and stepup.dev/ignore (error findings) at /validate, by grant outcome (dry runs not counted)",
             exemptions.clone(),
         );
         let mut rules: Vec<String> = vec!["none".into()];
@@ -195,8 +200,14 @@ impl Metrics {
             .inc();
     }
 
-    /// Count one exemption.
-    pub fn exemption(&self, operation: &kube_core::admission::Operation) {
+    /// Count one use of an exemption annotation (`annotation` and
+    /// `outcome` are fixed words).
+    pub fn exemption(
+        &self,
+        operation: &kube_core::admission::Operation,
+        annotation: &'static str,
+        outcome: &'static str,
+    ) {
         use kube_core::admission::Operation;
         let operation = match operation {
             Operation::Create => "CREATE",
@@ -205,7 +216,11 @@ impl Metrics {
             Operation::Connect => "CONNECT",
         };
         self.exemptions
-            .get_or_create(&OperationLabels { operation })
+            .get_or_create(&ExemptionLabels {
+                operation,
+                annotation,
+                outcome,
+            })
             .inc();
     }
 

@@ -15,10 +15,11 @@ use serde_json::Value;
 
 use crate::generate::{EXEMPT_ANNOTATION, LEVEL_ANNOTATION, plan_ingress};
 use crate::ingress::{Ingress, load_object};
-use crate::lint::{Finding, Options as LintOptions, Severity, lint};
+use crate::lint::{Finding, GrantUse, Options as LintOptions, Report, Severity, lint};
 use crate::policy::Policy;
 use crate::routing::{Classes, RouteTable};
 
+use super::exempt::{self, Whole};
 use super::message::{self, Stage};
 use super::patch::annotations_patch;
 use super::store::IngressStore;
@@ -36,6 +37,9 @@ pub struct Verdict {
     pub outcome: &'static str,
     /// The exemption reason, when `stepup.dev/exempt` let it through.
     pub exempt: Option<String>,
+    /// The object's uses of `stepup.dev/exempt` and of `stepup.dev/ignore`
+    /// for error findings, granted or not (logged and counted).
+    pub uses: Vec<GrantUse>,
     /// Rule IDs behind a deny (empty otherwise).
     pub rules: Vec<&'static str>,
 }
@@ -161,9 +165,16 @@ fn id(f: &Finding) -> FindingId {
     )
 }
 
-fn lint_with(policy: &Policy, list: Vec<Ingress>) -> Result<Vec<Finding>, String> {
+/// Lint as admission does: an error finding stays suppressed only where a
+/// grant of `spec.exemptions` covers it.
+fn lint_with(policy: &Policy, list: Vec<Ingress>, now: Option<u64>) -> Result<Report, String> {
     let table = RouteTable::build(list, &Classes::default()).map_err(|e| e.to_string())?;
-    Ok(lint(policy, &table, &LintOptions::default()).findings)
+    let opts = LintOptions {
+        grants_required: true,
+        now,
+        ..LintOptions::default()
+    };
+    Ok(lint(policy, &table, &opts))
 }
 
 /// `/validate`: lint the object with the Ingresses of its hosts.
@@ -173,12 +184,28 @@ fn lint_with(policy: &Policy, list: Vec<Ingress>) -> Result<Vec<Finding>, String
 /// what the cluster holds now: the old object on UPDATE, nothing on
 /// CREATE). Problems that were there before are not blamed on an unrelated
 /// change. Warnings on the object become `warnings`.
+///
+/// `stepup.dev/exempt` and `stepup.dev/ignore` (for error findings) are
+/// honoured only where a grant of the policy's `spec.exemptions` covers
+/// the object ([`exempt`]); otherwise it is judged as if they were absent.
 pub fn validate(policy: &Policy, store: &IngressStore, req: &Request) -> Verdict {
+    validate_at(policy, store, req, crate::policy::exemptions::now())
+}
+
+/// [`validate`] with grant expiries judged at `now` (Unix seconds; `None`
+/// when the clock cannot be read: no expiring grant is honoured).
+pub fn validate_at(
+    policy: &Policy,
+    store: &IngressStore,
+    req: &Request,
+    now: Option<u64>,
+) -> Verdict {
     let resp = AdmissionResponse::from(req);
     let verdict = |response, outcome| Verdict {
         response,
         outcome,
         exempt: None,
+        uses: Vec::new(),
         rules: Vec::new(),
     };
     if !is_ingress(req) {
@@ -209,37 +236,41 @@ pub fn validate(policy: &Policy, store: &IngressStore, req: &Request) -> Verdict
         }
     };
     let key = ing.key();
-    if let Some(reason) = ing.annotations.get(EXEMPT_ANNOTATION) {
-        let reason = reason.trim();
-        if reason.is_empty() {
-            return verdict(
-                deny(
-                    resp,
-                    format!(
-                        "{EXEMPT_ANNOTATION} on Ingress {key} gives no reason; an exemption needs one a reviewer can read, e.g. {EXEMPT_ANNOTATION}: \"public status page, approved by security in SEC-123\""
-                    ),
-                ),
-                "denied",
-            );
+    let mut uses = Vec::new();
+    let mut refused = None;
+    match exempt::whole(policy, &ing, now) {
+        Whole::Absent => {}
+        Whole::NoReason(msg) => return verdict(deny(resp, msg), "denied"),
+        Whole::Granted {
+            reason,
+            warning,
+            used,
+        } => {
+            let mut r = resp;
+            r.warnings = Some(vec![warning]);
+            return Verdict {
+                response: r,
+                outcome: "exempt",
+                exempt: Some(reason),
+                uses: vec![used],
+                rules: Vec::new(),
+            };
         }
-        let mut r = resp;
-        r.warnings = Some(vec![message::clip(
-            &format!("stepup checks skipped ({EXEMPT_ANNOTATION}): {reason}"),
-            message::MAX_WARNING_CHARS,
-        )]);
-        return Verdict {
-            response: r,
-            outcome: "exempt",
-            exempt: Some(reason.to_string()),
-            rules: Vec::new(),
-        };
+        Whole::Refused {
+            note,
+            warning,
+            used,
+        } => {
+            uses.push(used);
+            refused = Some((note, warning));
+        }
     }
 
     let others: Vec<Ingress> = store.related(&ing).into_iter().map(|k| k.ingress).collect();
     let mut list = others.clone();
     list.push(ing.clone());
-    let findings = match lint_with(policy, list) {
-        Ok(f) => f,
+    let report = match lint_with(policy, list, now) {
+        Ok(r) => r,
         Err(e) => {
             return verdict(
                 deny(
@@ -250,6 +281,13 @@ pub fn validate(policy: &Policy, store: &IngressStore, req: &Request) -> Verdict
             );
         }
     };
+    uses.extend(
+        report
+            .grant_uses
+            .into_iter()
+            .filter(|u| u.namespace == ing.namespace && u.ingress == ing.name),
+    );
+    let findings = report.findings;
     let mine = |f: &&Finding| f.namespace == ing.namespace && f.ingress == ing.name;
     let mut errors: Vec<&Finding> = findings
         .iter()
@@ -271,8 +309,8 @@ pub fn validate(policy: &Policy, store: &IngressStore, req: &Request) -> Verdict
         {
             before.push(old);
         }
-        let known: HashSet<FindingId> = lint_with(policy, before)
-            .map(|fs| fs.iter().map(id).collect())
+        let known: HashSet<FindingId> = lint_with(policy, before, now)
+            .map(|r| r.findings.iter().map(id).collect())
             .unwrap_or_default();
         errors.extend(foreign.into_iter().filter(|f| !known.contains(&id(f))));
     }
@@ -282,14 +320,28 @@ pub fn validate(policy: &Policy, store: &IngressStore, req: &Request) -> Verdict
         .filter(mine)
         .collect();
     let mut r = resp;
+    let mut shown: Vec<String> = refused.iter().map(|(_, w)| w.clone()).collect();
     if !warnings.is_empty() {
-        r.warnings = Some(message::warnings(&warnings));
+        shown.extend(message::warnings(&warnings));
+    }
+    if !shown.is_empty() {
+        shown.truncate(message::MAX_WARNINGS);
+        r.warnings = Some(shown);
     }
     if errors.is_empty() {
-        return verdict(r, "allowed");
+        return Verdict {
+            response: r,
+            outcome: "allowed",
+            exempt: None,
+            uses,
+            rules: Vec::new(),
+        };
     }
     let generate = message::generate_command(&policy.file, &ing.namespace, &ing.name, stage(req));
-    let msg = message::deny_message(&errors, &generate);
+    let mut msg = message::deny_message(&errors, &generate);
+    if let Some((note, _)) = refused {
+        msg = format!("{note} {msg}");
+    }
     let mut rules: Vec<&'static str> = errors.iter().map(|f| f.rule).collect();
     rules.sort_unstable();
     rules.dedup();
@@ -297,6 +349,7 @@ pub fn validate(policy: &Policy, store: &IngressStore, req: &Request) -> Verdict
         response: deny(r, msg),
         outcome: "denied",
         exempt: None,
+        uses,
         rules,
     }
 }

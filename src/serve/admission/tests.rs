@@ -329,31 +329,48 @@ fn store_related_is_per_host() {
     assert_eq!(r[0].ingress.key(), "a/one");
 }
 
-/// `stepup.dev/exempt` needs a reason; with one, the object is let through
-/// unchecked and the verdict carries the reason for the counter.
+/// The test policy with `grants` (YAML list items, indented for `spec`)
+/// as its `spec.exemptions`.
+fn policy_with(grants: &str) -> Policy {
+    let text = format!("{POLICY}  exemptions:\n{grants}");
+    crate::policy::parse("policy.yaml", &text).expect("test policy with grants")
+}
+
+/// An Ingress of `team-a` on app.example.com (needs mfa) without auth:
+/// SU001 unless something exempts it.
+fn exposed(annotations: Value, labels: Value) -> Request {
+    let mut v = ingress(
+        "team-a",
+        "status",
+        "app.example.com",
+        "/",
+        annotations,
+        true,
+    );
+    v["metadata"]["labels"] = labels;
+    request(&review_of(v))
+}
+
+/// `stepup.dev/exempt` needs a reason, and then a grant; with both, the
+/// object is let through unchecked and the verdict carries the reason and
+/// the grant for the log and the counter.
 #[test]
 fn exemption_needs_a_reason() {
-    let p = policy();
+    let p = policy_with("    - {names: [team-a/status], reason: \"status page, SEC-1\"}\n");
     let store = IngressStore::new();
-    let mk = |reason: &str| {
-        ingress(
-            "team-a",
-            "status",
-            "app.example.com",
-            "/",
-            json!({"stepup.dev/exempt": reason}),
-            false,
-        )
-    };
-    let v = review::validate(
-        &p,
-        &store,
-        &request(&review_of(mk("public status page, SEC-1"))),
-    );
+    let mk = |reason: &str| exposed(json!({"stepup.dev/exempt": reason}), json!({}));
+    let v = review::validate(&p, &store, &mk("public status page, SEC-1"));
     assert!(v.response.allowed);
     assert_eq!(v.outcome, "exempt");
     assert_eq!(v.exempt.as_deref(), Some("public status page, SEC-1"));
-    let v = review::validate(&p, &store, &request(&review_of(mk("  "))));
+    assert_eq!(v.uses.len(), 1);
+    assert_eq!(v.uses[0].outcome.as_str(), "granted");
+    assert!(
+        v.uses[0].detail.contains("spec.exemptions[0]"),
+        "{:?}",
+        v.uses
+    );
+    let v = review::validate(&p, &store, &mk("  "));
     assert!(!v.response.allowed);
     assert!(
         v.response.result.message.contains("gives no reason"),
@@ -361,8 +378,158 @@ fn exemption_needs_a_reason() {
         v.response.result.message
     );
     // mutate leaves exempt Ingresses alone either way.
-    let m = review::mutate(&p, &store, &request(&review_of(mk("reason"))));
+    let m = review::mutate(&p, &store, &mk("reason"));
     assert!(m.response.patch.is_none());
+}
+
+/// `stepup.dev/exempt` that no grant covers is judged as if it were
+/// absent: denied for the exposed route, the message saying it is not
+/// granted and where grants live; a grant of another namespace, one
+/// limited to some rules, an expired one, or one whose expiry cannot be
+/// checked (no clock) does not cover it.
+#[test]
+fn exemption_annotation_without_a_grant_is_denied() {
+    let store = IngressStore::new();
+    let req = exposed(json!({"stepup.dev/exempt": "trust me"}), json!({}));
+    let denied = |p: &Policy, now: Option<u64>, want: &str, outcome: &str| {
+        let v = review::validate_at(p, &store, &req, now);
+        let msg = &v.response.result.message;
+        assert!(!v.response.allowed, "{want}: allowed");
+        assert_eq!(v.outcome, "denied");
+        assert!(msg.contains("SU001"), "{msg}");
+        assert!(
+            msg.contains("stepup.dev/exempt on Ingress team-a/status is"),
+            "{msg}"
+        );
+        assert!(msg.contains(want), "{want}: {msg}");
+        assert_eq!(v.uses.len(), 1, "{:?}", v.uses);
+        assert_eq!(v.uses[0].outcome.as_str(), outcome);
+        assert_eq!(v.uses[0].rule, None);
+    };
+    let now = crate::policy::exemptions::now();
+    let none = policy();
+    denied(&none, now, "not granted by the policy", "denied");
+    denied(&none, now, "under spec.exemptions in policy.yaml", "denied");
+    let other_ns = policy_with("    - {namespaces: [team-b], reason: \"their status page\"}\n");
+    denied(&other_ns, now, "no grant covers team-a/status", "denied");
+    let only_rules =
+        policy_with("    - {namespaces: [team-a], rules: [SU013], reason: \"TLS at the LB\"}\n");
+    denied(&only_rules, now, "not granted by the policy", "denied");
+    let expired =
+        policy_with("    - {names: [team-a/status], reason: \"old\", expires: 2020-01-01}\n");
+    denied(&expired, now, "expired on 2020-01-01", "expired");
+    let later =
+        policy_with("    - {names: [team-a/status], reason: \"until\", expires: 2999-12-31}\n");
+    denied(&later, None, "the clock cannot be read", "denied");
+    // With a readable clock the same grant applies.
+    let v = review::validate_at(&later, &store, &req, now);
+    assert_eq!(v.outcome, "exempt", "{}", v.response.result.message);
+    // A date grants through that day (UTC), not after.
+    let dated =
+        policy_with("    - {names: [team-a/status], reason: \"dated\", expires: 2027-03-01}\n");
+    let at = |t: &str| {
+        let t = humantime::parse_rfc3339(t).expect("time");
+        t.duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs())
+    };
+    let v = review::validate_at(&dated, &store, &req, at("2027-03-01T23:59:59Z"));
+    assert_eq!(v.outcome, "exempt");
+    denied(
+        &dated,
+        at("2027-03-02T00:00:00Z"),
+        "expired on 2027-03-01",
+        "expired",
+    );
+}
+
+/// An ungranted `stepup.dev/exempt` on an Ingress that passes anyway is
+/// allowed, with a warning that the annotation is not honoured.
+#[test]
+fn exemption_annotation_without_a_grant_warns_when_compliant() {
+    let p = policy();
+    let store = IngressStore::new();
+    let v = ingress(
+        "team-b",
+        "modern",
+        "modern.example.com",
+        "/",
+        json!({"stepup.dev/exempt": "public anyway"}),
+        true,
+    );
+    let v = review::validate(&p, &store, &request(&review_of(v)));
+    assert!(v.response.allowed, "{}", v.response.result.message);
+    assert_eq!(v.outcome, "allowed");
+    let w = v.response.warnings.unwrap_or_default();
+    assert!(
+        w.iter().any(|w| w.contains("not granted by the policy")),
+        "{w:?}"
+    );
+    assert_eq!(v.uses[0].outcome.as_str(), "denied");
+}
+
+/// `stepup.dev/ignore` of an error finding is honoured at admission only
+/// with a grant for the Ingress (by namespace, name or labels) and the
+/// rule; otherwise the finding denies and its message says why.
+#[test]
+fn ignore_of_an_error_needs_a_grant() {
+    let store = IngressStore::new();
+    let ignore = json!({"stepup.dev/ignore": "SU001: internal only"});
+    let sre = json!({"team": "sre"});
+    let judge = |p: &Policy, labels: &Value| {
+        review::validate(p, &store, &exposed(ignore.clone(), labels.clone()))
+    };
+    let v = judge(&policy(), &sre);
+    let msg = &v.response.result.message;
+    assert!(!v.response.allowed, "no grant: allowed");
+    assert!(msg.contains("SU001"), "{msg}");
+    assert!(
+        msg.contains("stepup.dev/ignore names SU001, but it is not granted by the policy"),
+        "{msg}"
+    );
+    assert!(msg.contains("rules: [SU001]"), "{msg}");
+    assert_eq!(v.uses.len(), 1, "{:?}", v.uses);
+    assert_eq!(v.uses[0].rule, Some("SU001"));
+    assert_eq!(v.uses[0].outcome.as_str(), "denied");
+
+    let by_label = policy_with(
+        "    - {selector: {matchLabels: {team: sre}}, rules: [SU001], reason: \"sre tools, SEC-9\"}\n",
+    );
+    let v = judge(&by_label, &sre);
+    assert!(v.response.allowed, "{}", v.response.result.message);
+    assert_eq!(v.outcome, "allowed");
+    assert_eq!(v.uses[0].outcome.as_str(), "granted");
+    assert!(v.uses[0].detail.contains("SEC-9"), "{:?}", v.uses);
+    // The same grant does not cover an Ingress without the label.
+    let v = judge(&by_label, &json!({"team": "web"}));
+    assert!(!v.response.allowed);
+
+    let by_expression = policy_with(
+        "    - {namespaces: [team-a], selector: {matchExpressions: [{key: team, operator: In, values: [sre, ops]}]}, rules: [SU001], reason: \"ops\"}\n",
+    );
+    assert!(judge(&by_expression, &sre).response.allowed);
+    assert!(!judge(&by_expression, &json!({})).response.allowed);
+
+    let other_rule = policy_with("    - {namespaces: [team-a], rules: [SU013], reason: \"LB\"}\n");
+    assert!(!judge(&other_rule, &sre).response.allowed);
+
+    let expired = policy_with(
+        "    - {namespaces: [team-a], rules: [SU001], reason: \"old\", expires: 2020-01-01}\n",
+    );
+    let v = judge(&expired, &sre);
+    assert!(!v.response.allowed);
+    assert!(
+        v.response.result.message.contains("expired on 2020-01-01"),
+        "{}",
+        v.response.result.message
+    );
+    assert_eq!(v.uses[0].outcome.as_str(), "expired");
+
+    let whole = policy_with("    - {names: [team-a/status], reason: \"all of it\"}\n");
+    assert!(
+        judge(&whole, &sre).response.allowed,
+        "a grant without rules covers every rule"
+    );
 }
 
 /// An Ingress whose paths need different levels is not patched: one
