@@ -63,6 +63,15 @@
 //! Ingresses annotated `stepup.dev/exempt: <reason>`, and Ingresses with a
 //! foreign auth-url (stepup does not take over another auth service).
 //!
+//! **An explicit level is a floor.** A level stepup's auth on an Ingress
+//! already asks for (its auth-url's `level=`, or its
+//! `<ns>-stepup-<level>@kubernetescrd` references) is kept when it meets or
+//! exceeds what the policy asks (with a note when it exceeds it) and raised
+//! when it does not: generate, and `/mutate` which plans with it, raise a
+//! level, never lower one. A level the policy does not define (which `/auth`
+//! refuses), `public`, and auth on a route of the sign-in path (which must
+//! stay public, SU016) are not floors.
+//!
 //! **TLS.** A protected Ingress whose host has no `spec.tls` entry gets the
 //! entry of another Ingress of the same namespace for that host (same
 //! Secret), with a note; without one, a note says so (lint reports SU013).
@@ -291,6 +300,45 @@ struct Src {
     sensitive: bool,
 }
 
+/// The level stepup's auth already on `s` asks for, as a need: its
+/// auth-url's `level=` and its `<ns>-stepup-<level>@kubernetescrd`
+/// middleware references, combined. An explicit level is a floor: generate
+/// and `/mutate` raise it to what the policy asks, never lower it. None
+/// for a pass-through source, a route of the sign-in path (which must stay
+/// public: auth there is SU016's redirect loop, not a level to keep),
+/// `public`, and a level the policy does not define (`/auth` refuses it, so
+/// there is nothing to keep).
+fn written_floor(policy: &Policy, s: &Src) -> Option<Need> {
+    let routes_signin = s
+        .typed
+        .rules
+        .iter()
+        .flat_map(|r| &r.paths)
+        .any(|p| policy.is_signin_path(p.path.as_bytes()));
+    if s.skip.is_some() || routes_signin {
+        return None;
+    }
+    let mut levels: Vec<String> = Vec::new();
+    if let Enforcement::Stepup { level, .. } = auth_of(&s.typed, Some(policy)).enforcement {
+        levels.push(level);
+    }
+    let prefix = format!("{}-stepup-", s.typed.namespace);
+    if let Some(refs) = s.typed.annotations.get(MIDDLEWARES_ANNOTATION) {
+        levels.extend(refs.split(',').filter_map(|e| {
+            let l = e
+                .trim()
+                .strip_prefix(&prefix)?
+                .strip_suffix("@kubernetescrd")?;
+            Some(l.to_string())
+        }));
+    }
+    levels
+        .iter()
+        .filter_map(|l| policy.need_of(l))
+        .filter(|n| *n != Need::Public)
+        .reduce(|a, b| a.and(&b))
+}
+
 /// A named level (or deny) an Ingress part is protected at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Lvl {
@@ -451,16 +499,24 @@ impl<'a> Gen<'a> {
 
     /// Plan until the plan is stable on its own output: the final round and
     /// each item's need. `floors` raise the needs of a source's items to at
-    /// least the given need from the start (`(source index, need)`).
+    /// least the given need from the start (`(source index, need)`), and so
+    /// does the level of stepup's auth-url a source already carries
+    /// ([`written_floor`]): generate raises a level, never lowers one.
     fn settle(&mut self, floors: &[(usize, Need)]) -> Result<(Round, Vec<Vec<Need>>), InputError> {
         let mut needs: Vec<Vec<Need>> = self
             .srcs
             .iter()
             .map(|s| vec![Need::Public; s.items.len()])
             .collect();
-        for (si, floor) in floors {
+        let written: Vec<(usize, Need)> = self
+            .srcs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| written_floor(self.policy, s).map(|n| (i, n)))
+            .collect();
+        for (si, floor) in floors.iter().chain(&written) {
             if let Some(ns) = needs.get_mut(*si) {
-                ns.iter_mut().for_each(|n| *n = floor.clone());
+                ns.iter_mut().for_each(|n| *n = n.and(floor));
             }
         }
         let mut accs: Vec<Vec<Acc>> = self
@@ -496,6 +552,7 @@ impl<'a> Gen<'a> {
         }
         let round = self.round(&needs, &accs, &mut notes)?;
         self.tightening_notes(&round, &mut notes);
+        self.kept_level_notes(&round, &written, &mut notes);
         let mut seen = BTreeSet::new();
         notes.retain(|n| seen.insert(n.clone()));
         self.notes = notes;
@@ -807,6 +864,22 @@ impl<'a> Gen<'a> {
         }
         msg.push_str("; use --split for one Ingress per level");
         notes.push(msg);
+    }
+
+    /// A note for each Ingress whose written auth-url level is kept although
+    /// the policy asks less of some of its paths.
+    fn kept_level_notes(&self, r: &Round, written: &[(usize, Need)], notes: &mut Vec<String>) {
+        for (si, floor) in written {
+            let s = &self.srcs[*si];
+            let lower = r.accs[*si].iter().any(|a| !a.need().satisfies(floor));
+            if lower {
+                notes.push(format!(
+                    "{}: keeps its auth-url level {}, stricter than the policy asks of some of its paths (generate raises a level, never lowers one)",
+                    s.typed.key(),
+                    floor.label()
+                ));
+            }
+        }
     }
 
     fn tightening_notes(&self, r: &Round, notes: &mut Vec<String>) {

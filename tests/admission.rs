@@ -472,6 +472,53 @@ fn every_mutating_capture() {
     }
 }
 
+/// `/mutate` (and `generate`, which it plans with) raises an explicit
+/// auth-url level to the policy's, never lowers it: the capture's
+/// web.example.com needs mfa; an auth-url asking for admin stays admin,
+/// one asking for authenticated becomes mfa.
+#[test]
+fn mutate_never_lowers_an_explicit_level() {
+    let s = Server::start();
+    for (written, want) in [("admin", "admin"), ("authenticated", "mfa")] {
+        let mut review = capture("ingress-create-mutating.json");
+        let obj = &mut review["request"]["object"];
+        let hosts: Vec<Value> = obj["spec"]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r.get("host").cloned())
+            .collect();
+        obj["spec"]["tls"] = json!([{"hosts": hosts, "secretName": "app-tls"}]);
+        obj["metadata"]["annotations"]["nginx.ingress.kubernetes.io/auth-url"] = json!(format!(
+            "http://stepup.stepup-system.svc.cluster.local:8080/auth?level={written}"
+        ));
+        let r = s.review("/mutate", &review);
+        assert_eq!(r["allowed"], true, "{r}");
+        let mut patched = review["request"]["object"].clone();
+        if let Some(p) = r["patch"].as_str() {
+            let patch: json_patch::Patch =
+                serde_json::from_slice(&STANDARD.decode(p).unwrap()).unwrap();
+            json_patch::patch(&mut patched, &patch).unwrap();
+        }
+        let got = annotations(&patched);
+        let url = got["nginx.ingress.kubernetes.io/auth-url"]
+            .as_str()
+            .unwrap();
+        assert!(
+            url.contains(&format!("level={want}&")) || url.ends_with(&format!("level={want}")),
+            "{written}: {url} ({r})"
+        );
+        assert_eq!(got["stepup.dev/level"], want, "{written}: {r}");
+        let generated = generated_annotations(&review["request"]["object"]);
+        assert_eq!(generated["stepup.dev/level"], want, "generate, {written}");
+        // The result passes /validate.
+        let mut v = review.clone();
+        v["request"]["object"] = patched;
+        let r = s.review("/validate", &v);
+        assert_eq!(r["allowed"], true, "{written}: {r}");
+    }
+}
+
 /// The test policy plus `spec.exemptions` grants, in a temporary file.
 fn policy_with_grants(dir: &Path) -> PathBuf {
     let base = std::fs::read_to_string(self::dir().join("policy.yaml")).unwrap();

@@ -243,6 +243,10 @@ fn extra_allowed(file: &str, split: bool) -> &'static [&'static str] {
         // Two levels in one Ingress: without --split it is protected at the
         // stricter one and lint warns (generate's note says to use --split).
         ("SU002/fires.yaml", false) => &["SU002"],
+        // shop-web's own auth-url asks for admin on /account and /admin:
+        // --split never lowers that explicit level, so /account stays at
+        // admin and lint still warns that it is over-protected.
+        ("SU002/fires.yaml", true) => &["SU002"],
         // Regex mode (use-regex) on the host: generate does not rewrite paths.
         ("SU006/fires.yaml", _) => &["SU008"],
         // A suppression without a reason suppresses nothing; no TLS Secret.
@@ -610,10 +614,13 @@ fn traefik_writes_middlewares_and_references_them() {
             )
         })
         .collect();
+    // payments-api's input auth-url says level=mfa, which generate keeps
+    // (it raises levels, never lowers them), so shop gets stepup-mfa too.
     let want: BTreeSet<(String, String)> = [
         ("monitoring", "stepup-ops"),
         ("shop", "stepup-admin"),
         ("shop", "stepup-authenticated"),
+        ("shop", "stepup-mfa"),
     ]
     .iter()
     .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -748,10 +755,10 @@ metadata:
   name: front
   namespace: shop
   annotations:
-    nginx.ingress.kubernetes.io/auth-url: \"{AUTH}/auth?level=admin&rule=old\"
-    nginx.ingress.kubernetes.io/auth-signin: \"https://$host/.stepup/signin?level=admin\"
+    nginx.ingress.kubernetes.io/auth-url: \"{AUTH}/auth?level=retired&rule=old\"
+    nginx.ingress.kubernetes.io/auth-signin: \"https://$host/.stepup/signin?level=retired\"
     nginx.ingress.kubernetes.io/auth-response-headers: X-Auth-Request-User
-    stepup.dev/level: admin
+    stepup.dev/level: retired
     stepup.dev/rule: old
     stepup.dev/ignore: \"SU013: TLS ends at the load balancer\"
     nginx.ingress.kubernetes.io/ssl-redirect: \"true\"
@@ -781,6 +788,64 @@ spec:
         ],
         "{out}"
     );
+}
+
+/// An explicit level on stepup's auth-url is a floor: generate keeps one
+/// stronger than the policy asks (with a note) and raises a weaker one;
+/// it never lowers a level. (A level the policy does not define is
+/// replaced, above: `/auth` refuses it.)
+#[test]
+fn explicit_stronger_level_is_kept_weaker_is_raised() {
+    let p = policy(SHOP_POLICY);
+    let mk = |name: &str, host: &str, path: &str, level: &str| {
+        format!(
+            "apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: {name}
+  namespace: shop
+  annotations:
+    nginx.ingress.kubernetes.io/auth-url: \"{AUTH}/auth?level={level}\"
+spec:
+  ingressClassName: nginx
+  tls: [{{hosts: [{host}], secretName: t}}]
+  rules:
+    - host: {host}
+      http:
+        paths:
+          - {{path: {path}, pathType: Prefix, backend: {{service: {{name: {name}, port: {{number: 80}}}}}}}}
+"
+        )
+    };
+    // /products is public by policy; the console needs admin.
+    let input = format!(
+        "{}---\n{}",
+        mk("catalog", "www.shop.example", "/products", "admin"),
+        mk("console", "admin.shop.example", "/", "authenticated")
+    );
+    let (out, notes) = run(&p, &text("levels.yaml", &input), &nginx(false));
+    let objs = objects(&out);
+    let level = |name: &str| {
+        annotation(find(&objs, "Ingress", name), "stepup.dev/level").map(str::to_string)
+    };
+    assert_eq!(level("catalog").as_deref(), Some("admin"), "{out}");
+    let url = annotation(
+        find(&objs, "Ingress", "catalog"),
+        "nginx.ingress.kubernetes.io/auth-url",
+    )
+    .unwrap_or_default()
+    .to_string();
+    assert!(url.contains("level=admin"), "{url}");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("shop/catalog: keeps its auth-url level admin")),
+        "{notes:?}"
+    );
+    assert_eq!(level("console").as_deref(), Some("admin"), "{out}");
+    // Generating again changes nothing.
+    let (again, _) = run(&p, &text("out.yaml", &out), &nginx(false));
+    assert_eq!(again, out);
 }
 
 #[test]

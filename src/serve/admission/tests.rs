@@ -589,6 +589,48 @@ fn declared_level_is_a_floor() {
     assert!(w.contains("unknown level \"mfaa\""), "{w}");
 }
 
+/// The auth-url level `/mutate` ends up with (the patch applied).
+fn mutated_level(p: &Policy, v: Value) -> (Option<String>, Option<String>) {
+    let req = request(&review_of(v.clone()));
+    let m = review::mutate(p, &IngressStore::new(), &req);
+    let mut obj = v;
+    if let Some(bytes) = &m.response.patch {
+        let patch: json_patch::Patch = serde_json::from_slice(bytes).expect("a JSON Patch");
+        json_patch::patch(&mut obj, &patch).expect("the patch applies");
+    }
+    let url = obj["metadata"]["annotations"]["nginx.ingress.kubernetes.io/auth-url"]
+        .as_str()
+        .map(str::to_string);
+    let level = url
+        .as_deref()
+        .and_then(|u| crate::annotations::query_param(u, "level"))
+        .map(str::to_string);
+    (level, m.level)
+}
+
+/// `/mutate` never lowers an explicit level: stepup's auth-url asking for
+/// admin on a host the policy protects at mfa keeps admin; one asking for
+/// less than the policy is raised.
+#[test]
+fn mutate_keeps_a_stronger_level_and_raises_a_weaker_one() {
+    let p = policy();
+    // Without auth-signin: the host has no sign-in route in this store.
+    let mk = |level: &str| {
+        let mut a = stepup_auth(level, "apps");
+        a.as_object_mut()
+            .map(|m| m.remove("nginx.ingress.kubernetes.io/auth-signin"));
+        ingress("team-a", "app", "app.example.com", "/", a, true)
+    };
+    let (url, planned) = mutated_level(&p, mk("admin"));
+    assert_eq!(url.as_deref(), Some("admin"), "lowered to {url:?}");
+    assert_eq!(planned.as_deref(), Some("admin"));
+    let (url, planned) = mutated_level(&p, mk("authenticated"));
+    assert_eq!(url.as_deref(), Some("mfa"));
+    assert_eq!(planned.as_deref(), Some("mfa"));
+    let (url, _) = mutated_level(&p, mk("mfa"));
+    assert_eq!(url.as_deref(), Some("mfa"));
+}
+
 /// auth-signin is written once the host routes the sign-in path to stepup
 /// (the store knows the sign-in Ingress); until then it is left out, with
 /// a warning, because it would loop (SU016).
