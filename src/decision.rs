@@ -559,6 +559,8 @@ fn decide_traced(
                 enforcement: EnforcementRef::Stepup {
                     level: &policy_only_level,
                     rule: rm.rule.map(|i| policy.rules[i].name.as_str()),
+                    host: None,
+                    fault: None,
                 },
                 signin: None,
                 response_headers: None,
@@ -606,16 +608,48 @@ fn decide_traced(
                 Some(_) => Check::Allow(Vec::new()),
             })
         }
-        EnforcementRef::Stepup { level, .. } => {
-            let Some(level_need) = policy.need_of(level) else {
-                trace.add(|| format!("auth-url names level {level:?}, which the policy does not define: stepup fails closed"));
-                v.required = rm.need;
-                v.effective = Need::Deny;
-                let c = Check::Forbidden(format!("unknown level {level:?}"));
-                return finish(v, c, &auth, req, default_backend, trace);
+        EnforcementRef::RequestChosen(url) => {
+            v.exposed = rm.need != Need::Public;
+            trace.add(|| {
+                format!(
+                    "auth-url {url} is chosen in part by the request: its sender picks what answers; {}",
+                    if v.exposed { "EXPOSED" } else { "none is required" }
+                )
+            });
+            None
+        }
+        EnforcementRef::Stepup {
+            level,
+            rule,
+            host: pinned,
+            fault,
+        } => {
+            let asked = StepupAsk {
+                level,
+                rule,
+                pinned,
+                fault,
             };
-            let eff = level_need.and(&rm.need);
-            if eff != level_need {
+            let eff = match asked.need(policy, &rm, (&host, req.method, uri, fold)) {
+                Ok(eff) => eff,
+                Err(e) => {
+                    trace.add(|| format!("{e}: stepup fails closed"));
+                    v.required = rm.need;
+                    v.effective = Need::Deny;
+                    return finish(v, Check::Forbidden(e), &auth, req, default_backend, trace);
+                }
+            };
+            if !eff.satisfies(&rm.need) {
+                v.exposed = true;
+                trace.add(|| {
+                    format!(
+                        "auth-url host={} makes stepup judge another host's rules: it enforces {}, not {}: EXPOSED",
+                        pinned.unwrap_or_default(),
+                        eff.label(),
+                        rm.need.label()
+                    )
+                });
+            } else if policy.need_of(level).is_some_and(|l| l != eff) {
                 trace.add(|| {
                     format!(
                         "auth-url level {level} is weaker than the rule's {}; stepup enforces {}",
@@ -648,6 +682,52 @@ fn decide_traced(
             )
         }
         Some(c) => finish(v, c, &auth, req, default_backend, trace),
+    }
+}
+
+/// What a stepup auth-url asks of `/auth`.
+struct StepupAsk<'a> {
+    level: &'a str,
+    rule: Option<&'a str>,
+    pinned: Option<&'a str>,
+    fault: Option<crate::annotations::QueryFault>,
+}
+
+impl StepupAsk<'_> {
+    /// The need the runtime's `/auth` enforces for this auth-url on the
+    /// request `(host, method, path, fold)` whose rule match is `rm`: the
+    /// level, the policy rule at the host it judges (`host=` when it is not
+    /// `$host`, else the routed host), and the `rule=` floor. `Err` is the
+    /// reason it refuses (403), word for word the runtime's.
+    fn need(
+        &self,
+        policy: &Policy,
+        rm: &crate::policy::RuleMatch,
+        (host, method, path, fold): (&str, &str, &[u8], bool),
+    ) -> Result<Need, String> {
+        if let Some(f) = self.fault {
+            return Err(f.to_string());
+        }
+        if self.level.is_empty() {
+            return Err("auth-url has no level parameter".into());
+        }
+        let level = policy.need_of(self.level).ok_or_else(|| {
+            format!(
+                "auth-url level {:?} is not a level of the policy",
+                self.level
+            )
+        })?;
+        let floor = match self.rule {
+            Some(r) => policy.rule_floor(r)?.1,
+            None => Need::Public,
+        };
+        let at_host = match self.pinned {
+            Some(h) if h != crate::annotations::HOST_PARAM && !h.eq_ignore_ascii_case(host) => {
+                policy.rule_for(h, method, path, fold).need
+            }
+            _ => rm.need.clone(),
+        };
+        Ok(level.and(&at_host).and(&floor))
     }
 }
 

@@ -1150,7 +1150,7 @@ impl<'a> Gen<'a> {
             let mut stale: Vec<String> = vec![LEVEL_ANNOTATION.into(), RULE_ANNOTATION.into()];
             if a.get(&format!("{NGINX}auth-url"))
                 .and_then(Value::as_str)
-                .is_some_and(|u| is_stepup_url(u.trim(), Some(policy)))
+                .is_some_and(|u| meant_for_stepup(u.trim(), policy))
             {
                 stale.push(format!("{NGINX}auth-url"));
             }
@@ -1602,13 +1602,21 @@ fn skip_reason(policy: &Policy, ing: &Ingress) -> Option<String> {
         .map(str::trim)
         .filter(|u| !u.is_empty())
     {
-        if !is_stepup_url(u, Some(policy)) {
+        if !meant_for_stepup(u, policy) {
             return Some(format!(
                 "it uses another auth service ({u}); replace its auth-url with stepup's to enforce levels"
             ));
         }
     }
     None
+}
+
+/// Whether `generate` rewrites auth-url `u` with stepup's: it is stepup's,
+/// or looks like it (`…/auth?level=`) at another host or Service, or with
+/// a part the request picks; lint reports those as errors, and the policy's
+/// `authService.url` is what they meant.
+fn meant_for_stepup(u: &str, policy: &Policy) -> bool {
+    is_stepup_url(u, Some(policy)) || crate::annotations::looks_like_stepup(u)
 }
 
 /// Whether the location `l` of server `s` was written by `item`.

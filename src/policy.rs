@@ -330,6 +330,23 @@ impl Policy {
         }
     }
 
+    /// The need of the rule an auth-url's `rule=` names (`default`: the
+    /// policy's default), with the rule's index: a floor, so that the check
+    /// never asks less than what `generate` found for the Ingress path,
+    /// whatever its own view of host and path. A name the policy does not
+    /// have fails closed, with this message (the runtime's and `simulate`'s).
+    pub fn rule_floor(&self, name: &str) -> Result<(Option<usize>, Need), String> {
+        if let Some(i) = self.rules.iter().position(|r| r.name == name) {
+            return Ok((Some(i), self.rules[i].need.clone()));
+        }
+        if name == "default" {
+            return Ok((None, self.default_need.clone()));
+        }
+        Err(format!(
+            "auth-url rule {name:?} is not a rule of the policy (run `stepup generate` again)"
+        ))
+    }
+
     /// Whether a grant of `spec.exemptions` lets `s` switch off `scope` at
     /// `now` (Unix seconds; `None` when the clock cannot be read).
     pub fn exemption(&self, s: &Subject<'_>, scope: Scope<'_>, now: Option<u64>) -> Check<'_> {

@@ -819,3 +819,84 @@ fn cluster_view_from_a_dump_denies_shadowing() {
         "{err}"
     );
 }
+
+/// Issue 15: only `spec.authService.url` (in its in-cluster spellings) is
+/// stepup. Through the real server, `/validate` denies an Ingress whose
+/// auth-url only looks like stepup's (another Service, host, port or path,
+/// userinfo), lets the request pick part of it, or says nothing usable,
+/// each with SU003 and why; the real URL in another spelling is allowed.
+#[test]
+fn regression_auth_url_identity_at_admission() {
+    let s = Server::start();
+    let review = |u: &str| {
+        let ann = json!({ "nginx.ingress.kubernetes.io/auth-url": u });
+        let mut r = exposed("team-a", "web", ann, json!({"app": "web"}));
+        r["request"]["object"]["spec"]["tls"] =
+            json!([{"hosts": ["web.example.com"], "secretName": "web-tls"}]);
+        r
+    };
+    for ok in [
+        "http://stepup.stepup-system.svc.cluster.local:8080/auth?level=mfa&host=$host",
+        "http://stepup.stepup-system.svc:8080/auth?level=mfa&host=$host",
+        "http://Stepup.Stepup-System.svc.:8080/auth?level=mfa&host=$host",
+    ] {
+        let r = s.review("/validate", &review(ok));
+        assert_eq!(r["allowed"], true, "{ok}: {r}");
+    }
+    let cases = [
+        (
+            "http://stepup.evil.svc:8080/auth?level=mfa&host=$host",
+            "looks like stepup's but is not spec.authService.url",
+        ),
+        (
+            "http://stepup.stepup-system.svc.cluster.local:9090/auth?level=mfa",
+            "looks like stepup's",
+        ),
+        (
+            "http://stepup.stepup-system.svc.cluster.local:8080/v2/auth?level=mfa",
+            "looks like stepup's",
+        ),
+        (
+            "http://stepup.stepup-system.svc.cluster.local:8080@evil.example/auth?level=mfa",
+            "contains '@'",
+        ),
+        (
+            "https://auth.example.com/auth?level=mfa",
+            "looks like stepup's",
+        ),
+        (
+            "https://$http_x_auth_host/auth?level=mfa",
+            "lets the request pick the auth server's host",
+        ),
+        (
+            "http://stepup.stepup-system.svc.cluster.local:8080/auth?level=$arg_level",
+            "lets the request pick a parameter",
+        ),
+        (
+            "http://stepup.stepup-system.svc.cluster.local:8080/$arg_p?level=mfa",
+            "lets the request pick the path",
+        ),
+        (
+            "http://stepup.stepup-system.svc.cluster.local:8080/auth?level=mfa&level=public",
+            "auth-url parameter level appears more than once",
+        ),
+        (
+            "http://stepup.stepup-system.svc.cluster.local:8080/auth?level=&level=public",
+            "auth-url parameter level is empty",
+        ),
+        (
+            "http://stepup.stepup-system.svc.cluster.local:8080/auth?level=mfa&rule=nope",
+            "auth-url rule \"nope\" is not a rule of the policy",
+        ),
+        (
+            "http://stepup.stepup-system.svc.cluster.local:8080/auth?level=mfa&host=web.example.com",
+            "auth-url host=web.example.com",
+        ),
+    ];
+    for (u, why) in cases {
+        let r = s.review("/validate", &review(u));
+        assert_deny_shape(&r);
+        let msg = r["status"]["message"].as_str().unwrap();
+        assert!(msg.contains("SU003") && msg.contains(why), "{u}: {msg}");
+    }
+}

@@ -265,7 +265,7 @@ fn run(t: &RouteTable, target: &str, c: Option<&Claims>) -> Verdict {
 #[test]
 fn stricter_of_level_and_rule() {
     let t = cluster(
-        "nginx.ingress.kubernetes.io/auth-url: \"http://stepup.sys.svc:8080/auth?level=authenticated&rule=x\"",
+        "nginx.ingress.kubernetes.io/auth-url: \"http://stepup.sys.svc:8080/auth?level=authenticated\"",
     );
     let mut mfa_only = strong();
     mfa_only.insert("groups".into(), json!(["dev"]));
@@ -408,4 +408,117 @@ fn signin_path_is_public() {
         target: "/.stepupx",
     };
     assert_ne!(decide(&p, None, &req, None, NOW).required, Need::Public);
+}
+
+fn admin_claims() -> Claims {
+    let mut c = strong();
+    c.insert("groups".into(), json!(["admins"]));
+    c
+}
+
+fn with_url(url: &str) -> RouteTable {
+    cluster(&format!("nginx.ingress.kubernetes.io/auth-url: \"{url}\""))
+}
+
+/// Issue 15: an auth-url query that says two things, or nothing, fails
+/// closed in `simulate` with the runtime's own words.
+#[test]
+fn regression_ambiguous_auth_url_query_fails_closed() {
+    for (query, why) in [
+        ("level=&level=public", "auth-url parameter level is empty"),
+        (
+            "level=admin&level=public",
+            "auth-url parameter level appears more than once",
+        ),
+        (
+            "level=public&rule=admin&rule=pub",
+            "auth-url parameter rule appears more than once",
+        ),
+        ("level=admin&host=", "auth-url parameter host is empty"),
+        ("rule=admin", "auth-url has no level parameter"),
+    ] {
+        let t = with_url(&format!("http://stepup.sys.svc:8080/auth?{query}"));
+        let v = run(&t, "/admin", Some(&admin_claims()));
+        assert_eq!(v.kind, Kind::Forbidden, "{query}");
+        assert_eq!(v.effective, Need::Deny, "{query}");
+        assert!(
+            v.trace.iter().any(|l| l.contains(why)),
+            "{query}: {:?}",
+            v.trace
+        );
+    }
+}
+
+/// Issue 15: `rule=` is a floor in `simulate` as at runtime; a rule the
+/// policy does not have fails closed.
+#[test]
+fn regression_rule_param_is_a_floor() {
+    let mut mfa_only = strong();
+    mfa_only.insert("groups".into(), json!(["dev"]));
+    let t = with_url("http://stepup.sys.svc:8080/auth?level=authenticated&rule=admin");
+    let v = run(&t, "/pay/x", Some(&mfa_only));
+    assert_eq!(
+        (v.kind, v.effective.label().as_str()),
+        (Kind::Forbidden, "admin")
+    );
+    let t = with_url("http://stepup.sys.svc:8080/auth?level=admin&rule=nope");
+    let v = run(&t, "/admin", Some(&admin_claims()));
+    assert_eq!(v.kind, Kind::Forbidden);
+}
+
+/// Issue 15: only `authService.url` (in its in-cluster spellings) is
+/// stepup; a look-alike is a foreign check that cannot enforce `admin`.
+#[test]
+fn regression_only_the_auth_service_is_stepup() {
+    for url in [
+        "http://stepup.sys:8080/auth?level=admin",
+        "http://stepup.sys.svc:8080/auth?level=admin&host=$host",
+        "http://STEPUP.sys.svc.cluster.local.:8080/auth?level=admin",
+    ] {
+        let mut dev = strong();
+        dev.insert("groups".into(), json!(["dev"]));
+        let v = run(&with_url(url), "/admin", Some(&dev));
+        assert!(matches!(v.enforced, Enforcement::Stepup { .. }), "{url}");
+        assert_eq!((v.kind, v.exposed), (Kind::Forbidden, false), "{url}");
+    }
+    for url in [
+        "http://stepup.other.svc:8080/auth?level=admin",
+        "http://stepup.sys.svc:8081/auth?level=admin",
+        "https://stepup.sys.svc:8080/auth?level=admin",
+        "http://stepup.sys.svc:8080/x/auth?level=admin",
+        "http://stepup.sys.svc:8080@evil.example/auth?level=admin",
+        "http://evil.example/auth?level=admin",
+        "http://stepup/auth?level=admin",
+        "https://$host/auth?level=admin",
+    ] {
+        let v = run(&with_url(url), "/admin", Some(&strong()));
+        assert!(
+            matches!(v.enforced, Enforcement::External(_)),
+            "{url}: {:?}",
+            v.enforced
+        );
+        assert!(v.exposed, "{url}");
+    }
+}
+
+/// Issue 15: a URL part of which the request picks is no check at all.
+#[test]
+fn regression_request_chosen_auth_url_is_exposed() {
+    for url in [
+        "https://$http_x_auth_host/auth?level=admin",
+        "http://stepup.sys.svc:$arg_port/auth?level=admin",
+        "http://stepup.sys.svc:8080/$arg_p?level=admin",
+        "http://stepup.sys.svc:8080/auth?level=$arg_level",
+        "http://stepup.sys.svc:8080/auth?level=admin&host=$http_x_host",
+        "http://stepup.sys.svc:8080/auth?level=admin&x=$http_x",
+        "$scheme://stepup.sys.svc:8080/auth?level=admin",
+    ] {
+        let v = run(&with_url(url), "/admin", None);
+        assert!(
+            matches!(v.enforced, Enforcement::RequestChosen(_)),
+            "{url}: {:?}",
+            v.enforced
+        );
+        assert_eq!((v.kind, v.exposed), (Kind::Allow, true), "{url}");
+    }
 }

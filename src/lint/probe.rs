@@ -190,6 +190,8 @@ fn server<'a>(
                 };
                 out.push(finding(rule_id, ing, &report_host, ing_path, msg, fix));
             }
+            // SU003 (an error whatever the path needs) reports it per Ingress.
+            EnforcementRef::RequestChosen(_) => {}
             EnforcementRef::External(url) => {
                 let auth_only = policy
                     .need_of(crate::policy::AUTHENTICATED)

@@ -1,7 +1,9 @@
 //! The rule registry and the per-Ingress annotation rules.
 
 use super::{Finding, RuleInfo, Severity};
-use crate::annotations::{Enforcement, auth_of, is_nginx_url_char, is_stepup_url, query_param};
+use crate::annotations::{
+    AuthQuery, Enforcement, HOST_PARAM, Owner, auth_of, is_nginx_url_char, looks_like_stepup, owner,
+};
 use crate::ingress::{Ingress, NGINX};
 use crate::policy::Policy;
 use std::collections::{HashMap, HashSet};
@@ -275,6 +277,8 @@ impl<'a> Context<'a> {
 /// In-cluster service host: a bare name, `*.svc`, `*.cluster.local`, loopback.
 pub(super) fn is_cluster_host(host: &str) -> bool {
     let h = host.split(':').next().unwrap_or(host);
+    let h = h.strip_suffix('.').unwrap_or(h).to_ascii_lowercase();
+    let h = h.as_str();
     !h.contains('$')
         && (!h.contains('.')
             || h.ends_with(".svc")
@@ -282,6 +286,92 @@ pub(super) fn is_cluster_host(host: &str) -> bool {
             || h.ends_with(".svc.cluster.local")
             || h == "localhost"
             || h.starts_with("127."))
+}
+
+/// SU003: whose check the auth-url is, and whether stepup's says one
+/// thing. Only `spec.authService.url` (in any in-cluster spelling) is
+/// stepup; a look-alike elsewhere is an impersonation, and a URL the request
+/// picks part of is no check at all.
+fn auth_url_identity(
+    policy: &Policy,
+    ing: &Ingress,
+    host: &str,
+    url: &str,
+    out: &mut Vec<Finding>,
+) {
+    let base = policy
+        .auth_service
+        .as_ref()
+        .map_or("http://stepup.stepup-system.svc.cluster.local", |a| {
+            a.url.as_str()
+        });
+    let err = |msg: String, fix: String| finding("SU003", ing, host, "", msg, fix);
+    match owner(url, Some(policy)) {
+        Owner::RequestChosen(what) => out.push(err(
+            format!("auth-url {url:?}: an nginx variable lets the request pick {what}, so whoever sends it chooses what answers the auth check"),
+            format!("Write a fixed URL, {base}/auth?level=… (`stepup generate`); the only variable stepup's auth-url carries is host=$host."),
+        )),
+        Owner::Foreign if looks_like_stepup(url) => out.push(err(
+            format!("auth-url {url:?} looks like stepup's but is not spec.authService.url ({base}): it is a foreign service, not trusted to enforce its level="),
+            format!("Point auth-url at {base}/auth (`stepup generate`), or set spec.authService.url if stepup really answers there."),
+        )),
+        Owner::Foreign => {}
+        Owner::Stepup => {
+            let query = url.split_once('?').map_or("", |(_, q)| q);
+            for (msg, fix) in stepup_query_faults(policy, query) {
+                out.push(err(msg, fix));
+            }
+            // A canary's auth annotations are ignored (SU011 says so).
+            if !ing.is_canary() && AuthQuery::parse(query).is_ok_and(|q| q.host.is_none()) {
+                let mut f = finding(
+                    "SU003",
+                    ing,
+                    host,
+                    "",
+                    "stepup auth-url has no host=$host: /auth then judges the Host header the client sent, which an absolute-form request line (GET http://other-host/...) makes differ from the host nginx routed on".into(),
+                    "Add &host=$host to the auth-url (`stepup generate` writes it).".into(),
+                );
+                f.severity = Severity::Warning;
+                out.push(f);
+            }
+        }
+    }
+}
+
+/// Why a stepup auth-url's query fails closed at `/auth`, with the fix.
+fn stepup_query_faults(policy: &Policy, query: &str) -> Vec<(String, String)> {
+    let regen = "Write the auth-url with `stepup generate`.".to_string();
+    let q = match AuthQuery::parse(query) {
+        Ok(q) => q,
+        Err(f) => {
+            return vec![(
+                format!("stepup auth-url: {f}; the check fails closed"),
+                regen,
+            )];
+        }
+    };
+    let mut out = Vec::new();
+    match q.level {
+        None => out.push((
+            "stepup auth-url names no level=; the check fails closed".into(),
+            "Add level=<level> (`stepup generate` does).".into(),
+        )),
+        Some(l) if policy.need_of(l).is_none() => out.push((
+            format!("auth-url names level {l:?}, which the policy does not define; the check fails closed"),
+            format!("Use one of: {}.", policy.known_levels().join(", ")),
+        )),
+        Some(_) => {}
+    }
+    if let Some(Err(e)) = q.rule.map(|r| policy.rule_floor(r)) {
+        out.push((format!("{e}; the check fails closed"), regen.clone()));
+    }
+    if let Some(h) = q.host.filter(|h| *h != HOST_PARAM) {
+        out.push((
+            format!("auth-url host={h}: /auth would judge the rules of host {h}, not of the host nginx routed on"),
+            "Write host=$host (`stepup generate` does).".into(),
+        ));
+    }
+    out
 }
 
 const INJECTION_WORDS: &[&str] = &[
@@ -405,20 +495,7 @@ pub(super) fn annotations(
                     "Point auth-url at the in-cluster stepup Service, or use https.".into(),
                 ));
             }
-            if is_stepup_url(url, Some(policy)) {
-                match query_param(url, "level") {
-                    None | Some("") => out.push(finding("SU003", ing, &host, "", "stepup auth-url names no level=; the check fails closed".into(), "Add level=<level> (`stepup generate` does).".into())),
-                    Some(l) if policy.need_of(l).is_none() => out.push(finding(
-                        "SU003",
-                        ing,
-                        &host,
-                        "",
-                        format!("auth-url names level {l:?}, which the policy does not define; the check fails closed"),
-                        format!("Use one of: {}.", policy.known_levels().join(", ")),
-                    )),
-                    Some(_) => {}
-                }
-            }
+            auth_url_identity(policy, ing, &host, url, out);
         }
     }
 

@@ -29,6 +29,7 @@ use std::net::IpAddr;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::annotations::AuthQuery;
 use crate::decision::{Check, check};
 use crate::glob::PathGlob;
 use crate::policy::Need;
@@ -115,60 +116,6 @@ pub fn path_need(
     }
 }
 
-/// The parameters of stepup's auth-url: `level`, `rule` and `host`, each
-/// at most once and never empty (an auth-url that says two things, such as
-/// `level=admin&level=public`, fails closed instead of taking one).
-/// Values are taken as written: ingress-nginx's validator forbids `%` in an
-/// auth-url, and `$host` expands to a name nginx has validated.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct AuthQuery<'a> {
-    /// `level=`: the need the location was annotated with.
-    pub level: Option<&'a str>,
-    /// `rule=`: the policy rule `generate` matched the Ingress path to.
-    pub rule: Option<&'a str>,
-    /// `host=$host`: the host nginx selected the server by.
-    pub host: Option<&'a str>,
-}
-
-impl<'a> AuthQuery<'a> {
-    /// Parse a query string; other parameters are ignored.
-    pub fn parse(q: &'a str) -> Result<AuthQuery<'a>, String> {
-        let mut out = AuthQuery::default();
-        for kv in q.split('&') {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            let slot = match k {
-                "level" => &mut out.level,
-                "rule" => &mut out.rule,
-                "host" => &mut out.host,
-                _ => continue,
-            };
-            if v.is_empty() {
-                return Err(format!("auth-url parameter {k} is empty"));
-            }
-            if slot.replace(v).is_some() {
-                return Err(format!("auth-url parameter {k} appears more than once"));
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// The need of the policy rule an auth-url's `rule=` names (`default`: the
-/// policy's default): a floor, so that the runtime never asks less than
-/// what `generate` found for the Ingress path, whatever the runtime's own
-/// view of host and path. A name the policy does not have fails closed.
-fn rule_floor(policy: &crate::policy::Policy, name: &str) -> Result<(Option<usize>, Need), String> {
-    if let Some(i) = policy.rules.iter().position(|r| r.name == name) {
-        return Ok((Some(i), policy.rules[i].need.clone()));
-    }
-    if name == "default" {
-        return Ok((None, policy.default_need.clone()));
-    }
-    Err(format!(
-        "auth-url rule {name:?} is not a rule of the policy (run `stepup generate` again)"
-    ))
-}
-
 /// The host nginx routed on. `host=$host` in the auth-url is nginx's own
 /// `$host`: the host of an absolute-form request line when there is one,
 /// else the Host header, validated. Without it, the host of
@@ -206,7 +153,7 @@ pub async fn decide(
     let policy = &st.policy;
     let q = match AuthQuery::parse(query.unwrap_or("")) {
         Ok(q) => q,
-        Err(e) => return Answer::refuse(st.metrics.level_index(None), e),
+        Err(e) => return Answer::refuse(st.metrics.level_index(None), e.to_string()),
     };
     let level = st.metrics.level_index(q.level);
     let Some(level_name) = q.level else {
@@ -218,7 +165,7 @@ pub async fn decide(
             format!("auth-url level {level_name:?} is not a level of the policy"),
         );
     };
-    let floor = match q.rule.map(|r| rule_floor(policy, r)).transpose() {
+    let floor = match q.rule.map(|r| policy.rule_floor(r)).transpose() {
         Ok(f) => f,
         Err(e) => return Answer::refuse(level, e),
     };
