@@ -102,6 +102,8 @@ enum Class {
     AmbiguousAuthUrl,
     /// Issue 15: the auth-url's `rule=` is a floor.
     RuleFloor,
+    /// Issue 15: a JWS header with `crit` (RFC 7515 §4.1.11).
+    JwsCrit,
     /// Good input down the same path: proves the checks can tell.
     Control,
 }
@@ -183,6 +185,9 @@ enum Tok {
     /// `exp`/`nbf`/`iat`/`auth_time` may be relative, `"+2h"`), signed by
     /// the IdP's current key (`/__admin/sign`).
     Signed(&'static str),
+    /// The password token's claims unchanged, signed by the IdP's current
+    /// key with these JOSE header members (JSON) merged over its own.
+    SignedHeader(&'static str),
 }
 
 /// Which sign-in endpoint.
@@ -628,6 +633,18 @@ table! {
         status: 401, header: Hdr::InvalidToken("token larger than 16384 bytes"),
         log: Log::Auth { outcome: "unauthenticated", path: "/account", rule: "none",
             reason: "token larger than 16384 bytes" } };
+    /// Issue 15: `crit` names extensions the recipient must understand
+    /// (RFC 7515 §4.1.11); stepup understands none, and the JOSE crate
+    /// ignores the member, so these verified.
+    jwt_crit_unknown_extension: refused(Class::JwsCrit, Tok::SignedHeader(r#"{"crit": ["exp"], "exp": 1}"#),
+        "token header crit names extensions stepup does not understand: exp");
+    jwt_crit_malformed: refused(Class::JwsCrit, Tok::SignedHeader(r#"{"crit": "b64"}"#),
+        "token header crit is malformed");
+    jwt_crit_empty: refused(Class::JwsCrit, Tok::SignedHeader(r#"{"crit": []}"#),
+        "token header crit is malformed");
+    /// Other unknown header members are no reason to refuse.
+    jwt_control_header_member: Row { class: Class::Control, via: account(Tok::SignedHeader(r#"{"x-note": 1}"#)),
+        status: 200, header: Hdr::Absent("www-authenticate"), log: Log::Allow { path: "/account" } };
     /// alice's real password login reaches the backend.
     jwt_control_login: Row { class: Class::Control, via: account(Tok::Pwd), status: 200,
         header: Hdr::Absent("www-authenticate"), log: Log::Allow { path: "/account" } };
@@ -1126,6 +1143,10 @@ impl World {
                 stepup::claims::resolve_relative(&mut c, idp::now()).unwrap();
                 self.idp()
                     .sign(&Value::Object(c), &json!({}), idp::Alg::Rs256)
+            }
+            Tok::SignedHeader(header) => {
+                let header: Value = serde_json::from_str(header).unwrap();
+                self.idp().sign(&claims, &header, idp::Alg::Rs256)
             }
         })
     }

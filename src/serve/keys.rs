@@ -19,6 +19,8 @@
 //! - **Claims**: `iss` exact, `aud` one of the policy's audiences, `exp`,
 //!   `nbf` with [`LEEWAY_SECS`]; `exp`, `iss`, `aud` and `sub` are required.
 //!   Tokens larger than [`MAX_TOKEN_BYTES`] are refused unparsed.
+//! - **`crit`** (RFC 7515 §4.1.11): stepup understands no JWS extension, so a
+//!   protected header with `crit` (any value, malformed included) is refused.
 //!
 //! The JOSE work is done by the `jsonwebtoken` crate (ring backend).
 
@@ -458,6 +460,7 @@ impl Verifier {
     ) -> Result<Claims, String> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| format!("malformed token: {e}"))?;
+        refuse_crit(token)?;
         let alg = header.alg;
         let family = family_of(alg)
             .ok_or_else(|| format!("algorithm {alg:?} is not accepted (asymmetric only)"))?;
@@ -508,6 +511,45 @@ impl Verifier {
         v.set_required_spec_claims(required);
         let data = jsonwebtoken::decode::<Claims>(token, &key.key, &v).map_err(describe)?;
         Ok(data.claims)
+    }
+}
+
+/// RFC 7515 §4.1.11: a recipient must reject a JWS whose `crit` names an
+/// extension it does not understand. stepup understands none, and the JOSE
+/// crate ignores `crit` (its header type has no such field), so any `crit`
+/// in the protected header, well-formed or not, is refused here, before a
+/// signature is checked.
+fn refuse_crit(token: &str) -> Result<(), String> {
+    use base64::Engine;
+    let segment = token.split('.').next().unwrap_or("");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| "malformed token: header is not base64url".to_string())?;
+    let header: serde_json::Map<String, Value> = serde_json::from_slice(&bytes)
+        .map_err(|_| "malformed token: header is not a JSON object".to_string())?;
+    match header.get("crit") {
+        None => Ok(()),
+        Some(Value::Array(names))
+            if !names.is_empty()
+                && names
+                    .iter()
+                    .all(|n| n.as_str().is_some_and(|s| !s.is_empty())) =>
+        {
+            let list: Vec<String> = names
+                .iter()
+                .filter_map(Value::as_str)
+                .take(8)
+                .map(|n| n.chars().take(40).collect())
+                .collect();
+            Err(format!(
+                "token header crit names extensions stepup does not understand: {} (RFC 7515 §4.1.11)",
+                list.join(", ")
+            ))
+        }
+        Some(_) => Err(
+            "token header crit is malformed (must be a non-empty array of names; RFC 7515 §4.1.11)"
+                .into(),
+        ),
     }
 }
 

@@ -358,3 +358,64 @@ async fn id_tokens_are_for_this_client_only() {
     // An ID token is not a bearer token for the resource either.
     assert_eq!(err(&v, &id(json!({}))).await, "wrong audience (aud)");
 }
+
+/// Issue 15: a JWS whose protected header has `crit` must be refused
+/// (RFC 7515 §4.1.11): stepup understands no extension. jsonwebtoken
+/// ignores the member, so these verified before.
+#[tokio::test]
+async fn crit_in_the_header_is_refused() {
+    let k = p256("k1");
+    let v = verifier(&[&k]);
+    let signed = |header: Value| {
+        let h = URL_SAFE_NO_PAD.encode(header.to_string());
+        let p = URL_SAFE_NO_PAD.encode(claims().to_string());
+        let input = format!("{h}.{p}");
+        let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &k.enc, Algorithm::ES256).unwrap();
+        format!("{input}.{sig}")
+    };
+    let base = json!({"alg": "ES256", "kid": "k1", "typ": "JWT"});
+    let with = |extra: Value| {
+        let mut h = base.clone();
+        for (key, val) in extra.as_object().unwrap() {
+            h[key] = val.clone();
+        }
+        signed(h)
+    };
+    // The same construction without crit verifies.
+    assert!(v.verify(&signed(base.clone()), now()).await.is_ok());
+    assert!(v.verify(&with(json!({"x-other": 1})), now()).await.is_ok());
+    let e = err(&v, &with(json!({"crit": ["b64"], "b64": false}))).await;
+    assert_eq!(
+        e,
+        "token header crit names extensions stepup does not understand: b64 (RFC 7515 §4.1.11)"
+    );
+    let e = err(&v, &with(json!({"crit": ["exp", "urn:x"], "exp": 1}))).await;
+    assert!(e.contains("exp, urn:x"), "{e}");
+    for bad in [
+        json!("b64"),
+        json!([]),
+        json!([1]),
+        json!([""]),
+        json!(null),
+        json!({}),
+        json!(true),
+    ] {
+        let e = err(&v, &with(json!({"crit": bad}))).await;
+        assert!(
+            e.starts_with("token header crit is malformed"),
+            "{bad}: {e}"
+        );
+    }
+    // ID tokens go through the same check.
+    let mut c = claims();
+    c["aud"] = json!("stepup");
+    let h = URL_SAFE_NO_PAD
+        .encode(json!({"alg": "ES256", "kid": "k1", "crit": ["x"], "x": 1}).to_string());
+    let input = format!("{h}.{}", URL_SAFE_NO_PAD.encode(c.to_string()));
+    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &k.enc, Algorithm::ES256).unwrap();
+    let e = v
+        .verify_id_token(&format!("{input}.{sig}"), "stepup")
+        .await
+        .unwrap_err();
+    assert!(e.contains("crit"), "{e}");
+}
