@@ -196,6 +196,18 @@ pub fn check(need: &Need, claims: Option<&Claims>, now: i64) -> Check {
         (Ok(e), Ok(n), Ok(a)) => (e, n, a),
         (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return Check::Unauthenticated(Some(e)),
     };
+    // A token issued later than now (beyond the skew) comes from a clock
+    // that is wrong, or was minted ahead to outlive a key or a policy.
+    match num(c, "iat") {
+        Err(e) => return Check::Unauthenticated(Some(e)),
+        Ok(Some(iat)) if iat > now.saturating_add(LEEWAY_SECS) => {
+            return Check::Unauthenticated(Some(format!(
+                "iat is in the future ({}s ahead)",
+                iat.saturating_sub(now)
+            )));
+        }
+        Ok(_) => {}
+    }
     if let Some(exp) = exp {
         if now > exp.saturating_add(LEEWAY_SECS) {
             return Check::Unauthenticated(Some(format!("token expired {}s ago", now - exp)));

@@ -104,6 +104,8 @@ enum Class {
     RuleFloor,
     /// Issue 15: a JWS header with `crit` (RFC 7515 §4.1.11).
     JwsCrit,
+    /// Issue 15: `iat` later than now (beyond the leeway).
+    IatFuture,
     /// Good input down the same path: proves the checks can tell.
     Control,
 }
@@ -614,6 +616,10 @@ table! {
         "auth_time is in the future");
     jwt_auth_time_in_the_future_signed: refused(Class::AuthTimeFuture,
         Tok::Signed(r#"{"auth_time": "+1d"}"#), "auth_time is in the future");
+    /// Issue 15: a token issued a day from now was accepted (only `exp`,
+    /// `nbf` and `auth_time` were compared with the clock).
+    jwt_iat_in_the_future: refused(Class::IatFuture, Tok::Signed(r#"{"iat": "+1d"}"#),
+        "iat is in the future");
     jwt_acr_a_number: refused(Class::AcrWrongType, Tok::Signed(r#"{"acr": 2}"#),
         "acr must be a string");
     jwt_acr_an_array: refused(Class::AcrWrongType, Tok::Signed(r#"{"acr": ["urn:stepup:mfa"]}"#),

@@ -160,6 +160,24 @@ fn bad_claims_are_invalid_tokens() {
             }),
         ),
         (
+            "iat in the future",
+            Box::new(|c: &mut Claims| {
+                c.insert("iat".into(), json!(NOW + LEEWAY_SECS + 1));
+            }),
+        ),
+        (
+            "iat as a string",
+            Box::new(|c: &mut Claims| {
+                c.insert("iat".into(), json!("now"));
+            }),
+        ),
+        (
+            "auth_time just past the leeway",
+            Box::new(|c: &mut Claims| {
+                c.insert("auth_time".into(), json!(NOW + LEEWAY_SECS + 1));
+            }),
+        ),
+        (
             "acr of the wrong type",
             Box::new(|c: &mut Claims| {
                 c.insert("acr".into(), json!(2));
@@ -200,6 +218,12 @@ fn bad_claims_are_invalid_tokens() {
         let mut c = strong();
         mutate(&mut c);
         let r = check(&need(&p, "authenticated"), Some(&c), NOW);
+        if name == "iat in the future" {
+            assert_eq!(
+                r,
+                Check::Unauthenticated(Some("iat is in the future (61s ahead)".into()))
+            );
+        }
         assert!(
             matches!(r, Check::Unauthenticated(Some(_))),
             "{name}: {r:?}"
@@ -214,6 +238,8 @@ fn bad_claims_are_invalid_tokens() {
     // Within the leeway is fine.
     let mut c = strong();
     c.insert("exp".into(), json!(NOW - LEEWAY_SECS + 1));
+    c.insert("iat".into(), json!(NOW + LEEWAY_SECS));
+    c.insert("auth_time".into(), json!(NOW + LEEWAY_SECS));
     assert_eq!(
         check(&need(&p, "authenticated"), Some(&c), NOW).kind(),
         Kind::Allow

@@ -17,7 +17,8 @@
 //!   the key's family and curve, and the JWK's own `alg` when it has one.
 //!   JWKs with `use: enc` and symmetric (`oct`) keys are ignored.
 //! - **Claims**: `iss` exact, `aud` one of the policy's audiences, `exp`,
-//!   `nbf` with [`LEEWAY_SECS`]; `exp`, `iss`, `aud` and `sub` are required.
+//!   `nbf` with [`LEEWAY_SECS`] (`iat` and `auth_time` in the future are the
+//!   decision core's check, with the same leeway); `exp`, `iss`, `aud` and `sub` are required.
 //!   Tokens larger than [`MAX_TOKEN_BYTES`] are refused unparsed.
 //! - **`crit`** (RFC 7515 §4.1.11): stepup understands no JWS extension, so a
 //!   protected header with `crit` (any value, malformed included) is refused.
@@ -423,9 +424,15 @@ impl Verifier {
     /// Verify an ID token from the token endpoint (OpenID Connect Core
     /// §3.1.3.7): signature with the IdP's keys, `iss`, `aud` containing
     /// `client_id` (and `azp` equal to it when there are several
-    /// audiences), `exp`/`iat` present. The nonce is the caller's check.
+    /// audiences), `exp`/`iat` present, `iat` not later than `now` plus
+    /// [`LEEWAY_SECS`]. The nonce is the caller's check.
     /// Never cached.
-    pub async fn verify_id_token(&self, token: &str, client_id: &str) -> Result<Claims, String> {
+    pub async fn verify_id_token(
+        &self,
+        token: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Claims, String> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(format!("ID token larger than {MAX_TOKEN_BYTES} bytes"));
         }
@@ -436,8 +443,12 @@ impl Verifier {
                 &["exp", "iss", "aud", "sub"],
             )
             .await?;
-        if !claims.get("iat").is_some_and(Value::is_number) {
-            return Err("ID token has no iat".into());
+        match claims.get("iat").and_then(Value::as_f64) {
+            None => return Err("ID token has no iat".into()),
+            Some(iat) if iat > now.saturating_add(LEEWAY_SECS) as f64 => {
+                return Err("ID token iat is in the future".into());
+            }
+            Some(_) => {}
         }
         if let Some(Value::Array(auds)) = claims.get("aud") {
             if auds.len() > 1 && claims.get("azp").and_then(Value::as_str) != Some(client_id) {

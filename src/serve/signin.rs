@@ -862,7 +862,7 @@ impl Cx<'_> {
         let idc = match self
             .st
             .verifier
-            .verify_id_token(&id_token, &self.cfg.client_id)
+            .verify_id_token(&id_token, &self.cfg.client_id, self.now)
             .await
         {
             Ok(c) => c,

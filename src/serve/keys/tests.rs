@@ -301,60 +301,75 @@ async fn id_tokens_are_for_this_client_only() {
         }
         sign(&k, &c)
     };
-    let ok = v.verify_id_token(&id(json!({})), "stepup").await.unwrap();
+    let ok = v
+        .verify_id_token(&id(json!({})), "stepup", now())
+        .await
+        .unwrap();
     assert_eq!(ok["nonce"], "n");
     // Several audiences need azp = this client; azp must be this client.
     assert!(
         v.verify_id_token(
             &id(json!({"aud": ["stepup", "other"], "azp": "stepup"})),
-            "stepup"
+            "stepup",
+            now()
         )
         .await
         .is_ok()
     );
     let e = v
-        .verify_id_token(&id(json!({"aud": ["stepup", "other"]})), "stepup")
+        .verify_id_token(&id(json!({"aud": ["stepup", "other"]})), "stepup", now())
         .await
         .unwrap_err();
     assert!(e.contains("azp"), "{e}");
     let e = v
-        .verify_id_token(&id(json!({"azp": "other"})), "stepup")
+        .verify_id_token(&id(json!({"azp": "other"})), "stepup", now())
         .await
         .unwrap_err();
     assert!(e.contains("azp"), "{e}");
     // Another client's ID token, or an access token for the resource.
     let e = v
-        .verify_id_token(&id(json!({"aud": "other"})), "stepup")
+        .verify_id_token(&id(json!({"aud": "other"})), "stepup", now())
         .await
         .unwrap_err();
     assert_eq!(e, "wrong audience (aud)");
     assert_eq!(
-        v.verify_id_token(&sign(&k, &claims()), "stepup")
+        v.verify_id_token(&sign(&k, &claims()), "stepup", now())
             .await
             .unwrap_err(),
         "wrong audience (aud)"
     );
     // iat and exp are required; expiry and the issuer are checked.
     let e = v
-        .verify_id_token(&id(json!({"iat": null})), "stepup")
+        .verify_id_token(&id(json!({"iat": null})), "stepup", now())
         .await
         .unwrap_err();
     assert!(e.contains("iat"), "{e}");
     assert!(
-        v.verify_id_token(&id(json!({"exp": null})), "stepup")
+        v.verify_id_token(&id(json!({"exp": null})), "stepup", now())
             .await
             .is_err()
     );
     let e = v
-        .verify_id_token(&id(json!({"exp": now() - 3600})), "stepup")
+        .verify_id_token(&id(json!({"exp": now() - 3600})), "stepup", now())
         .await
         .unwrap_err();
     assert_eq!(e, "token expired");
     let e = v
-        .verify_id_token(&id(json!({"iss": "https://evil.example"})), "stepup")
+        .verify_id_token(&id(json!({"iss": "https://evil.example"})), "stepup", now())
         .await
         .unwrap_err();
     assert_eq!(e, "wrong issuer (iss)");
+    // Issue 15: an ID token issued in the future (beyond the leeway).
+    let e = v
+        .verify_id_token(&id(json!({"iat": now() + 3600})), "stepup", now())
+        .await
+        .unwrap_err();
+    assert_eq!(e, "ID token iat is in the future");
+    assert!(
+        v.verify_id_token(&id(json!({"iat": now() + 30})), "stepup", now())
+            .await
+            .is_ok()
+    );
     // An ID token is not a bearer token for the resource either.
     assert_eq!(err(&v, &id(json!({}))).await, "wrong audience (aud)");
 }
@@ -414,7 +429,7 @@ async fn crit_in_the_header_is_refused() {
     let input = format!("{h}.{}", URL_SAFE_NO_PAD.encode(c.to_string()));
     let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &k.enc, Algorithm::ES256).unwrap();
     let e = v
-        .verify_id_token(&format!("{input}.{sig}"), "stepup")
+        .verify_id_token(&format!("{input}.{sig}"), "stepup", now())
         .await
         .unwrap_err();
     assert!(e.contains("crit"), "{e}");
