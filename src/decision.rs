@@ -292,6 +292,21 @@ pub fn check(need: &Need, claims: Option<&Claims>, now: i64) -> Check {
             Some(_) => {}
         }
     }
+    if req.human {
+        // A person's interactive login leaves auth_time (OpenID Connect
+        // Core §2); a client acting for itself (client credentials) has
+        // none, and its sub is its own client id (RFC 9068 §2.2). A new
+        // login by a person can meet this, so it is a step-up.
+        if auth_time.is_none() && req.max_age.is_none() {
+            unmet.push("token shows no interactive login (no auth_time)".into());
+        }
+        let own_client = ["client_id", "azp"]
+            .iter()
+            .any(|k| c.get(*k).and_then(Value::as_str) == Some(sub));
+        if own_client {
+            unmet.push("token's sub is its own client (no user)".into());
+        }
+    }
     if !unmet.is_empty() {
         return Check::StepUp {
             acr_values: req

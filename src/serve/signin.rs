@@ -5,7 +5,8 @@
 //!   `auth-signin` sends a browser after a 401): checks `level` and `rd`,
 //!   then starts an OpenID Connect authorization-code flow with PKCE
 //!   (S256), `state` and `nonce`, asking for the level: `acr_values` from
-//!   its `acr`, `max_age` from its `maxAge`, and `prompt=login` when the
+//!   its `acr`, `max_age` from its `maxAge` (for a `human` level without
+//!   one, `claims` asking for `auth_time` as essential), and `prompt=login` when the
 //!   current session is older than that `maxAge` (freshness is the reason
 //!   for this sign-in, and some IdPs ignore `max_age`). The flow's secrets
 //!   live in a sealed cookie named after the state
@@ -365,6 +366,11 @@ pub fn authorization_url(
         }
         if let Some(m) = level.req.max_age {
             q.append_pair("max_age", &m.to_string());
+        } else if level.req.human {
+            // auth_time is the evidence `human` needs; an IdP must send it
+            // when max_age is asked, otherwise when requested as essential
+            // (OpenID Connect Core §2, §5.5.1).
+            q.append_pair("claims", r#"{"id_token":{"auth_time":{"essential":true}}}"#);
         }
         if prompt_login {
             q.append_pair("prompt", "login");

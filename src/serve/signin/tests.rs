@@ -12,6 +12,7 @@ spec:
     - {name: authenticated}
     - {name: mfa, acr: [urn:stepup:mfa, phrh], maxAge: 15m}
     - {name: admin, extends: mfa, maxAge: 5m, claims: {groups: [shop-admins], department: [ops]}}
+    - {name: people, human: true}
   rules:
     - {name: admin, paths: ["/admin/**"], level: admin}
   default: authenticated
@@ -80,6 +81,28 @@ fn authorization_url_asks_for_the_level() {
     )
     .unwrap();
     assert!(!u.contains("acr_values") && !u.contains("max_age") && !u.contains("prompt"));
+    assert!(!u.contains("claims"));
+    // A human level without maxAge asks for auth_time as an essential claim
+    // (with maxAge the IdP must send it anyway).
+    let u = authorization_url(
+        "https://idp.example/auth",
+        "c",
+        "https://h/cb",
+        "openid",
+        "s",
+        "n",
+        "c",
+        p.level("people").unwrap(),
+        false,
+    )
+    .unwrap();
+    let parsed = url::Url::parse(&u).unwrap();
+    let claims: Vec<String> = parsed
+        .query_pairs()
+        .filter(|(k, _)| k == "claims")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    assert_eq!(claims, [r#"{"id_token":{"auth_time":{"essential":true}}}"#]);
     assert!(
         authorization_url("not a url", "c", "r", "openid", "s", "n", "c", admin, false).is_err()
     );
