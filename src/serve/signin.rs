@@ -61,7 +61,7 @@ use crate::policy::{Level, Need, Policy};
 
 use super::AppState;
 use super::redirect::check_rd;
-use super::session::{COOKIE_NAME, SessionKeys, request_cookie};
+use super::session::{COOKIE_NAME, HOST_CLAIM, SessionKeys, foreign_host, request_cookie};
 
 /// Prefix of the flow cookies' names (the state follows).
 pub const FLOW_COOKIE_PREFIX: &str = "__Host-stepup-flow-";
@@ -473,8 +473,16 @@ fn add_cookie(r: &mut Response, v: Option<HeaderValue>) {
 }
 
 /// The claims the session keeps from an ID token: identity, the login's
-/// strength, and every claim a level of the policy checks.
-pub fn session_claims(id: &Claims, policy: &Policy, issuer: &str, now: i64, ttl: i64) -> Claims {
+/// strength, and every claim a level of the policy checks; bound to `host`
+/// ([`HOST_CLAIM`]), the host the sign-in ran on.
+pub fn session_claims(
+    id: &Claims,
+    policy: &Policy,
+    issuer: &str,
+    host: &str,
+    now: i64,
+    ttl: i64,
+) -> Claims {
     let mut keep: Vec<&str> = vec![
         "sub",
         "email",
@@ -496,6 +504,10 @@ pub fn session_claims(id: &Claims, policy: &Policy, issuer: &str, now: i64, ttl:
         }
     }
     out.insert("iss".into(), Value::from(issuer));
+    out.insert(
+        HOST_CLAIM.into(),
+        Value::from(crate::routing::normalize_host(host).as_ref()),
+    );
     out.insert("iat".into(), Value::from(now));
     out.insert("exp".into(), Value::from(now.saturating_add(ttl)));
     out
@@ -540,9 +552,14 @@ impl Cx<'_> {
         request_cookie(self.headers, name)
     }
 
-    /// The current session's claims, if a valid unexpired one is present.
+    /// The current session's claims, if a valid unexpired one for this
+    /// host is present.
     fn session(&self) -> Option<Claims> {
         let c = self.keys.open(self.cookie(COOKIE_NAME)?).ok()?;
+        let host = request_host(self.headers).ok()?;
+        if foreign_host(&c, &host).is_some() {
+            return None;
+        }
         let exp = c.get("exp").and_then(Value::as_i64)?;
         (exp >= self.now).then_some(c)
     }
@@ -915,7 +932,14 @@ impl Cx<'_> {
             }
         }
         let issuer = self.policy().idp.as_ref().map_or("", |i| i.issuer.as_str());
-        let claims = session_claims(&idc, self.policy(), issuer, self.now, self.cfg.session_ttl);
+        let claims = session_claims(
+            &idc,
+            self.policy(),
+            issuer,
+            host,
+            self.now,
+            self.cfg.session_ttl,
+        );
         let sealed = match self.keys.seal(&claims) {
             Ok(s) => s,
             Err(e) => {

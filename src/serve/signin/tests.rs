@@ -167,7 +167,14 @@ fn session_keeps_identity_strength_and_policy_claims_only() {
         "iss": "https://idp.example", "iat": 90, "exp": 400, "sid": "s"
     }))
     .unwrap();
-    let s = session_claims(&id, &p, "https://idp.example", 1_000, 3_600);
+    let s = session_claims(
+        &id,
+        &p,
+        "https://idp.example",
+        "Shop.Example:8443",
+        1_000,
+        3_600,
+    );
     let mut keys: Vec<&str> = s.keys().map(String::as_str).collect();
     keys.sort_unstable();
     assert_eq!(
@@ -182,9 +189,23 @@ fn session_keeps_identity_strength_and_policy_claims_only() {
             "groups",
             "iat",
             "iss",
+            "stepup_host",
             "sub"
         ]
     );
+    // Bound to the host as nginx routes it (no port, lower case).
+    assert_eq!(s["stepup_host"], "shop.example");
+    assert_eq!(foreign_host(&s, "shop.example"), None);
+    assert_eq!(foreign_host(&s, "SHOP.example.:443"), None);
+    assert_eq!(
+        foreign_host(&s, "b.example").as_deref(),
+        Some(
+            "session cookie was issued for host \"shop.example\", not \"b.example\"; ignored (sessions are per host)"
+        )
+    );
+    let mut unbound = s.clone();
+    unbound.remove("stepup_host");
+    assert!(foreign_host(&unbound, "shop.example").is_some());
     assert_eq!(s["exp"], 4_600);
     assert_eq!(s["iat"], 1_000);
     assert_eq!(s["auth_time"], 100);
