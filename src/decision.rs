@@ -196,6 +196,18 @@ pub fn check(need: &Need, claims: Option<&Claims>, now: i64) -> Check {
         (Ok(e), Ok(n), Ok(a)) => (e, n, a),
         (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return Check::Unauthenticated(Some(e)),
     };
+    // A token issued later than now (beyond the skew) comes from a clock
+    // that is wrong, or was minted ahead to outlive a key or a policy.
+    match num(c, "iat") {
+        Err(e) => return Check::Unauthenticated(Some(e)),
+        Ok(Some(iat)) if iat > now.saturating_add(LEEWAY_SECS) => {
+            return Check::Unauthenticated(Some(format!(
+                "iat is in the future ({}s ahead)",
+                iat.saturating_sub(now)
+            )));
+        }
+        Ok(_) => {}
+    }
     if let Some(exp) = exp {
         if now > exp.saturating_add(LEEWAY_SECS) {
             return Check::Unauthenticated(Some(format!("token expired {}s ago", now - exp)));
@@ -278,6 +290,21 @@ pub fn check(need: &Need, claims: Option<&Claims>, now: i64) -> Check {
                     now - at
                 )),
             Some(_) => {}
+        }
+    }
+    if req.human {
+        // A person's interactive login leaves auth_time (OpenID Connect
+        // Core §2); a client acting for itself (client credentials) has
+        // none, and its sub is its own client id (RFC 9068 §2.2). A new
+        // login by a person can meet this, so it is a step-up.
+        if auth_time.is_none() && req.max_age.is_none() {
+            unmet.push("token shows no interactive login (no auth_time)".into());
+        }
+        let own_client = ["client_id", "azp"]
+            .iter()
+            .any(|k| c.get(*k).and_then(Value::as_str) == Some(sub));
+        if own_client {
+            unmet.push("token's sub is its own client (no user)".into());
         }
     }
     if !unmet.is_empty() {

@@ -44,6 +44,12 @@ pub struct Requirement {
     pub amr: Option<Vec<BTreeSet<String>>>,
     /// `now - auth_time` must not exceed this many seconds.
     pub max_age: Option<u64>,
+    /// The token must show an interactive login by a person (`human: true`):
+    /// a numeric `auth_time`, and a `sub` that is not the token's own client
+    /// (`client_id` or `azp`), as in client-credentials tokens (RFC 9068
+    /// §2.2). Without it a level accepts any valid token, users' and
+    /// clients' alike.
+    pub human: bool,
     /// Each claim must contain (or equal) one of the values.
     pub claims: BTreeMap<String, BTreeSet<String>>,
 }
@@ -68,12 +74,13 @@ impl Requirement {
             (None, Some(_)) => false,
             (Some(a), Some(b)) => a <= b,
         };
+        let human = self.human || !other.human;
         let claims = other.claims.iter().all(|(k, vb)| {
             self.claims
                 .get(k)
                 .is_some_and(|va| !va.is_empty() && va.is_subset(vb))
         });
-        acr && amr && age && claims
+        acr && amr && age && human && claims
     }
 
     /// A requirement that demands both `self` and `other` (used when the
@@ -106,6 +113,7 @@ impl Requirement {
             acr,
             amr,
             max_age,
+            human: self.human || other.human,
             claims,
         }
     }
@@ -579,6 +587,8 @@ struct RawLevel {
     #[serde(default)]
     max_age: Option<Value>,
     #[serde(default)]
+    human: Option<bool>,
+    #[serde(default)]
     claims: Option<BTreeMap<String, OneOrMany>>,
 }
 
@@ -898,6 +908,7 @@ fn resolve_levels(raw: &[RawLevel], errs: &mut Errors<'_>) -> Vec<Level> {
                 Err(e) => errs.push(&format!("{base}/maxAge"), e),
             }
         }
+        r.human = l.human == Some(true);
         if let Some(c) = &l.claims {
             for (k, v) in c {
                 let vals: BTreeSet<String> = match v {
@@ -968,7 +979,12 @@ fn resolve_levels(raw: &[RawLevel], errs: &mut Errors<'_>) -> Vec<Level> {
         if let Some(parent) = l.extends.as_deref() {
             if let Some(&p) = index.get(parent) {
                 if let Some(preq) = &resolved[p] {
-                    if !req.satisfies(preq) {
+                    if preq.human && l.human == Some(false) {
+                        errs.push(
+                            &format!("/spec/levels/{i}/human"),
+                            format!("level {:?} extends {parent:?}, which needs a human login; human: false cannot loosen it", l.name),
+                        );
+                    } else if !req.satisfies(preq) {
                         errs.push(
                             &format!("/spec/levels/{i}"),
                             format!("level {:?} extends {parent:?} but loosens it; a level may only tighten what it extends", l.name),
@@ -1001,6 +1017,7 @@ fn overlay(parent: &Requirement, child: &Requirement) -> Requirement {
         acr: child.acr.clone().or_else(|| parent.acr.clone()),
         amr: child.amr.clone().or_else(|| parent.amr.clone()),
         max_age: child.max_age.or(parent.max_age),
+        human: parent.human || child.human,
         claims,
     }
 }
@@ -1026,6 +1043,9 @@ impl fmt::Display for Requirement {
                 "auth_time within {}",
                 humantime::format_duration(Duration::from_secs(m))
             ));
+        }
+        if self.human {
+            parts.push("a person's interactive login (auth_time, sub not the client)".into());
         }
         for (k, v) in &self.claims {
             parts.push(format!(

@@ -102,6 +102,13 @@ enum Class {
     AmbiguousAuthUrl,
     /// Issue 15: the auth-url's `rule=` is a floor.
     RuleFloor,
+    /// Issue 15: a JWS header with `crit` (RFC 7515 §4.1.11).
+    JwsCrit,
+    /// Issue 15: `iat` later than now (beyond the leeway).
+    IatFuture,
+    /// Issue 15: a token with no user (client credentials) at a level
+    /// that asks for a person's login (`human: true`).
+    NoUser,
     /// Good input down the same path: proves the checks can tell.
     Control,
 }
@@ -145,7 +152,8 @@ impl Class {
 #[derive(Clone, Copy, Debug)]
 enum Site {
     /// `*.shop.test`: `/` public, `/account` and `/api` at `authenticated`,
-    /// `/admin` at `admin` — one location per level, as `generate` splits.
+    /// `/people` at `people` (`human: true`), `/admin` at `admin` — one
+    /// location per level, as `generate` splits.
     Shop,
     /// `*.legacy.test`: one location `/` at `authenticated` for
     /// everything; only the policy's path rules protect `/admin` there.
@@ -183,6 +191,13 @@ enum Tok {
     /// `exp`/`nbf`/`iat`/`auth_time` may be relative, `"+2h"`), signed by
     /// the IdP's current key (`/__admin/sign`).
     Signed(&'static str),
+    /// The password token's claims unchanged, signed by the IdP's current
+    /// key with these JOSE header members (JSON) merged over its own.
+    SignedHeader(&'static str),
+    /// The IdP's client-credentials grant for the `robot` client: a real
+    /// access token with no user (`sub` = `client_id` = robot, no
+    /// `auth_time`, no `acr`).
+    ClientCredentials,
 }
 
 /// Which sign-in endpoint.
@@ -532,18 +547,18 @@ table! {
     /// A node of the wrong kind: a string where a list belongs.
     policy_wrong_node_kind: bad_policy(Class::WrongKind,
         Doc::Edit("paths: [/admin, /admin/**]", "paths: /admin"),
-        &["policy.yaml:17: spec.rules[1].paths: invalid type: string \"/admin\", expected a sequence"]);
+        &["policy.yaml:18: spec.rules[1].paths: invalid type: string \"/admin\", expected a sequence"]);
     /// `default` twice in `spec`.
     policy_duplicate_key: bad_policy(Class::DuplicateKeys,
         Doc::Edit("spec:\n", "spec:\n  default: public\n"),
-        &["policy.yaml:20:3: invalid YAML/JSON: duplicate key `default`"]);
+        &["policy.yaml:21:3: invalid YAML/JSON: duplicate key `default`"]);
     /// Refused before it is read.
     policy_huge: bad_policy(Class::HugeFile, Doc::Huge,
         &["policy.yaml: 268435457 bytes is larger than the 256 MiB limit"]);
     /// A rule names a level the policy does not define.
     policy_unknown_level: bad_policy(Class::UnknownLevel,
         Doc::Edit("level: admin}", "level: admn}"),
-        &[r#"policy.yaml:16: spec.rules[0].level: unknown level "admn" (known: authenticated, mfa, admin, public, deny)"#]);
+        &[r#"policy.yaml:17: spec.rules[0].level: unknown level "admn" (known: authenticated, mfa, admin, people, public, deny)"#]);
     /// mfa extends admin, which extends mfa.
     policy_extends_cycle: bad_policy(Class::ExtendsCycle,
         Doc::Edit("{name: mfa,", "{name: mfa, extends: admin,"),
@@ -551,7 +566,7 @@ table! {
     /// `**` glued to a name.
     policy_invalid_glob: bad_policy(Class::InvalidGlob,
         Doc::Edit("/admin/**]", "/admin**]"),
-        &[r#"policy.yaml:17: spec.rules[1].paths[1]: path glob "/admin**": `**` must be a whole segment"#]);
+        &[r#"policy.yaml:18: spec.rules[1].paths[1]: path glob "/admin**": `**` must be a whole segment"#]);
     /// The same policy unedited starts (and is stopped): the edits above
     /// are what serve refuses.
     policy_control: Row { class: Class::Control, via: Via::Serve(Doc::Edit("", "")),
@@ -609,6 +624,10 @@ table! {
         "auth_time is in the future");
     jwt_auth_time_in_the_future_signed: refused(Class::AuthTimeFuture,
         Tok::Signed(r#"{"auth_time": "+1d"}"#), "auth_time is in the future");
+    /// Issue 15: a token issued a day from now was accepted (only `exp`,
+    /// `nbf` and `auth_time` were compared with the clock).
+    jwt_iat_in_the_future: refused(Class::IatFuture, Tok::Signed(r#"{"iat": "+1d"}"#),
+        "iat is in the future");
     jwt_acr_a_number: refused(Class::AcrWrongType, Tok::Signed(r#"{"acr": 2}"#),
         "acr must be a string");
     jwt_acr_an_array: refused(Class::AcrWrongType, Tok::Signed(r#"{"acr": ["urn:stepup:mfa"]}"#),
@@ -628,6 +647,38 @@ table! {
         status: 401, header: Hdr::InvalidToken("token larger than 16384 bytes"),
         log: Log::Auth { outcome: "unauthenticated", path: "/account", rule: "none",
             reason: "token larger than 16384 bytes" } };
+    /// Issue 15: `crit` names extensions the recipient must understand
+    /// (RFC 7515 §4.1.11); stepup understands none, and the JOSE crate
+    /// ignores the member, so these verified.
+    jwt_crit_unknown_extension: refused(Class::JwsCrit, Tok::SignedHeader(r#"{"crit": ["exp"], "exp": 1}"#),
+        "token header crit names extensions stepup does not understand: exp");
+    jwt_crit_malformed: refused(Class::JwsCrit, Tok::SignedHeader(r#"{"crit": "b64"}"#),
+        "token header crit is malformed");
+    jwt_crit_empty: refused(Class::JwsCrit, Tok::SignedHeader(r#"{"crit": []}"#),
+        "token header crit is malformed");
+    /// Issue 15: a client acting for itself passed every level as the user
+    /// "robot"; a level with `human: true` asks for a person's login.
+    nouser_client_credentials_human_level: Row { class: Class::NoUser,
+        via: Via::Nginx { site: Site::Shop, method: "GET", target: "/people", host_header: "{host}",
+            token: Tok::ClientCredentials, headers: &[] },
+        status: 401,
+        header: Hdr::Has("www-authenticate", &["error=\"insufficient_user_authentication\"",
+            "token shows no interactive login (no auth_time); token's sub is its own client (no user)"]),
+        log: Log::Auth { outcome: "step_up", path: "/people", rule: "none",
+            reason: "token shows no interactive login (no auth_time); token's sub is its own client (no user)" } };
+    /// A level without `human` accepts the client's token, the client id
+    /// as the user (what docs/runtime.md says a level accepts).
+    nouser_control_client_credentials_authenticated: Row { class: Class::Control,
+        via: account(Tok::ClientCredentials), status: 200,
+        header: Hdr::Absent("www-authenticate"), log: Log::Allow { path: "/account" } };
+    /// alice's login meets the human level.
+    nouser_control_login_human_level: Row { class: Class::Control,
+        via: Via::Nginx { site: Site::Shop, method: "GET", target: "/people", host_header: "{host}",
+            token: Tok::Pwd, headers: &[] },
+        status: 200, header: Hdr::Absent("www-authenticate"), log: Log::Allow { path: "/people" } };
+    /// Other unknown header members are no reason to refuse.
+    jwt_control_header_member: Row { class: Class::Control, via: account(Tok::SignedHeader(r#"{"x-note": 1}"#)),
+        status: 200, header: Hdr::Absent("www-authenticate"), log: Log::Allow { path: "/account" } };
     /// alice's real password login reaches the backend.
     jwt_control_login: Row { class: Class::Control, via: account(Tok::Pwd), status: 200,
         header: Hdr::Absent("www-authenticate"), log: Log::Allow { path: "/account" } };
@@ -810,7 +861,8 @@ table! {
             "\"uid\":\"18826890-ccd8-438d-8571-477f134f8522\""]) };
 }
 
-/// The policy of the suite: levels `authenticated`, `mfa`, `admin`; rules
+/// The policy of the suite: levels `authenticated`, `mfa`, `admin`, `people`
+/// (`human: true`); rules
 /// `admin-console` (`/admin`) and `public`; default
 /// `authenticated`. [`ISSUER`] is replaced by the test IdP's issuer. The
 /// policy rows edit it, so their line numbers are this text's.
@@ -828,6 +880,7 @@ spec:
     - {name: authenticated}
     - {name: mfa, acr: [urn:stepup:mfa], amr: [[mfa]], maxAge: 15m}
     - {name: admin, extends: mfa, maxAge: 5m, claims: {groups: [shop-admins]}}
+    - {name: people, human: true}
   rules:
     - {name: ops-console, hosts: ['*.ops.test'], paths: [/**], level: admin}
     - {name: admin-console, paths: [/admin, /admin/**], level: admin}
@@ -998,6 +1051,7 @@ impl World {
                     Loc::public("/"),
                     Loc::auth("/account", auth("authenticated", "default"), None),
                     Loc::auth("/admin", auth("admin", "admin-console"), None),
+                    Loc::auth("/people", auth("people", "default"), None),
                     Loc::auth("/api", auth("authenticated", "default"), None),
                 ],
             },
@@ -1126,6 +1180,11 @@ impl World {
                 stepup::claims::resolve_relative(&mut c, idp::now()).unwrap();
                 self.idp()
                     .sign(&Value::Object(c), &json!({}), idp::Alg::Rs256)
+            }
+            Tok::ClientCredentials => self.idp().client_credentials("robot", "robot-secret"),
+            Tok::SignedHeader(header) => {
+                let header: Value = serde_json::from_str(header).unwrap();
+                self.idp().sign(&claims, &header, idp::Alg::Rs256)
             }
         })
     }
@@ -1371,7 +1430,18 @@ fn never_an_allow(r: &Resp, row: Row, host: &str, ctx: &dyn Fn(&Resp) -> String)
             let reached = r.body.starts_with("backend uri=");
             assert_eq!(reached, allow, "backend reached: {reached}; {}", ctx(r));
             if allow {
-                assert!(r.body.contains("user=alice "), "identity: {}", ctx(r));
+                let user = match row.via {
+                    Via::Nginx {
+                        token: Tok::ClientCredentials,
+                        ..
+                    } => "robot",
+                    _ => "alice",
+                };
+                assert!(
+                    r.body.contains(&format!("user={user} ")),
+                    "identity: {}",
+                    ctx(r)
+                );
             }
         }
         Via::Direct { .. } => assert_ne!(r.status, 200, "{}", ctx(r)),

@@ -547,6 +547,85 @@ fn tls_certificate_hot_reload_on_secret_swap() {
     assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
 }
 
+/// Issue 15: a session signed in on shop.test, replayed to another host
+/// behind the same stepup (one set of session keys), is no session there:
+/// a plain 401 (a browser goes to sign-in), and the log says why. A
+/// session that names no host (sealed before sessions were bound) is
+/// refused everywhere.
+#[test]
+fn session_for_another_host_is_no_session() {
+    use stepup::serve::session::{COOKIE_NAME, SessionKeys};
+    let idp = Idp::start(&[], 600);
+    let dir = tempfile::tempdir().unwrap();
+    let keyfile = dir.path().join("session-keys");
+    std::fs::write(&keyfile, SessionKeys::generate_line("k1") + "\n").unwrap();
+    let s = Stepup::start(
+        &policy(idp.issuer(), "shop"),
+        &["--session-keys", keyfile.to_str().unwrap()],
+    )
+    .ready();
+    let n = cluster(&s);
+    let keys = SessionKeys::parse("k", &std::fs::read_to_string(&keyfile).unwrap()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let claims = json!({"sub": "alice", "acr": "urn:stepup:pwd", "amr": ["pwd"],
+        "auth_time": now - 10, "iss": idp.issuer(), "iat": now, "exp": now + 3600,
+        "stepup_host": "shop.test"});
+    let sealed = keys.seal(claims.as_object().unwrap()).unwrap();
+    let cookie = format!("{COOKIE_NAME}={sealed}");
+    // On its own host (any case, any port in Host): accepted.
+    let r = raw(
+        n.port,
+        "GET",
+        "shop.test",
+        "/account",
+        &[("Cookie", &cookie)],
+    );
+    assert_eq!(r.status, 200, "{r:?}\n{}", s.log());
+    assert!(r.body.contains("user=alice"), "{r:?}");
+    let r = raw(
+        n.port,
+        "GET",
+        "SHOP.test",
+        "/account",
+        &[("Cookie", &cookie)],
+    );
+    assert_eq!(r.status, 200, "{r:?}\n{}", s.log());
+    // Replayed to legacy.test: no session.
+    let r = raw(
+        n.port,
+        "GET",
+        "legacy.test",
+        "/account",
+        &[("Cookie", &cookie)],
+    );
+    assert_eq!(r.status, 401, "{r:?}\n{}", s.log());
+    assert_eq!(www(&r), "Bearer realm=\"stepup\"");
+    assert!(!r.body.contains("backend uri="), "{r:?}");
+    let why = r#"session cookie was issued for host \"shop.test\", not \"legacy.test\""#;
+    assert!(s.wait_log(why).contains(why), "{}", s.log());
+    // A session bound to no host opens nowhere.
+    let mut unbound = claims.clone();
+    unbound.as_object_mut().unwrap().remove("stepup_host");
+    let sealed = keys.seal(unbound.as_object().unwrap()).unwrap();
+    let r = raw(
+        n.port,
+        "GET",
+        "shop.test",
+        "/account",
+        &[("Cookie", &format!("{COOKIE_NAME}={sealed}"))],
+    );
+    assert_eq!(r.status, 401, "{r:?}\n{}", s.log());
+    assert!(
+        s.wait_log("session cookie names no host")
+            .contains("session cookie names no host"),
+        "{}",
+        s.log()
+    );
+}
+
 #[test]
 fn session_cookie_accepted_and_tampering_refused() {
     use stepup::serve::session::{COOKIE_NAME, SessionKeys};
@@ -567,7 +646,7 @@ fn session_cookie_accepted_and_tampering_refused() {
         .as_secs() as i64;
     let claims = json!({"sub": "alice", "email": "alice@example.com", "groups": ["shop-admins"],
         "acr": "urn:stepup:mfa", "amr": ["pwd", "otp", "mfa"], "auth_time": now - 10,
-        "iss": idp.issuer(), "iat": now, "exp": now + 3600});
+        "iss": idp.issuer(), "iat": now, "exp": now + 3600, "stepup_host": "shop.test"});
     let sealed = keys.seal(claims.as_object().unwrap()).unwrap();
     let cookie = format!("other=1; {COOKIE_NAME}={sealed}");
     let r = raw(n.port, "GET", "shop.test", "/admin", &[("Cookie", &cookie)]);
@@ -654,4 +733,43 @@ fn oversized_request_head_is_refused() {
     assert_eq!(r.status, 431);
     // The server is still fine.
     assert_eq!(raw(s.port, "GET", "x", "/healthz", &[]).status, 200);
+}
+
+/// Issue 15: the 64 KiB cap covers the whole head, `X-Original-URL`
+/// included. hyper's buffer limit alone let a 70 KB `X-Original-URL`
+/// through to `/auth` (it checks only while the head is incomplete).
+#[test]
+fn oversized_x_original_url_is_refused() {
+    let s = Stepup::start(&policy("http://127.0.0.1:9", "shop"), &[]);
+    let url = |n: usize| format!("https://shop.test/static/{}", "a".repeat(n));
+    let auth = |url: &str| {
+        raw(
+            s.port,
+            "GET",
+            "x",
+            "/auth?level=public",
+            &[("X-Original-URL", url), ("X-Original-Method", "GET")],
+        )
+    };
+    let r = auth(&url(70_000));
+    assert_eq!(r.status, 431, "{r:?}");
+    assert!(
+        s.log().contains("request head too large") && s.log().contains("\"status\":431"),
+        "{}",
+        s.log()
+    );
+    // The cap is exact: `raw` sends the head as stepup counts it.
+    let head = |n: usize| {
+        format!(
+            "GET /auth?level=public HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Original-URL: {}\r\nX-Original-Method: GET\r\n\r\n",
+            url(n)
+        )
+        .len()
+    };
+    let fits = 64 * 1024 - head(0);
+    assert_eq!(head(fits), 64 * 1024);
+    assert_eq!(auth(&url(fits)).status, 200);
+    assert_eq!(auth(&url(fits + 1)).status, 431);
+    // A public path with a short head still passes, the server is fine.
+    assert_eq!(auth(&url(10)).status, 200);
 }

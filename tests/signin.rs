@@ -10,7 +10,9 @@
 //! - `/account` with `auth-url` level `authenticated` (rule `account`),
 //! - `/admin` with `auth-url` level `admin` (rule `admin`; `maxAge` 20s),
 //!   both with `auth-signin https://$http_host/.stepup/signin?level=L`,
-//! - `/.stepup` (Prefix) proxied to stepup without auth.
+//! - `/.stepup` (Prefix) proxied to stepup without auth;
+//!
+//! and the host `other.test` with the same `/account` and `/.stepup`.
 //!
 //! Screenshots of each step: `target/test-output/signin/<test>/`.
 
@@ -36,6 +38,9 @@ use nginx::{Host, Loc, Opts};
 
 /// The protected application host.
 pub const HOST: &str = "shop.test";
+/// A second application host behind the same stepup (`/account` and the
+/// sign-in Ingress only; the IdP knows no redirect URI of it).
+pub const OTHER_HOST: &str = "other.test";
 /// The `stepup` client's secret at the test IdP.
 pub const CLIENT_SECRET: &str = "stepup-secret";
 /// The environment variable the policy's `clientSecretEnv` names.
@@ -273,19 +278,33 @@ pub fn cluster_with(opts: &ClusterOpts) -> Cluster {
             "https://$http_host{SIGNIN_PATH}/signin?level={level}"
         ))
     };
-    let hosts = [Host {
-        name: HOST,
-        locs: vec![
-            Loc::public("/"),
-            Loc::auth(
-                "/account",
-                stepup.auth_url("authenticated", "account"),
-                signin("authenticated"),
-            ),
-            Loc::auth("/admin", stepup.auth_url("admin", "admin"), signin("admin")),
-            Loc::stepup(SIGNIN_PATH, stepup.port),
-        ],
-    }];
+    let hosts = [
+        Host {
+            name: HOST,
+            locs: vec![
+                Loc::public("/"),
+                Loc::auth(
+                    "/account",
+                    stepup.auth_url("authenticated", "account"),
+                    signin("authenticated"),
+                ),
+                Loc::auth("/admin", stepup.auth_url("admin", "admin"), signin("admin")),
+                Loc::stepup(SIGNIN_PATH, stepup.port),
+            ],
+        },
+        Host {
+            name: OTHER_HOST,
+            locs: vec![
+                Loc::public("/"),
+                Loc::auth(
+                    "/account",
+                    stepup.auth_url("authenticated", "account"),
+                    signin("authenticated"),
+                ),
+                Loc::stepup(SIGNIN_PATH, stepup.port),
+            ],
+        },
+    ];
     let nginx = nginx::start_opts(
         &hosts,
         &Opts {
@@ -585,7 +604,7 @@ fn start_flow(c: &Cluster, level: &str, rd: &str) -> (String, String, String) {
 /// (reqwest's blocking client) stays off the async threads.
 fn fetch(c: &Cluster, url: &str, session: Option<&str>) -> (u16, Option<String>, String) {
     tokio::task::block_in_place(|| {
-        let mut req = c.nginx.client(&[HOST]).get(url);
+        let mut req = c.nginx.client(&[HOST, OTHER_HOST]).get(url);
         if let Some(s) = session {
             req = req.header("cookie", format!("__Host-stepup={s}"));
         }
@@ -628,6 +647,45 @@ async fn idp_password_if_asked(b: &Browser, c: &Cluster, user: &str) {
     if at_idp(b, c).await && b.text().await.contains("Password") {
         b.idp_sign_in(user, &format!("pw-{user}")).await;
     }
+}
+
+/// Issue 15: a real session of shop.test, replayed to other.test behind the
+/// same stepup, is no session there: nginx sends the request to
+/// other.test's sign-in (a plain 401 from `/auth`, logged with the reason),
+/// and that sign-in starts a flow at the IdP instead of taking the session
+/// as already meeting the level.
+#[tokio::test(flavor = "multi_thread")]
+async fn session_is_bound_to_its_host() {
+    let (c, b) = setup("session_is_bound_to_its_host").await;
+    b.goto(&c.url("/account")).await;
+    idp_password_if_asked(&b, &c, "alice").await;
+    b.wait_for_url_prefix(&c.url("/account")).await;
+    assert!(backend(&b, "/account").await.contains("user=alice"));
+    let session = b.cookie("__Host-stepup").await.unwrap().value().to_string();
+    assert_eq!(fetch(&c, &c.url("/account"), Some(&session)).0, 200);
+
+    let other = format!("https://{OTHER_HOST}:{}", c.port);
+    let (status, location, body) = fetch(&c, &format!("{other}/account"), Some(&session));
+    assert_eq!(status, 302, "{body}");
+    let location = location.unwrap();
+    assert!(
+        location.starts_with(&format!(
+            "{other}{SIGNIN_PATH}/signin?level=authenticated&rd="
+        )),
+        "{location}"
+    );
+    let why = r#"session cookie was issued for host \"shop.test\", not \"other.test\""#;
+    assert!(c.stepup.wait_log(why).contains(why), "{}", c.stepup.log());
+    // other.test's sign-in does not count it as a session either.
+    let (status, location, _) = fetch(
+        &c,
+        &format!("{other}{SIGNIN_PATH}/signin?level=authenticated&rd=%2Faccount"),
+        Some(&session),
+    );
+    assert_eq!(status, 302);
+    let location = location.unwrap();
+    assert!(location.starts_with(c.idp.issuer()), "{location}");
+    b.close().await;
 }
 
 /// Negative paths of the flow: a tampered session cookie, a replayed

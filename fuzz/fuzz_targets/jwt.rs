@@ -90,7 +90,7 @@ fuzz_target!(|data: &[u8]| {
         accepted(f, token, &claims, "verify");
     }
     if let Ok(claims) =
-        f.rt.block_on(f.verifier.verify_id_token(token, JWT_AUDIENCE))
+        f.rt.block_on(f.verifier.verify_id_token(token, JWT_AUDIENCE, NOW))
     {
         accepted(f, token, &claims, "verify_id_token");
     }

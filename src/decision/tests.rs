@@ -21,6 +21,11 @@ spec:
       extends: mfa
       maxAge: 5m
       claims: {groups: [admins]}
+    - name: people
+      human: true
+    - name: fresh-people
+      human: true
+      maxAge: 1h
   rules:
     - {name: admin, paths: [/admin, /admin/**], level: admin}
     - {name: pay, paths: [/pay/**], level: mfa}
@@ -160,6 +165,24 @@ fn bad_claims_are_invalid_tokens() {
             }),
         ),
         (
+            "iat in the future",
+            Box::new(|c: &mut Claims| {
+                c.insert("iat".into(), json!(NOW + LEEWAY_SECS + 1));
+            }),
+        ),
+        (
+            "iat as a string",
+            Box::new(|c: &mut Claims| {
+                c.insert("iat".into(), json!("now"));
+            }),
+        ),
+        (
+            "auth_time just past the leeway",
+            Box::new(|c: &mut Claims| {
+                c.insert("auth_time".into(), json!(NOW + LEEWAY_SECS + 1));
+            }),
+        ),
+        (
             "acr of the wrong type",
             Box::new(|c: &mut Claims| {
                 c.insert("acr".into(), json!(2));
@@ -200,6 +223,12 @@ fn bad_claims_are_invalid_tokens() {
         let mut c = strong();
         mutate(&mut c);
         let r = check(&need(&p, "authenticated"), Some(&c), NOW);
+        if name == "iat in the future" {
+            assert_eq!(
+                r,
+                Check::Unauthenticated(Some("iat is in the future (61s ahead)".into()))
+            );
+        }
         assert!(
             matches!(r, Check::Unauthenticated(Some(_))),
             "{name}: {r:?}"
@@ -214,6 +243,8 @@ fn bad_claims_are_invalid_tokens() {
     // Within the leeway is fine.
     let mut c = strong();
     c.insert("exp".into(), json!(NOW - LEEWAY_SECS + 1));
+    c.insert("iat".into(), json!(NOW + LEEWAY_SECS));
+    c.insert("auth_time".into(), json!(NOW + LEEWAY_SECS));
     assert_eq!(
         check(&need(&p, "authenticated"), Some(&c), NOW).kind(),
         Kind::Allow
@@ -521,4 +552,77 @@ fn regression_request_chosen_auth_url_is_exposed() {
         );
         assert_eq!((v.kind, v.exposed), (Kind::Allow, true), "{url}");
     }
+}
+
+/// Issue 15: a client-credentials token (no user: no `auth_time`, no `acr`,
+/// `sub` the client id) passes a level without `human`, with the client as
+/// the user; a `human: true` level asks for a person's login instead.
+#[test]
+fn human_levels_refuse_client_credentials() {
+    let p = policy();
+    let robot = claims(
+        json!({"sub": "robot", "client_id": "robot", "scope": "shop", "exp": NOW + 600, "iat": NOW}),
+    );
+    match check(&need(&p, "authenticated"), Some(&robot), NOW) {
+        Check::Allow(h) => assert!(
+            h.contains(&("X-Auth-Request-User", "robot".to_string())),
+            "{h:?}"
+        ),
+        r => panic!("{r:?}"),
+    }
+    let r = check(&need(&p, "people"), Some(&robot), NOW);
+    assert_eq!(
+        r,
+        Check::StepUp {
+            acr_values: None,
+            max_age: None,
+            reason: "token shows no interactive login (no auth_time); token's sub is its own client (no user)".into(),
+        }
+    );
+    // Its challenge is RFC 9470's, without acr_values or max_age.
+    let h = r.www_authenticate().unwrap_or_default();
+    assert!(h.contains("insufficient_user_authentication"), "{h}");
+    assert!(!h.contains("acr_values") && !h.contains("max_age"), "{h}");
+    // auth_time alone is not enough when sub is the client itself (azp too).
+    for k in ["client_id", "azp"] {
+        let mut c = claims(json!({"sub": "robot", "exp": NOW + 600, "auth_time": NOW - 5}));
+        c.insert(k.into(), json!("robot"));
+        assert_eq!(
+            check(&need(&p, "people"), Some(&c), NOW),
+            Check::StepUp {
+                acr_values: None,
+                max_age: None,
+                reason: "token's sub is its own client (no user)".into(),
+            },
+            "{k}"
+        );
+    }
+    // With maxAge, a missing auth_time is said once.
+    match check(&need(&p, "fresh-people"), Some(&robot), NOW) {
+        Check::StepUp {
+            reason, max_age, ..
+        } => {
+            assert_eq!(max_age, Some(3600));
+            assert_eq!(
+                reason,
+                "token has no auth_time; token's sub is its own client (no user)"
+            );
+        }
+        r => panic!("{r:?}"),
+    }
+    // A person's login passes, whatever client it was issued to.
+    let mut alice = strong();
+    alice.insert("azp".into(), json!("shop-web"));
+    alice.insert("client_id".into(), json!("shop-web"));
+    assert_eq!(
+        check(&need(&p, "people"), Some(&alice), NOW).kind(),
+        Kind::Allow
+    );
+    assert_eq!(
+        check(&need(&p, "fresh-people"), Some(&alice), NOW).kind(),
+        Kind::Allow
+    );
+    // A human level combined with another keeps demanding it.
+    let both = need(&p, "people").and(&need(&p, "authenticated"));
+    assert_eq!(check(&both, Some(&robot), NOW).kind(), Kind::StepUp);
 }

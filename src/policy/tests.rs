@@ -50,6 +50,7 @@ fn req(
                 .collect()
         }),
         max_age,
+        human: false,
         claims: claims
             .iter()
             .map(|(k, v)| (k.to_string(), v.iter().map(|x| x.to_string()).collect()))
@@ -451,4 +452,45 @@ fn exemption_grants() {
         "    - {namespaces: [a], reason: x, until: 2027-01-01}\n",
         "unknown field `until`",
     );
+}
+
+/// `human` is a level option: inherited through `extends`, never loosened,
+/// part of the order, and a non-boolean or misspelt key is an error.
+#[test]
+fn human_levels() {
+    let text = BASE.replace(
+        "      claims: {groups: [shop-admins]}\n",
+        "      claims: {groups: [shop-admins]}\n    - {name: people, human: true}\n    - {name: staff, extends: people, claims: {groups: [staff]}}\n",
+    );
+    let p = pol(&text).unwrap();
+    assert!(p.level("people").unwrap().req.human);
+    assert!(p.level("staff").unwrap().req.human, "inherited");
+    assert!(!p.level("mfa").unwrap().req.human);
+    assert!(!p.level(AUTHENTICATED).unwrap().req.human);
+    let people = &p.level("people").unwrap().req;
+    let authn = &p.level(AUTHENTICATED).unwrap().req;
+    assert!(people.satisfies(authn));
+    assert!(!authn.satisfies(people));
+    assert!(authn.and(people).human);
+    assert!(
+        p.level("people")
+            .unwrap()
+            .req
+            .to_string()
+            .contains("interactive login")
+    );
+    let e = err(&text.replace(
+        "{name: staff, extends: people,",
+        "{name: staff, extends: people, human: false,",
+    ));
+    assert!(
+        e.contains(
+            "spec.levels[3].human: level \"staff\" extends \"people\", which needs a human login"
+        ),
+        "{e}"
+    );
+    let e = err(&text.replace("human: true", "human: yes please"));
+    assert!(e.contains("spec.levels[2].human"), "{e}");
+    let e = err(&text.replace("human: true", "humans: true"));
+    assert!(e.contains("unknown field `humans`"), "{e}");
 }

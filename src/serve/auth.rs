@@ -15,8 +15,9 @@
 //! 5. The need is the stricter of (1) and (4); public needs no credentials.
 //! 6. Credentials: `Authorization: Bearer` (verified, cached), else the
 //!    session cookie. A bad token is a 401 with `error="invalid_token"`; a
-//!    bad cookie is logged and treated as no credentials (plain 401, so a
-//!    browser goes to sign-in).
+//!    bad cookie, or a session signed in on another host than the one
+//!    nginx routed on, is logged and treated as no credentials (plain 401,
+//!    so a browser goes to sign-in).
 //! 7. The decision core's [`check`] gives the answer: 200 with identity
 //!    headers, 401 (plain, `invalid_token`, or RFC 9470
 //!    `insufficient_user_authentication`), 403. Never 3xx or 5xx: nginx
@@ -36,7 +37,7 @@ use crate::policy::Need;
 use crate::routing::{normalize, normalize_host, validate_host};
 
 use super::AppState;
-use super::session::{COOKIE_NAME, request_cookie};
+use super::session::{COOKIE_NAME, foreign_host, request_cookie};
 use super::signin::cooldown;
 use super::target::extract;
 
@@ -229,7 +230,14 @@ pub async fn decide(
         let cookie = request_cookie(headers, COOKIE_NAME);
         match (cookie, &st.sessions) {
             (Some(v), Some(keys)) => match keys.open(v) {
-                Ok(c) => Some(std::sync::Arc::new(c)),
+                // A session signed in on another host is no session here.
+                Ok(c) => match foreign_host(&c, &host) {
+                    Some(why) => {
+                        answer.reason = Some(why);
+                        None
+                    }
+                    None => Some(std::sync::Arc::new(c)),
+                },
                 Err(e) => {
                     answer.reason = Some(e.to_string());
                     None

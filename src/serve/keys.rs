@@ -17,8 +17,11 @@
 //!   the key's family and curve, and the JWK's own `alg` when it has one.
 //!   JWKs with `use: enc` and symmetric (`oct`) keys are ignored.
 //! - **Claims**: `iss` exact, `aud` one of the policy's audiences, `exp`,
-//!   `nbf` with [`LEEWAY_SECS`]; `exp`, `iss`, `aud` and `sub` are required.
+//!   `nbf` with [`LEEWAY_SECS`] (`iat` and `auth_time` in the future are the
+//!   decision core's check, with the same leeway); `exp`, `iss`, `aud` and `sub` are required.
 //!   Tokens larger than [`MAX_TOKEN_BYTES`] are refused unparsed.
+//! - **`crit`** (RFC 7515 §4.1.11): stepup understands no JWS extension, so a
+//!   protected header with `crit` (any value, malformed included) is refused.
 //!
 //! The JOSE work is done by the `jsonwebtoken` crate (ring backend).
 
@@ -421,9 +424,15 @@ impl Verifier {
     /// Verify an ID token from the token endpoint (OpenID Connect Core
     /// §3.1.3.7): signature with the IdP's keys, `iss`, `aud` containing
     /// `client_id` (and `azp` equal to it when there are several
-    /// audiences), `exp`/`iat` present. The nonce is the caller's check.
+    /// audiences), `exp`/`iat` present, `iat` not later than `now` plus
+    /// [`LEEWAY_SECS`]. The nonce is the caller's check.
     /// Never cached.
-    pub async fn verify_id_token(&self, token: &str, client_id: &str) -> Result<Claims, String> {
+    pub async fn verify_id_token(
+        &self,
+        token: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Claims, String> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(format!("ID token larger than {MAX_TOKEN_BYTES} bytes"));
         }
@@ -434,8 +443,12 @@ impl Verifier {
                 &["exp", "iss", "aud", "sub"],
             )
             .await?;
-        if !claims.get("iat").is_some_and(Value::is_number) {
-            return Err("ID token has no iat".into());
+        match claims.get("iat").and_then(Value::as_f64) {
+            None => return Err("ID token has no iat".into()),
+            Some(iat) if iat > now.saturating_add(LEEWAY_SECS) as f64 => {
+                return Err("ID token iat is in the future".into());
+            }
+            Some(_) => {}
         }
         if let Some(Value::Array(auds)) = claims.get("aud") {
             if auds.len() > 1 && claims.get("azp").and_then(Value::as_str) != Some(client_id) {
@@ -458,6 +471,7 @@ impl Verifier {
     ) -> Result<Claims, String> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| format!("malformed token: {e}"))?;
+        refuse_crit(token)?;
         let alg = header.alg;
         let family = family_of(alg)
             .ok_or_else(|| format!("algorithm {alg:?} is not accepted (asymmetric only)"))?;
@@ -508,6 +522,45 @@ impl Verifier {
         v.set_required_spec_claims(required);
         let data = jsonwebtoken::decode::<Claims>(token, &key.key, &v).map_err(describe)?;
         Ok(data.claims)
+    }
+}
+
+/// RFC 7515 §4.1.11: a recipient must reject a JWS whose `crit` names an
+/// extension it does not understand. stepup understands none, and the JOSE
+/// crate ignores `crit` (its header type has no such field), so any `crit`
+/// in the protected header, well-formed or not, is refused here, before a
+/// signature is checked.
+fn refuse_crit(token: &str) -> Result<(), String> {
+    use base64::Engine;
+    let segment = token.split('.').next().unwrap_or("");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| "malformed token: header is not base64url".to_string())?;
+    let header: serde_json::Map<String, Value> = serde_json::from_slice(&bytes)
+        .map_err(|_| "malformed token: header is not a JSON object".to_string())?;
+    match header.get("crit") {
+        None => Ok(()),
+        Some(Value::Array(names))
+            if !names.is_empty()
+                && names
+                    .iter()
+                    .all(|n| n.as_str().is_some_and(|s| !s.is_empty())) =>
+        {
+            let list: Vec<String> = names
+                .iter()
+                .filter_map(Value::as_str)
+                .take(8)
+                .map(|n| n.chars().take(40).collect())
+                .collect();
+            Err(format!(
+                "token header crit names extensions stepup does not understand: {} (RFC 7515 §4.1.11)",
+                list.join(", ")
+            ))
+        }
+        Some(_) => Err(
+            "token header crit is malformed (must be a non-empty array of names; RFC 7515 §4.1.11)"
+                .into(),
+        ),
     }
 }
 

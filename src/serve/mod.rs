@@ -9,7 +9,8 @@
 //! - `GET /healthz` (process up), `GET /readyz` (signing keys loaded),
 //!   `GET /metrics` (Prometheus, [`metrics`]).
 //!
-//! Operational limits: request head at most 64 KiB and read within 10 s,
+//! Operational limits: request head at most [`MAX_HEAD_BYTES`] (64 KiB,
+//! request line and every header counted; larger is a 431) and read within 10 s,
 //! TLS handshakes within 10 s, keep-alive connections. SIGTERM or SIGINT
 //! stops accepting, lets in-flight requests finish (up to `--grace`), then
 //! exits 0. The server starts while the IdP is unreachable: `/readyz`
@@ -225,6 +226,44 @@ impl AppState {
     }
 }
 
+/// The largest request head served: request line, headers and their line
+/// ends, as [`head_len`] counts them. hyper's read buffer
+/// (`max_buf_size`) stops heads far over it, but it checks only while the
+/// head is incomplete, so a head that arrives in one read can be larger by
+/// up to a read's worth; this is the exact cap.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// The size of `req`'s head as HTTP/1.1 sends it (`METHOD SP target SP
+/// HTTP/1.1 CRLF`, `name: value CRLF` per header, `CRLF`), not counting
+/// optional whitespace the parser dropped.
+pub fn head_len<B>(req: &axum::http::Request<B>) -> usize {
+    let line =
+        req.method().as_str().len() + req.uri().to_string().len() + " HTTP/1.1\r\n".len() + 1;
+    req.headers().iter().fold(line + 2, |n, (k, v)| {
+        n.saturating_add(k.as_str().len() + 4 + v.len())
+    })
+}
+
+/// Refuse a head over [`MAX_HEAD_BYTES`] with 431 (RFC 6585 §5) before any
+/// handler sees it: for `/auth` that is fail closed, as nginx's
+/// `auth_request` turns any status but 2xx, 401 and 403 into an error.
+async fn cap_head(req: Request, next: axum::middleware::Next) -> Response {
+    let n = head_len(&req);
+    if n > MAX_HEAD_BYTES {
+        let path: String = req.uri().path().chars().take(128).collect();
+        tracing::info!(status = 431, method = %req.method(), path = %path, head_bytes = n,
+            reason = format!("request head of {n} bytes is larger than {MAX_HEAD_BYTES}"),
+            "request head too large");
+        return (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            [(header::CONNECTION, "close")],
+            "request head too large\n",
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
 /// The router (also used directly by tests).
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -235,6 +274,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_handler))
         .fallback(fallback)
+        .layer(axum::middleware::from_fn(cap_head))
         .with_state(state)
 }
 

@@ -9,6 +9,11 @@
 //! - The plaintext is the JSON claims object `/auth` needs (`sub`, `email`,
 //!   `groups`, `acr`, `amr`, `auth_time`, `iss`, `iat`, `exp`); the decision
 //!   core checks it exactly like a verified token's claims, `exp` included.
+//! - [`HOST_CLAIM`] binds a session to the host it was signed in on: the
+//!   `__Host-` prefix keeps browsers from sending the cookie elsewhere, but
+//!   a copied value would open on every host behind the same stepup (one
+//!   set of keys). `/auth` treats a session for another host (or bound to
+//!   none) as no session ([`foreign_host`]), so sessions are per host.
 //! - The associated data binds the ciphertext to the format version, the key
 //!   id and the cookie name, so a value cannot be replayed under another
 //!   cookie name or re-labelled with another key id.
@@ -35,6 +40,27 @@ use crate::claims::Claims;
 /// Name of the session cookie. The `__Host-` prefix makes browsers accept it
 /// only with `Secure`, `Path=/` and no `Domain`: it stays on the app host.
 pub const COOKIE_NAME: &str = "__Host-stepup";
+
+/// The session claim naming the host (as nginx routes it: lower case, no
+/// port, no trailing dot) the session was signed in on.
+pub const HOST_CLAIM: &str = "stepup_host";
+
+/// Why session `claims` do not belong to `host` (the host nginx routed
+/// on, or the sign-in request's), or `None` when they do. Hosts compare as
+/// nginx selects servers ([`crate::routing::normalize_host`]).
+pub fn foreign_host(claims: &Claims, host: &str) -> Option<String> {
+    let want = crate::routing::normalize_host(host);
+    match claims.get(HOST_CLAIM).and_then(serde_json::Value::as_str) {
+        Some(h) if crate::routing::normalize_host(h) == want => None,
+        Some(h) => Some(format!(
+            "session cookie was issued for host {h:?}, not {want:?}; ignored (sessions are per host)"
+        )),
+        None => Some(
+            "session cookie names no host (issued before sessions were bound to hosts); ignored"
+                .into(),
+        ),
+    }
+}
 
 /// Largest cookie value opened (browsers cap a cookie near 4 KiB anyway).
 pub const MAX_COOKIE_BYTES: usize = 4096;

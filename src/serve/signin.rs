@@ -5,7 +5,8 @@
 //!   `auth-signin` sends a browser after a 401): checks `level` and `rd`,
 //!   then starts an OpenID Connect authorization-code flow with PKCE
 //!   (S256), `state` and `nonce`, asking for the level: `acr_values` from
-//!   its `acr`, `max_age` from its `maxAge`, and `prompt=login` when the
+//!   its `acr`, `max_age` from its `maxAge` (for a `human` level without
+//!   one, `claims` asking for `auth_time` as essential), and `prompt=login` when the
 //!   current session is older than that `maxAge` (freshness is the reason
 //!   for this sign-in, and some IdPs ignore `max_age`). The flow's secrets
 //!   live in a sealed cookie named after the state
@@ -60,7 +61,7 @@ use crate::policy::{Level, Need, Policy};
 
 use super::AppState;
 use super::redirect::check_rd;
-use super::session::{COOKIE_NAME, SessionKeys, request_cookie};
+use super::session::{COOKIE_NAME, HOST_CLAIM, SessionKeys, foreign_host, request_cookie};
 
 /// Prefix of the flow cookies' names (the state follows).
 pub const FLOW_COOKIE_PREFIX: &str = "__Host-stepup-flow-";
@@ -365,6 +366,11 @@ pub fn authorization_url(
         }
         if let Some(m) = level.req.max_age {
             q.append_pair("max_age", &m.to_string());
+        } else if level.req.human {
+            // auth_time is the evidence `human` needs; an IdP must send it
+            // when max_age is asked, otherwise when requested as essential
+            // (OpenID Connect Core §2, §5.5.1).
+            q.append_pair("claims", r#"{"id_token":{"auth_time":{"essential":true}}}"#);
         }
         if prompt_login {
             q.append_pair("prompt", "login");
@@ -467,8 +473,16 @@ fn add_cookie(r: &mut Response, v: Option<HeaderValue>) {
 }
 
 /// The claims the session keeps from an ID token: identity, the login's
-/// strength, and every claim a level of the policy checks.
-pub fn session_claims(id: &Claims, policy: &Policy, issuer: &str, now: i64, ttl: i64) -> Claims {
+/// strength, and every claim a level of the policy checks; bound to `host`
+/// ([`HOST_CLAIM`]), the host the sign-in ran on.
+pub fn session_claims(
+    id: &Claims,
+    policy: &Policy,
+    issuer: &str,
+    host: &str,
+    now: i64,
+    ttl: i64,
+) -> Claims {
     let mut keep: Vec<&str> = vec![
         "sub",
         "email",
@@ -490,6 +504,10 @@ pub fn session_claims(id: &Claims, policy: &Policy, issuer: &str, now: i64, ttl:
         }
     }
     out.insert("iss".into(), Value::from(issuer));
+    out.insert(
+        HOST_CLAIM.into(),
+        Value::from(crate::routing::normalize_host(host).as_ref()),
+    );
     out.insert("iat".into(), Value::from(now));
     out.insert("exp".into(), Value::from(now.saturating_add(ttl)));
     out
@@ -534,9 +552,14 @@ impl Cx<'_> {
         request_cookie(self.headers, name)
     }
 
-    /// The current session's claims, if a valid unexpired one is present.
+    /// The current session's claims, if a valid unexpired one for this
+    /// host is present.
     fn session(&self) -> Option<Claims> {
         let c = self.keys.open(self.cookie(COOKIE_NAME)?).ok()?;
+        let host = request_host(self.headers).ok()?;
+        if foreign_host(&c, &host).is_some() {
+            return None;
+        }
         let exp = c.get("exp").and_then(Value::as_i64)?;
         (exp >= self.now).then_some(c)
     }
@@ -862,7 +885,7 @@ impl Cx<'_> {
         let idc = match self
             .st
             .verifier
-            .verify_id_token(&id_token, &self.cfg.client_id)
+            .verify_id_token(&id_token, &self.cfg.client_id, self.now)
             .await
         {
             Ok(c) => c,
@@ -909,7 +932,14 @@ impl Cx<'_> {
             }
         }
         let issuer = self.policy().idp.as_ref().map_or("", |i| i.issuer.as_str());
-        let claims = session_claims(&idc, self.policy(), issuer, self.now, self.cfg.session_ttl);
+        let claims = session_claims(
+            &idc,
+            self.policy(),
+            issuer,
+            host,
+            self.now,
+            self.cfg.session_ttl,
+        );
         let sealed = match self.keys.seal(&claims) {
             Ok(s) => s,
             Err(e) => {

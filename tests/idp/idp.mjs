@@ -19,6 +19,10 @@
 //           tester / tester-secret  redirect_uri http://127.0.0.1/cb
 //           Both confidential (client_secret_basic or client_secret_post),
 //           authorization_code (+ refresh_token), PKCE S256 required.
+//           robot / robot-secret    client_credentials only (client_secret_basic):
+//                                   a JWT access token for the resource with
+//                                   sub = client_id = "robot", no user, so no
+//                                   acr, amr, auth_time, email or groups.
 // Users:    alice, bob, carol; the password is "pw-<name>"; the one-time code
 //           is always 123456.
 // Levels:   password only        -> acr urn:stepup:pwd, amr ["pwd"]
@@ -326,6 +330,14 @@ function configuration() {
       {
         ...clientCommon, client_id: 'tester', client_secret: 'tester-secret', redirect_uris: ['http://127.0.0.1/cb'],
       },
+      {
+        client_id: 'robot',
+        client_secret: 'robot-secret',
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
     ],
     jwks: { keys: keys.map((k) => ({ ...k })) },
     cookies: { keys: cookieKeys },
@@ -358,6 +370,7 @@ function configuration() {
     },
     features: {
       devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
       claimsParameter: { enabled: true },
       userinfo: { enabled: true },
       rpInitiatedLogout: { enabled: true },

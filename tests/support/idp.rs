@@ -2,7 +2,8 @@
 //! (node + oidc-provider). Tokens only ever come from oidc-provider's real
 //! authorization-code flow: [`Idp::login`] plays the browser (cookies,
 //! redirects, login form, one-time code) and then the client (code exchange
-//! with PKCE) without a browser.
+//! with PKCE) without a browser; [`Idp::client_credentials`] uses its
+//! client-credentials grant (a token with no user).
 //!
 //! Needs `node` on PATH and `npm ci --prefix tests/idp` once.
 //!
@@ -449,6 +450,28 @@ impl Idp {
         answer["token"]
             .as_str()
             .unwrap_or_else(|| panic!("sign answered without token: {answer}"))
+            .to_string()
+    }
+
+    /// An access token of the client-credentials grant (RFC 6749 §4.4) for
+    /// the default resource: the `robot` client acting for itself, no user.
+    pub fn client_credentials(&self, client_id: &str, secret: &str) -> String {
+        let token_endpoint = self.discovery()["token_endpoint"]
+            .as_str()
+            .expect("discovery has no token_endpoint")
+            .to_string();
+        let r = Self::http()
+            .post(token_endpoint)
+            .basic_auth(client_id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .expect("token request");
+        let status = r.status();
+        let answer: Value = r.json().expect("token endpoint answered JSON");
+        assert!(status.is_success(), "client_credentials: {status} {answer}");
+        answer["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no access_token: {answer}"))
             .to_string()
     }
 

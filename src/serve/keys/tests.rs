@@ -301,60 +301,136 @@ async fn id_tokens_are_for_this_client_only() {
         }
         sign(&k, &c)
     };
-    let ok = v.verify_id_token(&id(json!({})), "stepup").await.unwrap();
+    let ok = v
+        .verify_id_token(&id(json!({})), "stepup", now())
+        .await
+        .unwrap();
     assert_eq!(ok["nonce"], "n");
     // Several audiences need azp = this client; azp must be this client.
     assert!(
         v.verify_id_token(
             &id(json!({"aud": ["stepup", "other"], "azp": "stepup"})),
-            "stepup"
+            "stepup",
+            now()
         )
         .await
         .is_ok()
     );
     let e = v
-        .verify_id_token(&id(json!({"aud": ["stepup", "other"]})), "stepup")
+        .verify_id_token(&id(json!({"aud": ["stepup", "other"]})), "stepup", now())
         .await
         .unwrap_err();
     assert!(e.contains("azp"), "{e}");
     let e = v
-        .verify_id_token(&id(json!({"azp": "other"})), "stepup")
+        .verify_id_token(&id(json!({"azp": "other"})), "stepup", now())
         .await
         .unwrap_err();
     assert!(e.contains("azp"), "{e}");
     // Another client's ID token, or an access token for the resource.
     let e = v
-        .verify_id_token(&id(json!({"aud": "other"})), "stepup")
+        .verify_id_token(&id(json!({"aud": "other"})), "stepup", now())
         .await
         .unwrap_err();
     assert_eq!(e, "wrong audience (aud)");
     assert_eq!(
-        v.verify_id_token(&sign(&k, &claims()), "stepup")
+        v.verify_id_token(&sign(&k, &claims()), "stepup", now())
             .await
             .unwrap_err(),
         "wrong audience (aud)"
     );
     // iat and exp are required; expiry and the issuer are checked.
     let e = v
-        .verify_id_token(&id(json!({"iat": null})), "stepup")
+        .verify_id_token(&id(json!({"iat": null})), "stepup", now())
         .await
         .unwrap_err();
     assert!(e.contains("iat"), "{e}");
     assert!(
-        v.verify_id_token(&id(json!({"exp": null})), "stepup")
+        v.verify_id_token(&id(json!({"exp": null})), "stepup", now())
             .await
             .is_err()
     );
     let e = v
-        .verify_id_token(&id(json!({"exp": now() - 3600})), "stepup")
+        .verify_id_token(&id(json!({"exp": now() - 3600})), "stepup", now())
         .await
         .unwrap_err();
     assert_eq!(e, "token expired");
     let e = v
-        .verify_id_token(&id(json!({"iss": "https://evil.example"})), "stepup")
+        .verify_id_token(&id(json!({"iss": "https://evil.example"})), "stepup", now())
         .await
         .unwrap_err();
     assert_eq!(e, "wrong issuer (iss)");
+    // Issue 15: an ID token issued in the future (beyond the leeway).
+    let e = v
+        .verify_id_token(&id(json!({"iat": now() + 3600})), "stepup", now())
+        .await
+        .unwrap_err();
+    assert_eq!(e, "ID token iat is in the future");
+    assert!(
+        v.verify_id_token(&id(json!({"iat": now() + 30})), "stepup", now())
+            .await
+            .is_ok()
+    );
     // An ID token is not a bearer token for the resource either.
     assert_eq!(err(&v, &id(json!({}))).await, "wrong audience (aud)");
+}
+
+/// Issue 15: a JWS whose protected header has `crit` must be refused
+/// (RFC 7515 §4.1.11): stepup understands no extension. jsonwebtoken
+/// ignores the member, so these verified before.
+#[tokio::test]
+async fn crit_in_the_header_is_refused() {
+    let k = p256("k1");
+    let v = verifier(&[&k]);
+    let signed = |header: Value| {
+        let h = URL_SAFE_NO_PAD.encode(header.to_string());
+        let p = URL_SAFE_NO_PAD.encode(claims().to_string());
+        let input = format!("{h}.{p}");
+        let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &k.enc, Algorithm::ES256).unwrap();
+        format!("{input}.{sig}")
+    };
+    let base = json!({"alg": "ES256", "kid": "k1", "typ": "JWT"});
+    let with = |extra: Value| {
+        let mut h = base.clone();
+        for (key, val) in extra.as_object().unwrap() {
+            h[key] = val.clone();
+        }
+        signed(h)
+    };
+    // The same construction without crit verifies.
+    assert!(v.verify(&signed(base.clone()), now()).await.is_ok());
+    assert!(v.verify(&with(json!({"x-other": 1})), now()).await.is_ok());
+    let e = err(&v, &with(json!({"crit": ["b64"], "b64": false}))).await;
+    assert_eq!(
+        e,
+        "token header crit names extensions stepup does not understand: b64 (RFC 7515 §4.1.11)"
+    );
+    let e = err(&v, &with(json!({"crit": ["exp", "urn:x"], "exp": 1}))).await;
+    assert!(e.contains("exp, urn:x"), "{e}");
+    for bad in [
+        json!("b64"),
+        json!([]),
+        json!([1]),
+        json!([""]),
+        json!(null),
+        json!({}),
+        json!(true),
+    ] {
+        let e = err(&v, &with(json!({"crit": bad}))).await;
+        assert!(
+            e.starts_with("token header crit is malformed"),
+            "{bad}: {e}"
+        );
+    }
+    // ID tokens go through the same check.
+    let mut c = claims();
+    c["aud"] = json!("stepup");
+    let h = URL_SAFE_NO_PAD
+        .encode(json!({"alg": "ES256", "kid": "k1", "crit": ["x"], "x": 1}).to_string());
+    let input = format!("{h}.{}", URL_SAFE_NO_PAD.encode(c.to_string()));
+    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &k.enc, Algorithm::ES256).unwrap();
+    let e = v
+        .verify_id_token(&format!("{input}.{sig}"), "stepup", now())
+        .await
+        .unwrap_err();
+    assert!(e.contains("crit"), "{e}");
 }

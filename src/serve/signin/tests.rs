@@ -12,6 +12,7 @@ spec:
     - {name: authenticated}
     - {name: mfa, acr: [urn:stepup:mfa, phrh], maxAge: 15m}
     - {name: admin, extends: mfa, maxAge: 5m, claims: {groups: [shop-admins], department: [ops]}}
+    - {name: people, human: true}
   rules:
     - {name: admin, paths: ["/admin/**"], level: admin}
   default: authenticated
@@ -80,6 +81,28 @@ fn authorization_url_asks_for_the_level() {
     )
     .unwrap();
     assert!(!u.contains("acr_values") && !u.contains("max_age") && !u.contains("prompt"));
+    assert!(!u.contains("claims"));
+    // A human level without maxAge asks for auth_time as an essential claim
+    // (with maxAge the IdP must send it anyway).
+    let u = authorization_url(
+        "https://idp.example/auth",
+        "c",
+        "https://h/cb",
+        "openid",
+        "s",
+        "n",
+        "c",
+        p.level("people").unwrap(),
+        false,
+    )
+    .unwrap();
+    let parsed = url::Url::parse(&u).unwrap();
+    let claims: Vec<String> = parsed
+        .query_pairs()
+        .filter(|(k, _)| k == "claims")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    assert_eq!(claims, [r#"{"id_token":{"auth_time":{"essential":true}}}"#]);
     assert!(
         authorization_url("not a url", "c", "r", "openid", "s", "n", "c", admin, false).is_err()
     );
@@ -144,7 +167,14 @@ fn session_keeps_identity_strength_and_policy_claims_only() {
         "iss": "https://idp.example", "iat": 90, "exp": 400, "sid": "s"
     }))
     .unwrap();
-    let s = session_claims(&id, &p, "https://idp.example", 1_000, 3_600);
+    let s = session_claims(
+        &id,
+        &p,
+        "https://idp.example",
+        "Shop.Example:8443",
+        1_000,
+        3_600,
+    );
     let mut keys: Vec<&str> = s.keys().map(String::as_str).collect();
     keys.sort_unstable();
     assert_eq!(
@@ -159,9 +189,23 @@ fn session_keeps_identity_strength_and_policy_claims_only() {
             "groups",
             "iat",
             "iss",
+            "stepup_host",
             "sub"
         ]
     );
+    // Bound to the host as nginx routes it (no port, lower case).
+    assert_eq!(s["stepup_host"], "shop.example");
+    assert_eq!(foreign_host(&s, "shop.example"), None);
+    assert_eq!(foreign_host(&s, "SHOP.example.:443"), None);
+    assert_eq!(
+        foreign_host(&s, "b.example").as_deref(),
+        Some(
+            "session cookie was issued for host \"shop.example\", not \"b.example\"; ignored (sessions are per host)"
+        )
+    );
+    let mut unbound = s.clone();
+    unbound.remove("stepup_host");
+    assert!(foreign_host(&unbound, "shop.example").is_some());
     assert_eq!(s["exp"], 4_600);
     assert_eq!(s["iat"], 1_000);
     assert_eq!(s["auth_time"], 100);
