@@ -120,6 +120,60 @@ impl PathGlob {
             .then_some(self.source.as_str())
     }
 
+    /// Whether some path that starts with `prefix` (an absolute path, or
+    /// the part of one before an unknown continuation) matches the glob:
+    /// `/admin/**` may match under `/adm` and `/admin/`, not under `/api/`.
+    /// Lint uses it to bound where a `rewrite-target` with captures can send
+    /// a request (issue 15).
+    pub fn may_match_under(&self, prefix: &[u8], fold: bool) -> bool {
+        let Some(parts) = split_path(prefix) else {
+            return true;
+        };
+        let Some((partial, complete)) = parts.split_last() else {
+            return true;
+        };
+        reach(&self.segs, complete, fold)
+            .into_iter()
+            .any(|j| match self.segs.get(j) {
+                // The glob ended, but the path goes on with a segment.
+                None => false,
+                Some(Seg::Deep | Seg::Any) => true,
+                Some(Seg::Lit(l)) => {
+                    l.len() >= partial.len() && eq(&l[..partial.len()], partial, fold)
+                }
+                Some(Seg::Wild(pieces)) => pieces.first().is_none_or(|first| {
+                    let n = first.len().min(partial.len());
+                    eq(&first[..n], &partial[..n], fold)
+                }),
+            })
+    }
+
+    /// Whether the glob matches *every* path that starts with `prefix`
+    /// (compared exactly): `/static/**` covers `/static/` and `/static/js`,
+    /// not `/static`. Sound, not complete: a `**` before the last segment
+    /// counts as covering nothing.
+    pub fn covers_all_under(&self, prefix: &[u8]) -> bool {
+        let Some(parts) = split_path(prefix) else {
+            return false;
+        };
+        let Some((_, complete)) = parts.split_last() else {
+            return false;
+        };
+        for (i, seg) in self.segs.iter().enumerate() {
+            let last = i + 1 == self.segs.len();
+            match (seg, complete.get(i)) {
+                (Seg::Deep, _) => return last,
+                (_, None) => return false,
+                (seg, Some(part)) => {
+                    if !seg_matches(seg, part, false) {
+                        return false;
+                    }
+                }
+            }
+        }
+        false
+    }
+
     /// The literal part before the first wildcard segment (`/admin/**` →
     /// `/admin`), used by lint to pick a sample path.
     pub fn literal_prefix(&self) -> String {
@@ -203,6 +257,24 @@ fn walk<'b>(
         std::mem::swap(&mut cur, &mut next);
     }
     get(cur, pat.len())
+}
+
+/// The glob positions reached after reading `parts` (the walk of
+/// [`walk`], returning its state set instead of whether it ended).
+fn reach(pat: &[Seg], parts: &[&[u8]], fold: bool) -> Vec<usize> {
+    let words = (pat.len() + 1).div_ceil(64);
+    let (mut cur, mut next) = (vec![0u64; words], vec![0u64; words]);
+    set(&mut cur, 0);
+    close(pat, &mut cur);
+    for part in parts {
+        next.fill(0);
+        for j in Ones::new(&cur) {
+            step(pat, j, part, fold, &mut next);
+        }
+        close(pat, &mut next);
+        std::mem::swap(&mut cur, &mut next);
+    }
+    Ones::new(&cur).collect()
 }
 
 /// From position `j`, read `part`: mark in `next` the positions it leads to;
@@ -618,5 +690,56 @@ mod tests {
         assert!(HostPattern::parse("a.*.com").is_err());
         assert!(HostPattern::parse("*").is_err());
         assert!(HostPattern::parse("bad_host.com").is_err());
+    }
+}
+
+/// Where a `rewrite-target` prefix can land (issue 15).
+#[cfg(test)]
+mod under_tests {
+    use super::PathGlob;
+
+    fn may(g: &str, p: &str) -> bool {
+        PathGlob::parse(g)
+            .unwrap()
+            .may_match_under(p.as_bytes(), false)
+    }
+
+    fn covers(g: &str, p: &str) -> bool {
+        PathGlob::parse(g).unwrap().covers_all_under(p.as_bytes())
+    }
+
+    #[test]
+    fn may_match_under_a_prefix() {
+        assert!(may("/admin/**", "/admin/"));
+        assert!(may("/admin/**", "/adm"));
+        assert!(may("/admin", "/adm"));
+        assert!(may("/admin/**", "/"));
+        assert!(may("/admin/**", "/admin/x/y"));
+        assert!(!may("/admin/**", "/api/"));
+        assert!(!may("/admin", "/admin/"));
+        assert!(!may("/admin/**", "/reports-v2/"));
+        assert!(may("/api/*/admin", "/api/v1/"));
+        assert!(!may("/api/*/admin", "/api/v1/x/"));
+        assert!(may("/**/secret", "/a/b/"));
+        assert!(may("/files/*.pdf", "/files/re"));
+        assert!(may("/files/rep*.pdf", "/files/r"));
+        assert!(!may("/files/rep*.pdf", "/files/x"));
+        assert!(
+            PathGlob::parse("/Admin/**")
+                .unwrap()
+                .may_match_under(b"/admin/", true)
+        );
+    }
+
+    #[test]
+    fn covers_all_under_a_prefix() {
+        assert!(covers("/static/**", "/static/"));
+        assert!(covers("/static/**", "/static/js/"));
+        assert!(covers("/**", "/"));
+        assert!(covers("/*/**", "/a/"));
+        assert!(!covers("/static/**", "/static"));
+        assert!(!covers("/static/**", "/"));
+        assert!(!covers("/static", "/static/"));
+        assert!(!covers("/a/**/b", "/a/"));
     }
 }

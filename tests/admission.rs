@@ -900,3 +900,48 @@ fn regression_auth_url_identity_at_admission() {
         assert!(msg.contains("SU003") && msg.contains(why), "{u}: {msg}");
     }
 }
+
+/// Issue 15: `/reports(/|$)(.*)` at level authenticated with
+/// `rewrite-target: /admin/$2` serves the backend's /admin/... (which the
+/// policy protects at level admin) to a password login. /validate denies
+/// it with SU018; the same Ingress rewriting to /reports-v2/$2 is allowed.
+#[test]
+fn validate_denies_a_rewrite_onto_a_stricter_rule() {
+    let review_for = |target: &str| {
+        let mut review = capture("ingress-create-validating.json");
+        review["request"]["namespace"] = json!("shop");
+        review["request"]["name"] = json!("reports");
+        review["request"]["object"] = json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {"name": "reports", "namespace": "shop",
+                         "creationTimestamp": "2026-01-01T00:00:00Z",
+                         "annotations": {
+                "nginx.ingress.kubernetes.io/use-regex": "true",
+                "nginx.ingress.kubernetes.io/rewrite-target": target,
+                "nginx.ingress.kubernetes.io/auth-url": "http://stepup.stepup-system.svc.cluster.local:8080/auth?level=authenticated",
+            }},
+            "spec": {"ingressClassName": "nginx",
+                     "tls": [{"hosts": ["admin.example.com"], "secretName": "tls"}],
+                     "rules": [{"host": "admin.example.com", "http": {"paths": [
+                {"path": "/reports(/|$)(.*)", "pathType": "ImplementationSpecific",
+                 "backend": {"service": {"name": "backoffice", "port": {"number": 80}}}}]}}]}
+        });
+        review
+    };
+    let s = Server::start();
+    let r = s.review("/validate", &review_for("/admin/$2"));
+    assert_deny_shape(&r);
+    let msg = r["status"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("SU018"), "{msg}");
+    for part in [
+        "rewrite-target /admin/$2",
+        "policy rule admin-console requires admin",
+        "level authenticated",
+        "Fix: ",
+    ] {
+        assert!(msg.contains(part), "{part:?} not in {msg}");
+    }
+    let r = s.review("/validate", &review_for("/reports-v2/$2"));
+    assert_eq!(r["allowed"], true, "{r}");
+}

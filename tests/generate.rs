@@ -234,6 +234,9 @@ fn shop_output_lints_clean() {
 const NOT_FIXED: &[&str] = &[
     "SU003", "SU007", "SU008", "SU009", "SU010", "SU011", "SU012", "SU013", "SU014", "SU015",
     "SU017",
+    // generate protects by the request path; it does not follow a
+    // rewrite-target to the backend path (SU018 says to raise the level).
+    "SU018",
 ];
 
 /// Findings allowed to remain on top of the fixture's own rule, per file

@@ -209,3 +209,66 @@ fn host_parsing_matches_real_nginx() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Issue 15: the class SU018 reports is real. The fixture's Ingress
+/// (`/reports(/|$)(.*)` at level authenticated, `rewrite-target:
+/// /admin/$2`) rendered as ingress-nginx renders it and served by the real
+/// nginx sends `/reports/x` to the backend as `/admin/x` — a path the policy
+/// protects at level admin — and lint reports it as an SU018 error.
+#[test]
+fn rewrite_target_reaches_the_backend_rewritten_and_lint_flags_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let loaded =
+        stepup::ingress::load_paths(&[root.join("testdata/lint/SU018/fires.yaml")]).unwrap();
+    let table = RouteTable::build(loaded.ingresses, &Classes::default()).unwrap();
+    let nginx = nginx::start_with(
+        |port, upstream| conf::render(&table, port, upstream).unwrap(),
+        false,
+    );
+    for (target, backend) in [
+        ("/reports/x", "/admin/x"),
+        ("/reports/users/1?page=2", "/admin/users/1?page=2"),
+        ("/REPORTS/x", "/admin/x"),
+        ("/reports", "/admin/"),
+    ] {
+        let got = nginx::raw(nginx.port, "GET", "shop.example.com", target, &[]);
+        assert_eq!(got.status, 200, "{target}: {got:?}\n{}", nginx.error_log());
+        // The location the model picks served it...
+        let routed = table.route("shop.example.com", target.as_bytes());
+        let Outcome::Location(l) = routed.outcome else {
+            panic!("{target}: model {:?}", routed.outcome);
+        };
+        let id = conf::location_id(routed.server_index, l);
+        assert!(
+            got.body.starts_with(&format!("{id} ")),
+            "{target}: {}",
+            got.body
+        );
+        // ...and the backend was sent the rewritten path.
+        assert_eq!(
+            got.header("x-stepup-backend-uri"),
+            Some(backend),
+            "{target}: {got:?}"
+        );
+    }
+
+    let policy = stepup::policy::parse(
+        "policy.yaml",
+        &std::fs::read_to_string(root.join("testdata/lint/policy.yaml")).unwrap(),
+    )
+    .unwrap();
+    let report = stepup::lint::lint(&policy, &table, &stepup::lint::Options::default());
+    let f: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule == "SU018")
+        .collect();
+    assert_eq!(f.len(), 1, "{:?}", report.findings);
+    assert_eq!(f[0].severity, stepup::lint::Severity::Error);
+    assert!(
+        f[0].message.contains("any path under /admin/")
+            && f[0].message.contains("admin-console requires admin"),
+        "{}",
+        f[0].message
+    );
+}

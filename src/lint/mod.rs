@@ -13,6 +13,9 @@
 //!   the nginx differential test proves.
 //! - **Annotation rules** read each Ingress's annotations (snippets,
 //!   injection characters, auth-url shape, canary, cache key, TLS, …).
+//! - **Rewrite rule** (SU018, [`rewrite`]): where each location's
+//!   `rewrite-target` can send a request on the backend, against the
+//!   policy rules there.
 //!
 //! Suppression: `stepup.dev/ignore: "SU007: reason, SU013: reason"` on an
 //! Ingress; a suppression without a reason is itself a finding (SU017);
@@ -25,6 +28,7 @@
 //! cert-manager's ACME solver Ingresses are exempt.
 
 mod probe;
+mod rewrite;
 mod rules;
 
 use std::collections::HashMap;
@@ -231,6 +235,7 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
     let mut routed = Vec::new();
     probe::routes(policy, table, &mut routed);
     findings.extend(aggregate(routed));
+    rewrite::check(policy, table, &mut findings);
     findings.retain(|f| {
         by_key
             .get(&(f.namespace.as_str(), f.ingress.as_str()))

@@ -200,6 +200,25 @@ Ingress author's: admission honours it only where a grant under the policy's spe
 Ingress and the rule (and has not expired); lint honours it but reports each one no grant covers.\n\nFix: \
 add the reason; for an error, fix it or have the policy's owners add a grant.",
     },
+    RuleInfo {
+        id: "SU018",
+        name: "rewrite-escalation",
+        severity: Severity::Error,
+        summary: "a rewrite-target sends requests to a backend path a stricter policy rule protects",
+        explain: "With `nginx.ingress.kubernetes.io/rewrite-target`, ingress-nginx writes `rewrite \
+\"(?i)<path>\" <target> break;` into the location: the backend receives the target, with the path \
+regex's capture groups ($1, $2, ...) substituted, not the path the client asked for. Auth is checked \
+for the request path and the Ingress's auth-url level, so `/reports(/|$)(.*)` at level authenticated \
+with `rewrite-target: /admin/$2` serves the backend's /admin/... to a password login. stepup bounds \
+where the rewrite can land by the target's literal start (up to the first `$`; the whole target when \
+it has none; captures the path regex does not have are empty) and reports an error when a policy \
+rule there is stricter than the level the Ingress gives the request: for an exact target, the rule \
+the policy picks for it under any method; for a prefix, any rule that can match a path under it, \
+whatever the rule order or methods (fail closed: `/$2` can reach every rule of the host). `app-root` (a redirect) and `x-forwarded-prefix` (a \
+header) do not change the upstream path and are not checked.\n\nFix: give the Ingress the stricter \
+level (`stepup generate --split` puts it on its own Ingress), or rewrite to a path no stricter rule \
+covers.",
+    },
 ];
 
 /// Build a finding located at the Ingress (or one of its paths).

@@ -131,3 +131,135 @@ fn error_suppressions_need_a_grant_when_required() {
         assert_eq!(r.grant_uses[0].outcome.as_str(), "granted");
     }
 }
+
+// === SU018: rewrite-target onto protected paths (issue 15) ===
+
+const REWRITE_POLICY: &str = "apiVersion: stepup.dev/v1alpha1\nkind: StepUpPolicy\nspec:\n  authService: {url: http://stepup.stepup-system.svc.cluster.local:8080, signinPath: /.stepup}\n  levels: [{name: authenticated}, {name: mfa, acr: [phrh]}]\n  rules:\n    - {name: admin, paths: [/admin, /admin/**], level: mfa}\n    - {name: reports, paths: [/reports, /reports/**], level: authenticated}\n  default: public\n";
+
+/// The issue's Ingress: `/reports(/|$)(.*)` at level authenticated, with
+/// `annotations` (a flow mapping's entries) added.
+fn rewrite_ingress(target: &str, level: &str) -> String {
+    format!(
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: reports\n  namespace: shop\n  annotations:\n    nginx.ingress.kubernetes.io/use-regex: \"true\"\n    nginx.ingress.kubernetes.io/rewrite-target: \"{target}\"\n    nginx.ingress.kubernetes.io/auth-url: \"http://stepup.stepup-system.svc.cluster.local:8080/auth?level={level}\"\nspec:\n  rules:\n    - host: shop.test\n      http:\n        paths:\n          - {{path: \"/reports(/|$)(.*)\", pathType: ImplementationSpecific, backend: {{service: {{name: s, port: {{number: 80}}}}}}}}\n"
+    )
+}
+
+fn su018(target: &str, level: &str) -> Vec<Finding> {
+    lint_yaml(REWRITE_POLICY, &rewrite_ingress(target, level))
+        .findings
+        .into_iter()
+        .filter(|f| f.rule == "SU018")
+        .collect()
+}
+
+/// The issue's sample: the backend's /admin/... behind a password login.
+#[test]
+fn rewrite_onto_a_stricter_rule_is_an_error() {
+    let f = su018("/admin/$2", "authenticated");
+    assert_eq!(f.len(), 1, "{f:?}");
+    let f = &f[0];
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(
+        (f.ingress.as_str(), f.path.as_str()),
+        ("reports", "/reports(/|$)(.*)")
+    );
+    for part in [
+        "rewrite-target /admin/$2",
+        "any path under /admin/",
+        "policy rule admin requires mfa",
+        "Ingress shop/reports",
+        "level authenticated",
+    ] {
+        assert!(f.message.contains(part), "{part:?} not in {}", f.message);
+    }
+    assert!(f.fix.contains("level mfa"), "{}", f.fix);
+    // At the stricter level it is fine.
+    assert!(su018("/admin/$2", "mfa").is_empty());
+}
+
+/// A target under the same rule, or one no stricter rule covers, is fine.
+#[test]
+fn rewrite_to_the_same_or_a_weaker_rule_is_fine() {
+    assert!(su018("/reports-v2/$2", "authenticated").is_empty());
+    assert!(su018("/reports/$2", "authenticated").is_empty());
+    assert!(su018("/public/$2", "authenticated").is_empty());
+    assert!(su018("/reports/summary", "authenticated").is_empty());
+}
+
+/// With no `$`, the target is one exact path: the rule the policy picks.
+#[test]
+fn rewrite_to_an_exact_protected_path_is_an_error() {
+    let f = su018("/admin/settings", "authenticated");
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(
+        f[0].message.contains("as /admin/settings"),
+        "{}",
+        f[0].message
+    );
+    // A query string is not part of the path.
+    assert_eq!(su018("/admin?from=$2", "authenticated").len(), 1);
+    assert!(su018("/reports?from=$2", "authenticated").is_empty());
+}
+
+/// `/$2` can reach anything: any stricter rule on the host is an error
+/// (fail closed), and an absent capture expands to nothing.
+#[test]
+fn rewrite_to_an_open_prefix_fails_closed() {
+    let f = su018("/$2", "authenticated");
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(
+        f[0].message.contains("any path under /"),
+        "{}",
+        f[0].message
+    );
+    assert_eq!(su018("$2", "authenticated").len(), 1);
+    assert_eq!(su018("/adm$1", "authenticated").len(), 1);
+    // `$5`: /reports(/|$)(.*) has two groups, so the target is exactly `/`.
+    assert!(su018("/$5", "authenticated").is_empty());
+    // An absolute URL is a redirect, not an upstream rewrite.
+    assert!(su018("https://other.test/admin/$2", "authenticated").is_empty());
+}
+
+/// A public Ingress (no auth) rewriting onto a protected path; `app-root`
+/// and `x-forwarded-prefix` are not rewrites.
+#[test]
+fn rewrite_from_a_public_ingress_and_non_rewrites() {
+    let open = rewrite_ingress("/admin/$2", "authenticated")
+        .replace("    nginx.ingress.kubernetes.io/auth-url: \"http://stepup.stepup-system.svc.cluster.local:8080/auth?level=authenticated\"\n", "");
+    let f: Vec<Finding> = lint_yaml(REWRITE_POLICY, &open)
+        .findings
+        .into_iter()
+        .filter(|f| f.rule == "SU018")
+        .collect();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].message.contains("with no auth"), "{}", f[0].message);
+    let other = rewrite_ingress("/admin/$2", "authenticated").replace(
+        "    nginx.ingress.kubernetes.io/rewrite-target: \"/admin/$2\"\n",
+        "    nginx.ingress.kubernetes.io/app-root: /admin\n    nginx.ingress.kubernetes.io/x-forwarded-prefix: /admin\n",
+    );
+    let r = lint_yaml(REWRITE_POLICY, &other);
+    assert!(
+        r.findings.iter().all(|f| f.rule != "SU018"),
+        "{:?}",
+        r.findings
+    );
+}
+
+/// Where a target can land.
+#[test]
+fn rewrite_reach() {
+    use super::rewrite::{Reach, reach};
+    let p = "/reports(/|$)(.*)";
+    assert_eq!(reach(p, "/admin/$2"), Some(Reach::Under("/admin/".into())));
+    assert_eq!(reach(p, "/admin"), Some(Reach::Exact("/admin".into())));
+    assert_eq!(reach(p, "/a/$9/b"), Some(Reach::Exact("/a//b".into())));
+    assert_eq!(reach(p, "/a$host"), Some(Reach::Under("/a".into())));
+    assert_eq!(reach(p, "/a${1}"), Some(Reach::Under("/a".into())));
+    assert_eq!(reach(p, "$scheme://x/"), Some(Reach::Under("/".into())));
+    assert_eq!(reach(p, "HTTP://x/$1"), None);
+    // A regex this crate cannot compile: every capture may be set.
+    assert_eq!(
+        reach("/a(?<=b)(.*)", "/x/$5"),
+        Some(Reach::Under("/x/".into()))
+    );
+}

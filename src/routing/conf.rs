@@ -5,7 +5,10 @@
 //! It exists to prove the model against the real nginx binary: each location
 //! forwards to a probe upstream with its identity (`server:location`) and
 //! `$uri` in headers, so a test can compare nginx's choice and
-//! normalisation with [`RouteTable::route`] for any raw request.
+//! normalisation with [`RouteTable::route`] for any raw request. A location
+//! with a `rewrite-target` rewrites as ingress-nginx's `buildProxyPass`
+//! does, and the probe upstream answers the path it received in
+//! `X-Stepup-Backend-Uri`, so a test can see what a backend is sent.
 
 use std::fmt::Write;
 
@@ -31,6 +34,12 @@ fn server_name(name: &str) -> String {
     }
 }
 
+fn needs_quoting(s: &str) -> bool {
+    s.bytes().any(|b| {
+        matches!(b, b'"' | b'{' | b'}' | b';' | b'\\' | b' ' | b'\'') || b.is_ascii_control()
+    })
+}
+
 /// The `http {}` body: one server per table server on `listen`, each location
 /// proxying to `127.0.0.1:upstream`, plus the probe upstream server that
 /// answers `<location id> <$uri>`.
@@ -48,10 +57,7 @@ pub fn render(table: &RouteTable, listen: u16, upstream: u16) -> Result<String, 
             server_name(&s.name)
         );
         for (li, l) in s.locations.iter().enumerate() {
-            if l.name.bytes().any(|b| {
-                matches!(b, b'"' | b'{' | b'}' | b';' | b'\\' | b' ' | b'\'')
-                    || b.is_ascii_control()
-            }) {
+            if needs_quoting(&l.name) {
                 return Err(Unrenderable(format!(
                     "path {:?} needs quoting this renderer does not do",
                     l.name
@@ -62,9 +68,20 @@ pub fn render(table: &RouteTable, listen: u16, upstream: u16) -> Result<String, 
                 Modifier::Prefix => l.name.clone(),
                 Modifier::Regex => format!("~* \"^{}\"", l.name),
             };
+            // buildProxyPass: `rewrite "(?i)<path>" <target> break;` before
+            // proxy_pass. `$uri` is kept from before it (the location's view).
+            let rewrite = match l.rewrite_target() {
+                Some(t) if needs_quoting(t) => {
+                    return Err(Unrenderable(format!(
+                        "rewrite-target {t:?} needs quoting this renderer does not do"
+                    )));
+                }
+                Some(t) => format!("        rewrite \"(?i){}\" {t} break;\n", l.name),
+                None => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "    location {directive} {{\n        proxy_set_header X-Stepup-Location \"{}\";\n        proxy_set_header X-Stepup-Uri $uri;\n        proxy_pass http://127.0.0.1:{upstream};\n    }}",
+                "    location {directive} {{\n        set $stepup_uri $uri;\n{rewrite}        proxy_set_header X-Stepup-Location \"{}\";\n        proxy_set_header X-Stepup-Uri $stepup_uri;\n        proxy_pass http://127.0.0.1:{upstream};\n    }}",
                 location_id(si, li)
             );
         }
@@ -72,7 +89,7 @@ pub fn render(table: &RouteTable, listen: u16, upstream: u16) -> Result<String, 
     }
     let _ = writeln!(
         out,
-        "server {{\n    listen 127.0.0.1:{upstream};\n    location / {{\n        default_type text/plain;\n        return 200 \"$http_x_stepup_location $http_x_stepup_uri\";\n    }}\n}}"
+        "server {{\n    listen 127.0.0.1:{upstream};\n    location / {{\n        default_type text/plain;\n        add_header X-Stepup-Backend-Uri $request_uri always;\n        return 200 \"$http_x_stepup_location $http_x_stepup_uri\";\n    }}\n}}"
     );
     Ok(out)
 }

@@ -96,6 +96,14 @@ impl Location {
         }
     }
 
+    /// The `rewrite-target` nginx applies in this location (`rewrite
+    /// "(?i)<path>" <target> break;`): set, non-empty and not the path itself.
+    pub fn rewrite_target(&self) -> Option<&str> {
+        self.rewrite
+            .as_deref()
+            .filter(|t| !t.is_empty() && *t != self.name)
+    }
+
     fn needs_rewrite(&self) -> bool {
         self.rewrite
             .as_deref()
