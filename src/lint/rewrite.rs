@@ -171,7 +171,9 @@ pub(super) fn check(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
             };
             let (have, have_label) = match auth_ref(ing, Some(policy)).enforcement {
                 EnforcementRef::None => (Need::Public, "no auth".to_string()),
-                EnforcementRef::Stepup { level, rule } => match policy.need_of(level) {
+                // A query that fails closed is SU003's.
+                EnforcementRef::Stepup { fault: Some(_), .. } => continue,
+                EnforcementRef::Stepup { level, rule, .. } => match policy.need_of(level) {
                     // `rule=` is a floor at runtime: its rule's level applies too.
                     Some(n) => match rule.and_then(|r| policy.rules.iter().find(|p| p.name == r)) {
                         Some(r) => (n.and(&r.need), format!("level {level} (rule {})", r.name)),
@@ -180,6 +182,10 @@ pub(super) fn check(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
                     // An unknown level fails closed at runtime (SU003).
                     None => continue,
                 },
+                // Whoever sends the request picks the check (SU003).
+                EnforcementRef::RequestChosen(_) => {
+                    (Need::Public, "auth the request picks".to_string())
+                }
                 EnforcementRef::External(_) | EnforcementRef::Basic => (
                     policy.need_of(AUTHENTICATED).unwrap_or(Need::Public),
                     "a login only (auth is not stepup's)".to_string(),
