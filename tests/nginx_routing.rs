@@ -272,3 +272,79 @@ fn rewrite_target_reaches_the_backend_rewritten_and_lint_flags_it() {
         f[0].message
     );
 }
+
+/// Issue 15 (which auth-url is stepup's): an auth-url whose host comes from
+/// a request header is no check. Through Debian's nginx rendered as
+/// ingress-nginx renders auth-url (`set $target <url>; proxy_pass $target;`),
+/// a client that names its own server in `X-Auth-Host` gets `/admin`; stepup's
+/// lint calls it an SU003 error and `simulate` says the route is exposed.
+#[test]
+fn regression_request_chosen_auth_server_is_no_check() {
+    use std::io::{Read, Write};
+    // The attacker's auth server: 200 to anything, a bounded number of times.
+    let attacker = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let aport = attacker.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in attacker.incoming().take(4).flatten() {
+            let mut c = conn;
+            let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ =
+                c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    let url = "http://$http_x_auth_host/auth?level=admin";
+    let n = nginx::start(&[nginx::Host {
+        name: "shop.test",
+        locs: vec![nginx::Loc::auth("/admin", url, None)],
+    }]);
+    let own = format!("127.0.0.1:{aport}");
+    let r = nginx::raw(
+        n.port,
+        "GET",
+        "shop.test",
+        "/admin/users",
+        &[("X-Auth-Host", &own)],
+    );
+    assert_eq!(r.status, 200, "{r:?}\n{}", n.error_log());
+    assert!(r.body.starts_with("backend uri=/admin/users"), "{}", r.body);
+
+    let yaml = format!(
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: app\n  namespace: shop\n  annotations:\n    nginx.ingress.kubernetes.io/auth-url: \"{url}\"\nspec:\n  tls: [{{hosts: [shop.test], secretName: t}}]\n  rules:\n    - host: shop.test\n      http:\n        paths:\n          - {{path: /admin, pathType: Prefix, backend: {{service: {{name: admin, port: {{number: 80}}}}}}}}\n"
+    );
+    let mut loaded = stepup::ingress::Loaded::default();
+    stepup::ingress::load_text("app.yaml", &yaml, &mut loaded, &mut Default::default()).unwrap();
+    let table = RouteTable::build(loaded.ingresses, &Classes::default()).unwrap();
+    let policy = stepup::policy::parse(
+        "policy.yaml",
+        "apiVersion: stepup.dev/v1alpha1\nkind: StepUpPolicy\nspec:\n  authService: {url: \"http://stepup.stepup-system.svc.cluster.local:8080\"}\n  levels: [{name: admin, acr: [urn:stepup:admin]}]\n  rules: [{name: admin, paths: [/admin, /admin/**], level: admin}]\n  default: public\n",
+    )
+    .unwrap();
+    let report = stepup::lint::lint(&policy, &table, &stepup::lint::Options::default());
+    assert!(
+        report.findings.iter().any(|f| f.rule == "SU003"
+            && f.severity == stepup::lint::Severity::Error
+            && f.message
+                .contains("lets the request pick the auth server's host")),
+        "{:?}",
+        report.findings
+    );
+    let routed = table.route("shop.test", b"/admin/users");
+    let ingress = routed
+        .location()
+        .and_then(|l| l.ingress)
+        .map(|i| &table.ingresses[i]);
+    let route = stepup::decision::Route {
+        routed: &routed,
+        ingress,
+    };
+    let req = stepup::decision::Request {
+        method: "GET",
+        scheme: "https",
+        host: "shop.test",
+        target: "/admin/users",
+    };
+    let v = stepup::decision::decide(&policy, Some(&route), &req, None, 1_700_000_000);
+    assert!(v.exposed && v.status == 200, "{v:?}");
+}

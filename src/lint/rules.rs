@@ -49,7 +49,14 @@ enforced. An auth-url with characters ingress-nginx's annotation validation reje
 letters, digits and `- . _ ~ / : , ? & = $` and space; `%`, `#`, `;`, quotes and braces are rejected) makes \
 the controller refuse the Ingress; CVE-2025-24514 was a configuration injection through exactly this \
 annotation. A stepup auth-url without `level=`, or with a level the policy does not define, fails closed \
-at runtime.\n\nFix: use `stepup generate` to write the auth-url.",
+at runtime, as does one that names `level`, `rule` or `host` twice or empty, or a `rule=` the policy does \
+not have.\n\nOnly `spec.authService.url` is stepup (its host spelt `name.ns`, `name.ns.svc` or \
+`name.ns.svc.cluster.local`, same scheme and port, its path plus `/auth`); a `.../auth?level=` URL \
+anywhere else is an impersonation and an error. An nginx variable in the host, port, path or query \
+(other than `host=$host`) lets whoever sends the request choose the auth server, the endpoint or the \
+level: an error. Without `host=$host` (a warning) `/auth` judges the Host header the client sent, \
+which an absolute-form request line makes differ from the host nginx routed on.\n\nFix: use \
+`stepup generate` to write the auth-url.",
     },
     RuleInfo {
         id: "SU004",
