@@ -547,6 +547,46 @@ fn tls_certificate_hot_reload_on_secret_swap() {
     assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
 }
 
+/// stepup with a session-keys file, behind nginx: the keys to seal session
+/// cookies with, and the time now (Unix seconds).
+struct Sessions {
+    idp: Idp,
+    _dir: tempfile::TempDir,
+    s: Stepup,
+    n: nginx::Nginx,
+    keys: stepup::serve::session::SessionKeys,
+    now: i64,
+}
+
+impl Sessions {
+    fn start() -> Sessions {
+        use stepup::serve::session::SessionKeys;
+        let idp = Idp::start(&[], 600);
+        let dir = tempfile::tempdir().unwrap();
+        let keyfile = dir.path().join("session-keys");
+        std::fs::write(&keyfile, SessionKeys::generate_line("k1") + "\n").unwrap();
+        let s = Stepup::start(
+            &policy(idp.issuer(), "shop"),
+            &["--session-keys", keyfile.to_str().unwrap()],
+        )
+        .ready();
+        let n = cluster(&s);
+        let keys = SessionKeys::parse("k", &std::fs::read_to_string(&keyfile).unwrap()).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        Sessions {
+            idp,
+            _dir: dir,
+            s,
+            n,
+            keys,
+            now,
+        }
+    }
+}
+
 /// Issue 15: a session signed in on shop.test, replayed to another host
 /// behind the same stepup (one set of session keys), is no session there:
 /// a plain 401 (a browser goes to sign-in), and the log says why. A
@@ -554,22 +594,15 @@ fn tls_certificate_hot_reload_on_secret_swap() {
 /// refused everywhere.
 #[test]
 fn session_for_another_host_is_no_session() {
-    use stepup::serve::session::{COOKIE_NAME, SessionKeys};
-    let idp = Idp::start(&[], 600);
-    let dir = tempfile::tempdir().unwrap();
-    let keyfile = dir.path().join("session-keys");
-    std::fs::write(&keyfile, SessionKeys::generate_line("k1") + "\n").unwrap();
-    let s = Stepup::start(
-        &policy(idp.issuer(), "shop"),
-        &["--session-keys", keyfile.to_str().unwrap()],
-    )
-    .ready();
-    let n = cluster(&s);
-    let keys = SessionKeys::parse("k", &std::fs::read_to_string(&keyfile).unwrap()).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    use stepup::serve::session::COOKIE_NAME;
+    let Sessions {
+        idp,
+        s,
+        n,
+        keys,
+        now,
+        ..
+    } = Sessions::start();
     let claims = json!({"sub": "alice", "acr": "urn:stepup:pwd", "amr": ["pwd"],
         "auth_time": now - 10, "iss": idp.issuer(), "iat": now, "exp": now + 3600,
         "stepup_host": "shop.test"});
@@ -628,22 +661,15 @@ fn session_for_another_host_is_no_session() {
 
 #[test]
 fn session_cookie_accepted_and_tampering_refused() {
-    use stepup::serve::session::{COOKIE_NAME, SessionKeys};
-    let idp = Idp::start(&[], 600);
-    let dir = tempfile::tempdir().unwrap();
-    let keyfile = dir.path().join("session-keys");
-    std::fs::write(&keyfile, SessionKeys::generate_line("k1") + "\n").unwrap();
-    let s = Stepup::start(
-        &policy(idp.issuer(), "shop"),
-        &["--session-keys", keyfile.to_str().unwrap()],
-    )
-    .ready();
-    let n = cluster(&s);
-    let keys = SessionKeys::parse("k", &std::fs::read_to_string(&keyfile).unwrap()).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    use stepup::serve::session::COOKIE_NAME;
+    let Sessions {
+        idp,
+        s,
+        n,
+        keys,
+        now,
+        ..
+    } = Sessions::start();
     let claims = json!({"sub": "alice", "email": "alice@example.com", "groups": ["shop-admins"],
         "acr": "urn:stepup:mfa", "amr": ["pwd", "otp", "mfa"], "auth_time": now - 10,
         "iss": idp.issuer(), "iat": now, "exp": now + 3600, "stepup_host": "shop.test"});

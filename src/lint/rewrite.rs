@@ -175,9 +175,11 @@ pub(super) fn check(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
                 EnforcementRef::Stepup { fault: Some(_), .. } => continue,
                 EnforcementRef::Stepup { level, rule, .. } => match policy.need_of(level) {
                     // `rule=` is a floor at runtime: its rule's level applies too.
-                    Some(n) => match rule.and_then(|r| policy.rules.iter().find(|p| p.name == r)) {
-                        Some(r) => (n.and(&r.need), format!("level {level} (rule {})", r.name)),
-                        None => (n, format!("level {level}")),
+                    Some(n) => match rule.map(|r| (r, policy.rule_floor(r))) {
+                        Some((r, Ok((_, floor)))) => {
+                            (n.and(&floor), format!("level {level} (rule {r})"))
+                        }
+                        _ => (n, format!("level {level}")),
                     },
                     // An unknown level fails closed at runtime (SU003).
                     None => continue,

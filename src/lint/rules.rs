@@ -2,7 +2,8 @@
 
 use super::{Finding, RuleInfo, Severity};
 use crate::annotations::{
-    AuthQuery, Enforcement, HOST_PARAM, Owner, auth_of, is_nginx_url_char, looks_like_stepup, owner,
+    AuthQuery, Enforcement, HOST_PARAM, Owner, QueryFault, auth_of, is_nginx_url_char,
+    looks_like_stepup, owner,
 };
 use crate::ingress::{Ingress, NGINX};
 use crate::policy::Policy;
@@ -343,12 +344,12 @@ fn auth_url_identity(
         )),
         Owner::Foreign => {}
         Owner::Stepup => {
-            let query = url.split_once('?').map_or("", |(_, q)| q);
-            for (msg, fix) in stepup_query_faults(policy, query) {
+            let query = AuthQuery::parse(url.split_once('?').map_or("", |(_, q)| q));
+            for (msg, fix) in stepup_query_faults(policy, &query) {
                 out.push(err(msg, fix));
             }
             // A canary's auth annotations are ignored (SU011 says so).
-            if !ing.is_canary() && AuthQuery::parse(query).is_ok_and(|q| q.host.is_none()) {
+            if !ing.is_canary() && query.is_ok_and(|q| q.host.is_none()) {
                 let mut f = finding(
                     "SU003",
                     ing,
@@ -365,9 +366,12 @@ fn auth_url_identity(
 }
 
 /// Why a stepup auth-url's query fails closed at `/auth`, with the fix.
-fn stepup_query_faults(policy: &Policy, query: &str) -> Vec<(String, String)> {
+fn stepup_query_faults(
+    policy: &Policy,
+    query: &Result<AuthQuery<'_>, QueryFault>,
+) -> Vec<(String, String)> {
     let regen = "Write the auth-url with `stepup generate`.".to_string();
-    let q = match AuthQuery::parse(query) {
+    let q = match query {
         Ok(q) => q,
         Err(f) => {
             return vec![(
