@@ -36,7 +36,7 @@ use stepup::claims::Claims;
 use stepup::decision::{Request, Route, Verdict, check, decide, decide_fast};
 use stepup::ingress::{Ingress, Loaded, load_text};
 use stepup::policy::{Policy, parse};
-use stepup::routing::{Classes, RouteTable};
+use stepup::routing::{Controller, RouteTable};
 use stepup::simulate::{ClaimsInput, run};
 
 /// The simulation clock (seconds since the epoch).
@@ -235,7 +235,7 @@ fn load(text: &str) -> Vec<Ingress> {
 }
 
 fn build(ingresses: Vec<Ingress>) -> RouteTable {
-    RouteTable::build(ingresses, &Classes::default()).expect("generated cluster builds")
+    RouteTable::build(ingresses, &Controller::default()).expect("generated cluster builds")
 }
 
 /// The same cluster as one JSON array (baseline: `serde_json` on the same

@@ -14,7 +14,7 @@ use crate::claims;
 use crate::error::InputError;
 use crate::exit;
 use crate::policy::{self, Policy};
-use crate::routing::{Classes, RouteTable};
+use crate::routing::{Classes, Controller, RouteTable};
 use crate::simulate::{self, ClaimsInput, Report};
 
 /// How the binary was invoked.
@@ -268,12 +268,76 @@ struct LintArgs {
     /// Ingress class the modelled controller serves (repeatable).
     #[arg(long = "ingress-class", value_name = "CLASS", default_value = "nginx")]
     classes: Vec<String>,
-    /// Ignore Ingresses that name no class.
-    #[arg(long)]
-    no_classless: bool,
+    #[command(flatten)]
+    controller: ControllerArgs,
     /// Manifests: files, directories or `-` for stdin.
     #[arg(value_name = "FILE|DIR|-", required = true)]
     inputs: Vec<PathBuf>,
+}
+
+/// The modelled ingress-nginx controller's settings: its ConfigMap and the
+/// flags it runs with. Without them, the policy's `spec.controller`, else
+/// ingress-nginx's defaults.
+#[derive(Args, Debug, Clone, Default)]
+struct ControllerArgs {
+    /// The ingress-nginx controller's ConfigMap (YAML or JSON, as applied):
+    /// annotations-risk-level, no-auth-locations, global-auth-url, …
+    #[arg(long, value_name = "FILE")]
+    controller_config: Option<PathBuf>,
+    /// The controller runs with --watch-ingress-without-class: Ingresses
+    /// that name no class are served.
+    #[arg(long)]
+    watch_ingress_without_class: bool,
+    /// The controller's --annotations-prefix (default
+    /// nginx.ingress.kubernetes.io).
+    #[arg(long, value_name = "PREFIX")]
+    annotations_prefix: Option<String>,
+    /// The controller runs with --disable-catch-all.
+    #[arg(long)]
+    disable_catch_all: bool,
+    /// The controller's --enable-annotation-validation (default true).
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    enable_annotation_validation: Option<bool>,
+}
+
+impl ControllerArgs {
+    /// The controller's settings: the ConfigMap file, else the policy's
+    /// `spec.controller`, else the defaults; then the flags given.
+    fn settings(&self, policy: &Policy) -> Result<crate::routing::Settings, Failure> {
+        let mut s = match &self.controller_config {
+            Some(path) => {
+                let text = crate::ingress::read_capped(path)?;
+                crate::routing::Settings::from_configmap(&path.display().to_string(), &text)?
+            }
+            None => policy.controller.clone().unwrap_or_default(),
+        };
+        if self.watch_ingress_without_class {
+            s.watch_without_class = true;
+        }
+        if self.disable_catch_all {
+            s.disable_catch_all = true;
+        }
+        if let Some(b) = self.enable_annotation_validation {
+            s.validate_annotations = b;
+        }
+        if let Some(p) = &self.annotations_prefix {
+            s.set_flag("annotations-prefix", p)
+                .map_err(|e| usage(format!("--annotations-prefix: {e}")))?;
+        }
+        Ok(s)
+    }
+
+    /// The controller: `names` are the classes it serves.
+    fn controller(&self, names: Vec<String>, policy: &Policy) -> Result<Controller, Failure> {
+        let settings = self.settings(policy)?;
+        Ok(Controller {
+            classes: Classes {
+                names,
+                classless: settings.watch_without_class,
+            },
+            settings,
+        })
+    }
 }
 
 #[derive(Args, Debug)]
@@ -317,9 +381,8 @@ struct AuditArgs {
     /// `nginx` for --from-file).
     #[arg(long = "ingress-class", value_name = "CLASS")]
     classes: Vec<String>,
-    /// Ignore Ingresses that name no class.
-    #[arg(long)]
-    no_classless: bool,
+    #[command(flatten)]
+    controller: ControllerArgs,
     /// Bound on connecting to the API server and on each request.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     request_timeout: std::time::Duration,
@@ -341,10 +404,8 @@ struct Shared {
     /// Ingress class the modelled controller serves (repeatable).
     #[arg(long = "ingress-class", value_name = "CLASS", default_value = "nginx")]
     classes: Vec<String>,
-    /// Ignore Ingresses that name no class (default: served, as with a
-    /// default IngressClass).
-    #[arg(long)]
-    no_classless: bool,
+    #[command(flatten)]
+    controller: ControllerArgs,
     /// Clock for the decision: RFC 3339 or epoch seconds (default: now).
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
@@ -556,11 +617,10 @@ fn load(shared: &Shared) -> Result<(Policy, Option<RouteTable>, i64), Failure> {
         None
     } else {
         let loaded = crate::ingress::load_paths(&shared.files)?;
-        let classes = Classes {
-            names: shared.classes.clone(),
-            classless: !shared.no_classless,
-        };
-        Some(RouteTable::build(loaded.ingresses, &classes)?)
+        let ctl = shared
+            .controller
+            .controller(shared.classes.clone(), &policy)?;
+        Some(RouteTable::build(loaded.ingresses, &ctl)?)
     };
     Ok((policy, table, now))
 }
@@ -788,11 +848,8 @@ fn explain(out: &mut impl Write, rule: Option<&str>) -> Result<u8, Failure> {
 fn run_lint(out: &mut impl Write, a: LintArgs, quiet: bool) -> Result<u8, Failure> {
     let policy = load_policy(&a.policy)?;
     let loaded = crate::ingress::load_paths(&a.inputs)?;
-    let classes = Classes {
-        names: a.classes.clone(),
-        classless: !a.no_classless,
-    };
-    let table = RouteTable::build(loaded.ingresses, &classes)?;
+    let ctl = a.controller.controller(a.classes.clone(), &policy)?;
+    let table = RouteTable::build(loaded.ingresses, &ctl)?;
     let report = crate::lint::lint(
         &policy,
         &table,
@@ -966,11 +1023,8 @@ fn run_audit(
         .iter()
         .map(|i| (i.namespace.clone(), i.name.clone()))
         .collect();
-    let classes = Classes {
-        names,
-        classless: !a.no_classless,
-    };
-    let table = RouteTable::build(ingresses, &classes)?;
+    let ctl = a.controller.controller(names, &policy)?;
+    let table = RouteTable::build(ingresses, &ctl)?;
     let audit = crate::audit::analyze(
         &policy,
         &table,

@@ -596,7 +596,7 @@ impl<'a> Gen<'a> {
         for (g, list) in &groups {
             tables.insert(
                 g.clone(),
-                RouteTable::build(list.clone(), &self.classes(g))?,
+                RouteTable::build(list.clone(), &self.classes(g).into())?,
             );
         }
         let signins = self.signins(&parts, &values, &tables, notes)?;
@@ -610,7 +610,7 @@ impl<'a> Gen<'a> {
             .map(|s| vec![Acc::default(); s.items.len()])
             .collect();
         for (g, list) in groups {
-            let t = RouteTable::build(list, &self.classes(&g))?;
+            let t = RouteTable::build(list, &self.classes(&g).into())?;
             self.probe(&t, &parts, &owner, &mut accs);
         }
         Ok(Round {

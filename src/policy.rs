@@ -309,6 +309,9 @@ pub struct Policy {
     pub sensitive: Sensitive,
     /// Exemption grants (`spec.exemptions`).
     pub exemptions: Vec<Grant>,
+    /// The controller's settings (`spec.controller`), when the policy
+    /// states them.
+    pub controller: Option<crate::routing::Settings>,
 }
 
 /// The policy's verdict on one request: which rules matched and the need.
@@ -548,6 +551,20 @@ struct RawSpec {
     sensitive: Option<RawSensitive>,
     #[serde(default)]
     exemptions: Vec<exemptions::RawGrant>,
+    #[serde(default)]
+    controller: Option<RawController>,
+}
+
+/// `spec.controller`: the ingress-nginx controller's ConfigMap `data`
+/// (`config`) and the flags it runs with (`flags`), as
+/// [`crate::routing::Settings`] reads them.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawController {
+    #[serde(default)]
+    config: BTreeMap<String, Value>,
+    #[serde(default)]
+    flags: BTreeMap<String, Value>,
 }
 
 #[derive(Deserialize)]
@@ -671,6 +688,7 @@ pub fn from_document(file: &str, doc: &Document) -> Result<Policy, InputError> {
         default_need: Need::Public,
         sensitive: Sensitive::default(),
         exemptions: Vec::new(),
+        controller: None,
     };
     let known = policy.known_levels().join(", ");
 
@@ -811,6 +829,9 @@ pub fn from_document(file: &str, doc: &Document) -> Result<Policy, InputError> {
         policy.sensitive.hosts = s.hosts;
     }
     policy.exemptions = exemptions::resolve(spec.exemptions, &mut errs);
+    if let Some(c) = spec.controller {
+        policy.controller = controller_settings(file, doc, c, &mut errs);
+    }
 
     if let Some(first) = errs.list.into_iter().reduce(|mut a, b| {
         a.extra.push(b.primary);
@@ -819,6 +840,47 @@ pub fn from_document(file: &str, doc: &Document) -> Result<Policy, InputError> {
         return Err(first);
     }
     Ok(policy)
+}
+
+/// `spec.controller` as [`crate::routing::Settings`]: `config` keys as the
+/// ConfigMap's `data`, `flags` as the controller's command-line flags.
+fn controller_settings(
+    file: &str,
+    doc: &Document,
+    c: RawController,
+    errs: &mut Errors<'_>,
+) -> Option<crate::routing::Settings> {
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let mut data = BTreeMap::new();
+    for (k, v) in &c.config {
+        let at = format!("/spec/controller/config/{}", crate::source::escape_token(k));
+        match text(v) {
+            Some(t) => {
+                data.insert(k.clone(), (t, doc.lines.line_of(&at).unwrap_or(doc.line)));
+            }
+            None => errs.push(&at, "a controller setting must be a string".into()),
+        }
+    }
+    let mut s = match crate::routing::Settings::from_data(file, &data) {
+        Ok(s) => s,
+        Err(e) => {
+            errs.list.push(e);
+            return None;
+        }
+    };
+    for (k, v) in &c.flags {
+        let at = format!("/spec/controller/flags/{}", crate::source::escape_token(k));
+        let value = text(v).unwrap_or_default();
+        if let Err(e) = s.set_flag(k, &value) {
+            errs.push(&at, e);
+        }
+    }
+    Some(s)
 }
 
 struct Errors<'a> {

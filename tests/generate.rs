@@ -12,7 +12,7 @@ use stepup::generate::{Controller, Options, generate};
 use stepup::ingress::{Loaded, load_text};
 use stepup::lint::{Options as LintOptions, Report, Severity, lint};
 use stepup::policy::Policy;
-use stepup::routing::{Classes, RouteTable};
+use stepup::routing::{self, RouteTable};
 
 const SHOP_POLICY: &str = "testdata/shop/policy.yaml";
 const LINT_POLICY: &str = "testdata/lint/policy.yaml";
@@ -84,7 +84,8 @@ fn lint_text(policy: &Policy, text: &str) -> Report {
     let mut loaded = Loaded::default();
     load_text("generated.yaml", text, &mut loaded, &mut HashMap::new())
         .unwrap_or_else(|e| panic!("generate's output does not load: {e}\n{text}"));
-    let table = RouteTable::build(loaded.ingresses, &Classes::default()).unwrap();
+    let table =
+        RouteTable::build(loaded.ingresses, &routing::Controller::watching_classless()).unwrap();
     lint(policy, &table, &LintOptions::default())
 }
 

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use libfuzzer_sys::fuzz_target;
 use stepup::ingress::{Loaded, load_text};
-use stepup::routing::{Classes, RouteTable};
+use stepup::routing::{Controller, RouteTable};
 use stepup::source::oracle::{check_documents, check_fast_path};
 use stepup_fuzz::{last_line, located};
 
@@ -53,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
         .take(4)
         .chain(["unknown.example".to_string()])
         .collect();
-    let Ok(table) = RouteTable::build(out.ingresses, &Classes::default()) else {
+    let Ok(table) = RouteTable::build(out.ingresses, &Controller::default()) else {
         return;
     };
     for host in &hosts {

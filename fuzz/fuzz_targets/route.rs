@@ -28,7 +28,7 @@ use libfuzzer_sys::fuzz_target;
 use stepup::claims::Claims;
 use stepup::ingress::{Loaded, load_text};
 use stepup::policy::Policy;
-use stepup::routing::{Classes, Outcome, RouteTable, normalize, normalize_host};
+use stepup::routing::{Controller, Outcome, RouteTable, normalize, normalize_host};
 use stepup_fuzz::{LINT_POLICY, SHOP_POLICY, check_path_need, fixture_policy, witnesses};
 
 const INGRESSES: [(&str, &str); 6] = [
@@ -71,7 +71,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
             panic!("fixture {file}: {e}");
         }
     }
-    let table = match RouteTable::build(loaded.ingresses, &Classes::default()) {
+    let table = match RouteTable::build(loaded.ingresses, &Controller::default()) {
         Ok(t) => t,
         Err(e) => panic!("fixture route table: {e}"),
     };

@@ -11,8 +11,8 @@ fn audit_of(dump: &str, policy: &str) -> Audit {
         names: vec!["nginx".into()],
         classless: true,
     };
-    let table =
-        RouteTable::build(loaded.ingresses, &classes).unwrap_or_else(|e| panic!("{}", e.primary));
+    let table = RouteTable::build(loaded.ingresses, &classes.into())
+        .unwrap_or_else(|e| panic!("{}", e.primary));
     analyze(&policy, &table, &lint::Options::default())
 }
 

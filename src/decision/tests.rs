@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::*;
 use crate::ingress::{Loaded, load_text};
-use crate::routing::{Classes, RouteTable};
+use crate::routing::{Controller, RouteTable};
 
 const NOW: i64 = 1_700_000_000;
 
@@ -268,7 +268,7 @@ fn cluster(annotations: &str) -> RouteTable {
     );
     let mut l = Loaded::default();
     load_text("t.yaml", &y, &mut l, &mut HashMap::new()).unwrap();
-    RouteTable::build(l.ingresses, &Classes::default()).unwrap()
+    RouteTable::build(l.ingresses, &Controller::watching_classless()).unwrap()
 }
 
 fn run(t: &RouteTable, target: &str, c: Option<&Claims>) -> Verdict {

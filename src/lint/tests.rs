@@ -1,6 +1,6 @@
 use super::*;
 use crate::ingress::{Loaded, load_text};
-use crate::routing::Classes;
+use crate::routing::Controller;
 
 fn lint_yaml(policy: &str, yaml: &str) -> Report {
     let p = crate::policy::parse("p.yaml", policy).unwrap();
@@ -12,7 +12,7 @@ fn lint_yaml(policy: &str, yaml: &str) -> Report {
         &mut std::collections::HashMap::new(),
     )
     .unwrap();
-    let t = RouteTable::build(l.ingresses, &Classes::default()).unwrap();
+    let t = RouteTable::build(l.ingresses, &Controller::watching_classless()).unwrap();
     lint(&p, &t, &Options::default())
 }
 
@@ -95,7 +95,7 @@ fn error_suppressions_need_a_grant_when_required() {
         let p = crate::policy::parse("p.yaml", policy).unwrap();
         let mut l = Loaded::default();
         load_text("t.yaml", ing, &mut l, &mut std::collections::HashMap::new()).unwrap();
-        let t = RouteTable::build(l.ingresses, &Classes::default()).unwrap();
+        let t = RouteTable::build(l.ingresses, &Controller::watching_classless()).unwrap();
         let opts = Options {
             grants_required: strict,
             ..Options::default()

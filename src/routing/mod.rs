@@ -38,6 +38,7 @@
 
 pub mod conf;
 pub mod normalize;
+pub mod settings;
 
 use std::collections::HashMap;
 
@@ -46,6 +47,7 @@ use regex::bytes::Regex;
 use crate::error::InputError;
 use crate::ingress::{Backend, Ingress, Origin, PathType};
 pub use normalize::{HostError, NormError, normalize, normalize_host, validate_host};
+pub use settings::Settings;
 
 /// Name of the catch-all server.
 pub const CATCH_ALL: &str = "_";
@@ -198,7 +200,36 @@ impl Default for Classes {
     fn default() -> Self {
         Classes {
             names: vec!["nginx".to_string()],
-            classless: true,
+            classless: false,
+        }
+    }
+}
+
+/// The modelled controller: the classes it serves and its own settings.
+#[derive(Debug, Clone, Default)]
+pub struct Controller {
+    /// Classes served.
+    pub classes: Classes,
+    /// ConfigMap and flags.
+    pub settings: Settings,
+}
+
+impl Controller {
+    /// ingress-nginx's defaults, run with `--watch-ingress-without-class`:
+    /// Ingresses that name no class are served.
+    pub fn watching_classless() -> Controller {
+        let mut c = Controller::default();
+        c.classes.classless = true;
+        c.settings.watch_without_class = true;
+        c
+    }
+}
+
+impl From<Classes> for Controller {
+    fn from(classes: Classes) -> Controller {
+        Controller {
+            classes,
+            settings: Settings::default(),
         }
     }
 }
@@ -229,7 +260,8 @@ fn key_bytes(i: &Ingress) -> impl Iterator<Item = u8> + '_ {
 impl RouteTable {
     /// Build the table. Errors only for a regex-mode path nginx could not
     /// compile (the controller would fail to reload).
-    pub fn build(ingresses: Vec<Ingress>, classes: &Classes) -> Result<RouteTable, InputError> {
+    pub fn build(ingresses: Vec<Ingress>, ctl: &Controller) -> Result<RouteTable, InputError> {
+        let classes = &ctl.classes;
         let mut ignored = Vec::new();
         let mut list = Vec::new();
         for ing in ingresses {

@@ -10,7 +10,7 @@ fn table(yaml: &str) -> RouteTable {
 fn try_table(yaml: &str) -> Result<RouteTable, InputError> {
     let mut l = Loaded::default();
     load_text("t.yaml", yaml, &mut l, &mut HashMap::new())?;
-    RouteTable::build(l.ingresses, &Classes::default())
+    RouteTable::build(l.ingresses, &Controller::watching_classless())
 }
 
 fn ing(name: &str, ts: &str, annotations: &str, spec: &str) -> String {

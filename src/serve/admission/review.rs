@@ -17,7 +17,7 @@ use crate::generate::{EXEMPT_ANNOTATION, LEVEL_ANNOTATION, plan_ingress};
 use crate::ingress::{Ingress, load_object};
 use crate::lint::{Finding, GrantUse, Options as LintOptions, Report, Severity, lint};
 use crate::policy::Policy;
-use crate::routing::{Classes, RouteTable};
+use crate::routing::{Controller, RouteTable};
 
 use super::exempt::{self, Whole};
 use super::message::{self, Stage};
@@ -168,7 +168,7 @@ fn id(f: &Finding) -> FindingId {
 /// Lint as admission does: an error finding stays suppressed only where a
 /// grant of `spec.exemptions` covers it.
 fn lint_with(policy: &Policy, list: Vec<Ingress>, now: Option<u64>) -> Result<Report, String> {
-    let table = RouteTable::build(list, &Classes::default()).map_err(|e| e.to_string())?;
+    let table = RouteTable::build(list, &Controller::default()).map_err(|e| e.to_string())?;
     let opts = LintOptions {
         grants_required: true,
         now,
