@@ -7,6 +7,7 @@
 
 use crate::ingress::Ingress;
 use crate::policy::Policy;
+use crate::routing::{Gate, Location};
 
 /// Whether `c` passes ingress-nginx's `auth-url`/`auth-signin` validator
 /// (`URLWithNginxVariableRegex`: letters, digits and `- . _ ~ / : , ? & = $`
@@ -377,23 +378,7 @@ pub fn auth_ref<'a>(ing: &'a Ingress, policy: Option<&Policy>) -> AuthRef<'a> {
         }
     }
     let enforcement = match url {
-        Some(url) if !url.is_empty() => match owner(url, policy) {
-            Owner::Stepup => {
-                let query = url.split_once('?').map_or("", |(_, q)| q);
-                let (q, fault) = match AuthQuery::parse(query) {
-                    Ok(q) => (q, None),
-                    Err(f) => (AuthQuery::default(), Some(f)),
-                };
-                EnforcementRef::Stepup {
-                    level: q.level.unwrap_or(""),
-                    rule: q.rule,
-                    host: q.host,
-                    fault,
-                }
-            }
-            Owner::Foreign => EnforcementRef::External(url),
-            Owner::RequestChosen(_) => EnforcementRef::RequestChosen(url),
-        },
+        Some(url) if !url.is_empty() => url_enforcement(url, policy),
         _ => match kind {
             Some("basic" | "digest") if secret => EnforcementRef::Basic,
             _ => EnforcementRef::None,
@@ -403,6 +388,51 @@ pub fn auth_ref<'a>(ing: &'a Ingress, policy: Option<&Policy>) -> AuthRef<'a> {
         enforcement,
         signin,
         response_headers: headers,
+    }
+}
+
+/// What an auth URL enforces: stepup's (with its query), a foreign check,
+/// or one the request picks.
+fn url_enforcement<'a>(url: &'a str, policy: Option<&Policy>) -> EnforcementRef<'a> {
+    match owner(url, policy) {
+        Owner::Stepup => {
+            let query = url.split_once('?').map_or("", |(_, q)| q);
+            let (q, fault) = match AuthQuery::parse(query) {
+                Ok(q) => (q, None),
+                Err(f) => (AuthQuery::default(), Some(f)),
+            };
+            EnforcementRef::Stepup {
+                level: q.level.unwrap_or(""),
+                rule: q.rule,
+                host: q.host,
+                fault,
+            }
+        }
+        Owner::Foreign => EnforcementRef::External(url),
+        Owner::RequestChosen(_) => EnforcementRef::RequestChosen(url),
+    }
+}
+
+/// The auth the controller renders at `loc`, from its Ingress's `base`:
+/// none under a `no-auth-locations` entry, the ConfigMap's
+/// `global-auth-url` where it applies (`nginx.tmpl`, the location block).
+pub fn at_location<'a>(
+    base: AuthRef<'a>,
+    loc: &'a Location,
+    policy: Option<&Policy>,
+) -> AuthRef<'a> {
+    match &loc.gate {
+        Gate::Ingress => base,
+        Gate::NoAuth(_) => AuthRef {
+            enforcement: EnforcementRef::None,
+            signin: base.signin,
+            response_headers: base.response_headers,
+        },
+        Gate::Global(url) => AuthRef {
+            enforcement: url_enforcement(url, policy),
+            signin: None,
+            response_headers: None,
+        },
     }
 }
 

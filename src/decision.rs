@@ -19,11 +19,11 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::annotations::{AuthRef, Enforcement, EnforcementRef, auth_ref};
+use crate::annotations::{AuthRef, Enforcement, EnforcementRef, at_location, auth_ref};
 use crate::claims::Claims;
 use crate::ingress::{Backend, Ingress};
 use crate::policy::{Need, Policy};
-use crate::routing::{Location, Outcome, Routed};
+use crate::routing::{Answer, Location, Outcome, Routed};
 
 /// Clock skew tolerated for `exp`, `nbf`, `iat` and `auth_time`, seconds.
 pub const LEEWAY_SECS: i64 = 60;
@@ -46,6 +46,8 @@ pub enum Kind {
     Redirect,
     /// nginx rejects the request target.
     BadRequest,
+    /// nginx answers 503 before auth (a location the controller denied).
+    Unavailable,
 }
 
 impl Kind {
@@ -59,6 +61,7 @@ impl Kind {
             Kind::NotFound => "not_found",
             Kind::Redirect => "redirect",
             Kind::BadRequest => "bad_request",
+            Kind::Unavailable => "unavailable",
         }
     }
 
@@ -72,6 +75,7 @@ impl Kind {
             Kind::NotFound,
             Kind::Redirect,
             Kind::BadRequest,
+            Kind::Unavailable,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -517,6 +521,13 @@ fn decide_traced(
                         v.trace = trace.0.unwrap_or_default();
                         return v;
                     }
+                    Outcome::Answer { answer, .. } => return answered(v, answer, req, trace),
+                    Outcome::Location(_)
+                        if req.scheme == "http"
+                            && r.routed.location().is_some_and(|l| l.https_redirect) =>
+                    {
+                        return to_https(v, req, trace);
+                    }
                     Outcome::NoLocation => {
                         trace.add(|| "no location matches; nginx answers 404".into());
                         v.trace = trace.0.unwrap_or_default();
@@ -593,7 +604,10 @@ fn decide_traced(
                 response_headers: None,
             }
         }
-        (Some(_), Some(ing)) => auth_ref(ing, Some(policy)),
+        (Some(_), Some(ing)) => match location {
+            Some(l) => at_location(auth_ref(ing, Some(policy)), l, Some(policy)),
+            None => auth_ref(ing, Some(policy)),
+        },
         (Some(_), None) => AuthRef {
             enforcement: EnforcementRef::None,
             signin: None,
@@ -773,6 +787,54 @@ fn describe(c: &Check) -> String {
         Check::StepUp { reason, .. } => format!("step-up: {reason}"),
         Check::Forbidden(r) => format!("forbidden: {r}"),
     }
+}
+
+/// `$scheme`, `$http_host`, `$host` and `$request_uri` of a redirect URL
+/// nginx writes, from the request.
+fn expand(url: &str, req: &Request<'_>) -> String {
+    url.replace("$request_uri", req.target)
+        .replace("$scheme", req.scheme)
+        .replace("$http_host", req.host)
+        .replace("$host", &crate::routing::normalize_host(req.host))
+}
+
+/// nginx answers before auth: a redirect or a 503.
+fn answered(mut v: Verdict, answer: &Answer, req: &Request<'_>, mut trace: Trace) -> Verdict {
+    match answer {
+        Answer::Redirect { code, url, why } => {
+            let to = expand(url, req);
+            trace.add(|| format!("{why}: nginx answers {code} to {to}, before auth"));
+            v.kind = Kind::Redirect;
+            v.status = *code;
+            v.headers.insert("Location".into(), to);
+        }
+        Answer::Unavailable(why) => {
+            trace.add(|| {
+                format!(
+                    "the controller denied this location ({why}): nginx answers 503, before auth"
+                )
+            });
+            v.kind = Kind::Unavailable;
+            v.status = 503;
+        }
+    }
+    v.trace = trace.0.unwrap_or_default();
+    v
+}
+
+/// `lua_ingress.lua` `rewrite`: a plain-HTTP request to a location with
+/// `ssl-redirect` (and a certificate for the host) or `force-ssl-redirect`
+/// gets `http-redirect-code` (308) to HTTPS, before auth; a final `/` of
+/// the request URI is dropped (`preserve-trailing-slash` off).
+fn to_https(mut v: Verdict, req: &Request<'_>, mut trace: Trace) -> Verdict {
+    let uri = req.target.strip_suffix('/').unwrap_or(req.target);
+    let to = format!("https://{}{uri}", crate::routing::normalize_host(req.host));
+    trace.add(|| format!("ssl-redirect: nginx answers 308 to {to}, before auth"));
+    v.kind = Kind::Redirect;
+    v.status = 308;
+    v.headers.insert("Location".into(), to);
+    v.trace = trace.0.unwrap_or_default();
+    v
 }
 
 fn bad_request(mut v: Verdict, e: crate::routing::NormError, mut trace: Trace) -> Verdict {

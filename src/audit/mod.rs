@@ -19,7 +19,7 @@ pub mod report;
 
 use std::collections::HashMap;
 
-use crate::annotations::auth_of;
+use crate::annotations::{at_location, auth_ref};
 use crate::coverage::{marked_sensitive, probe_host, probes, required};
 use crate::ingress::Backend;
 use crate::lint::{self, Finding, Severity};
@@ -193,7 +193,10 @@ fn route_map(policy: &Policy, t: &RouteTable, findings: &[Finding]) -> Vec<Host>
                 namespace: ing.namespace.clone(),
                 backend: l.backend.to_string(),
                 required: need.label(),
-                enforced: auth_of(ing, Some(policy)).enforcement.label(),
+                enforced: at_location(auth_ref(ing, Some(policy)), l, Some(policy))
+                    .enforcement
+                    .to_owned()
+                    .label(),
                 status,
                 rules,
             });

@@ -8,7 +8,7 @@ use crate::coverage::{marked_sensitive, probe_host, probes, regex_literal_prefix
 
 use super::Finding;
 use super::rules::finding;
-use crate::annotations::{AuthRef, EnforcementRef, auth_ref};
+use crate::annotations::{AuthRef, EnforcementRef, at_location, auth_ref};
 use crate::ingress::{Backend, Ingress};
 use crate::policy::{Need, Policy};
 use crate::routing::{CATCH_ALL, Location, Modifier, Outcome, RouteTable, Server};
@@ -140,7 +140,7 @@ fn server<'a>(
             continue;
         }
         let path = pr.path.as_str();
-        let auth = cx.auth(ii);
+        let auth = at_location(cx.auth(ii), l, Some(policy));
         let why = || match (rule, heuristic) {
             (Some(i), _) => format!(
                 "policy rule {} requires {}",
@@ -444,9 +444,10 @@ fn signin(cx: &Cx<'_>, out: &mut Vec<Finding>) {
                 loc.is_some_and(|l| !l.is_default && l.ingress_path.starts_with(&svc.signin_path));
             match (loc, owner) {
                 (Some(l), Some(o)) if ok_path => {
-                    let protected = l
-                        .ingress
-                        .is_some_and(|oi| cx.auth(oi).enforcement != EnforcementRef::None);
+                    let protected = l.ingress.is_some_and(|oi| {
+                        at_location(cx.auth(oi), l, Some(policy)).enforcement
+                            != EnforcementRef::None
+                    });
                     if protected {
                         out.push(finding(
                             "SU016",

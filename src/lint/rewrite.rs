@@ -14,7 +14,7 @@
 
 use super::Finding;
 use super::rules::finding;
-use crate::annotations::{EnforcementRef, auth_ref};
+use crate::annotations::{EnforcementRef, at_location, auth_ref};
 use crate::coverage::probe_host;
 use crate::ingress::Backend;
 use crate::policy::{AUTHENTICATED, Need, Policy};
@@ -169,30 +169,31 @@ pub(super) fn check(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
             let Some(ing) = t.ingresses.get(ii) else {
                 continue;
             };
-            let (have, have_label) = match auth_ref(ing, Some(policy)).enforcement {
-                EnforcementRef::None => (Need::Public, "no auth".to_string()),
-                // A query that fails closed is SU003's.
-                EnforcementRef::Stepup { fault: Some(_), .. } => continue,
-                EnforcementRef::Stepup { level, rule, .. } => match policy.need_of(level) {
-                    // `rule=` is a floor at runtime: its rule's level applies too.
-                    Some(n) => match rule.map(|r| (r, policy.rule_floor(r))) {
-                        Some((r, Ok((_, floor)))) => {
-                            (n.and(&floor), format!("level {level} (rule {r})"))
-                        }
-                        _ => (n, format!("level {level}")),
+            let (have, have_label) =
+                match at_location(auth_ref(ing, Some(policy)), l, Some(policy)).enforcement {
+                    EnforcementRef::None => (Need::Public, "no auth".to_string()),
+                    // A query that fails closed is SU003's.
+                    EnforcementRef::Stepup { fault: Some(_), .. } => continue,
+                    EnforcementRef::Stepup { level, rule, .. } => match policy.need_of(level) {
+                        // `rule=` is a floor at runtime: its rule's level applies too.
+                        Some(n) => match rule.map(|r| (r, policy.rule_floor(r))) {
+                            Some((r, Ok((_, floor)))) => {
+                                (n.and(&floor), format!("level {level} (rule {r})"))
+                            }
+                            _ => (n, format!("level {level}")),
+                        },
+                        // An unknown level fails closed at runtime (SU003).
+                        None => continue,
                     },
-                    // An unknown level fails closed at runtime (SU003).
-                    None => continue,
-                },
-                // Whoever sends the request picks the check (SU003).
-                EnforcementRef::RequestChosen(_) => {
-                    (Need::Public, "auth the request picks".to_string())
-                }
-                EnforcementRef::External(_) | EnforcementRef::Basic => (
-                    policy.need_of(AUTHENTICATED).unwrap_or(Need::Public),
-                    "a login only (auth is not stepup's)".to_string(),
-                ),
-            };
+                    // Whoever sends the request picks the check (SU003).
+                    EnforcementRef::RequestChosen(_) => {
+                        (Need::Public, "auth the request picks".to_string())
+                    }
+                    EnforcementRef::External(_) | EnforcementRef::Basic => (
+                        policy.need_of(AUTHENTICATED).unwrap_or(Need::Public),
+                        "a login only (auth is not stepup's)".to_string(),
+                    ),
+                };
             let Some(reach) = reach(&l.name, target) else {
                 continue;
             };

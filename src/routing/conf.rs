@@ -12,7 +12,7 @@
 
 use std::fmt::Write;
 
-use super::{CATCH_ALL, Modifier, RouteTable};
+use super::{Answer, CATCH_ALL, Modifier, RouteTable};
 
 /// A location's identity in probe responses.
 pub fn location_id(server: usize, location: usize) -> String {
@@ -34,6 +34,21 @@ fn server_name(name: &str) -> String {
     }
 }
 
+/// `server-alias` names after the host, as `nginx.tmpl` writes them.
+fn aliases(list: &[String]) -> Result<String, Unrenderable> {
+    let mut out = String::new();
+    for a in list {
+        if a.bytes()
+            .any(|b| matches!(b, b'"' | b';' | b'{' | b'}' | b' ') || b.is_ascii_control())
+        {
+            return Err(Unrenderable(format!("alias {a:?} needs quoting")));
+        }
+        out.push(' ');
+        out.push_str(a);
+    }
+    Ok(out)
+}
+
 fn needs_quoting(s: &str) -> bool {
     s.bytes().any(|b| {
         matches!(b, b'"' | b'{' | b'}' | b';' | b'\\' | b' ' | b'\'') || b.is_ascii_control()
@@ -53,9 +68,20 @@ pub fn render(table: &RouteTable, listen: u16, upstream: u16) -> Result<String, 
         };
         let _ = writeln!(
             out,
-            "server {{\n    listen 127.0.0.1:{listen}{default};\n    server_name {};",
-            server_name(&s.name)
+            "server {{\n    listen 127.0.0.1:{listen}{default};\n    server_name {}{};",
+            server_name(&s.name),
+            aliases(&s.aliases)?
         );
+        // nginx.tmpl: `app-root` is a server-level `if`, before locations.
+        if let Some(root) = &s.app_root {
+            if needs_quoting(root) {
+                return Err(Unrenderable(format!("app-root {root:?} needs quoting")));
+            }
+            let _ = writeln!(
+                out,
+                "    if ($uri = /) {{\n        return 302 $scheme://$http_host{root};\n    }}"
+            );
+        }
         for (li, l) in s.locations.iter().enumerate() {
             if needs_quoting(&l.name) {
                 return Err(Unrenderable(format!(
@@ -79,9 +105,20 @@ pub fn render(table: &RouteTable, listen: u16, upstream: u16) -> Result<String, 
                 Some(t) => format!("        rewrite \"(?i){}\" {t} break;\n", l.name),
                 None => String::new(),
             };
+            // `return` of a redirect annotation, or of a denied location.
+            let answer = match &l.answer {
+                Some(Answer::Redirect { url, .. }) if needs_quoting(url) => {
+                    return Err(Unrenderable(format!("redirect {url:?} needs quoting")));
+                }
+                Some(Answer::Redirect { code, url, .. }) => {
+                    format!("        return {code} {url};\n")
+                }
+                Some(Answer::Unavailable(_)) => "        return 503;\n".to_string(),
+                None => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "    location {directive} {{\n        set $stepup_uri $uri;\n{rewrite}        proxy_set_header X-Stepup-Location \"{}\";\n        proxy_set_header X-Stepup-Uri $stepup_uri;\n        proxy_pass http://127.0.0.1:{upstream};\n    }}",
+                "    location {directive} {{\n        set $stepup_uri $uri;\n{answer}{rewrite}        proxy_set_header X-Stepup-Location \"{}\";\n        proxy_set_header X-Stepup-Uri $stepup_uri;\n        proxy_pass http://127.0.0.1:{upstream};\n    }}",
                 location_id(si, li)
             );
         }

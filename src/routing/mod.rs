@@ -36,6 +36,7 @@
 //!    ingress-nginx location uses `proxy_pass`, which turns on
 //!    `auto_redirect`), before any auth.
 
+mod build;
 pub mod conf;
 pub mod normalize;
 pub mod settings;
@@ -84,8 +85,48 @@ pub struct Location {
     pub is_default: bool,
     /// The Ingress path entry it came from.
     pub origin: Option<Origin>,
+    /// Whose auth applies here, as the controller renders it.
+    pub gate: Gate,
+    /// What the location answers before any auth (nginx's rewrite phase).
+    pub answer: Option<Answer>,
+    /// A plain-HTTP request gets a 308 to HTTPS before auth (the
+    /// `ssl-redirect`/`force-ssl-redirect` Lua in `lua_ingress.lua`
+    /// `rewrite`).
+    pub https_redirect: bool,
     use_regex: bool,
     rewrite: Option<String>,
+}
+
+/// Whose auth applies to a location (`nginx.tmpl`, the location block).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    /// The location's Ingress annotations decide.
+    Ingress,
+    /// A `no-auth-locations` entry is a prefix of the location path
+    /// (`template.go` `isLocationInLocationList`): neither `auth_request`
+    /// nor basic auth is rendered.
+    NoAuth(String),
+    /// The ConfigMap's `global-auth-url` (`shouldApplyGlobalAuth`: the
+    /// Ingress has no `auth-url` and does not set `enable-global-auth:
+    /// "false"`).
+    Global(std::sync::Arc<str>),
+}
+
+/// An answer nginx gives before auth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// A redirect (`return <code> <url>`).
+    Redirect {
+        /// 301, 302, 308, …
+        code: u16,
+        /// The `Location`, as written (nginx variables unexpanded, except
+        /// `$request_uri` where the model knows it).
+        url: String,
+        /// Which annotation or setting wrote it.
+        why: String,
+    },
+    /// `return 503` (`isLocationAllowed`: the location is denied).
+    Unavailable(String),
 }
 
 impl Location {
@@ -120,6 +161,11 @@ pub struct Server {
     pub name: String,
     /// Every location is a case-insensitive regex.
     pub regex_mode: bool,
+    /// `server-alias` names (`createServers`), as nginx's `server_name`
+    /// reads them: exact, `*.`/`.`-wildcards, or `~regex`.
+    pub aliases: Vec<String>,
+    /// `app-root`: `$uri = /` gets a 302 to it, before any location.
+    pub app_root: Option<String>,
     /// Locations in rendered order.
     pub locations: Vec<Location>,
     exact: HashMap<Vec<u8>, usize>,
@@ -140,8 +186,7 @@ pub struct RouteTable {
     pub ignored: Vec<(Ingress, String)>,
     /// Servers sorted by name (`_` included).
     pub servers: Vec<Server>,
-    by_host: HashMap<String, usize>,
-    wildcards: HashMap<String, usize>,
+    names: Names,
     catch_all: usize,
     /// Indexes into `ingresses` of the Ingresses with a rule for each host
     /// (`None`: host-less rules), in ingress-nginx order.
@@ -159,6 +204,14 @@ pub enum Outcome {
     NoLocation,
     /// nginx rejects the request target with 400.
     BadRequest(NormError),
+    /// nginx answers before any auth (a redirect or a 503); `at` is the
+    /// location chosen, when one was.
+    Answer {
+        /// The answer.
+        answer: Answer,
+        /// Index of the location, when the answer is the location's own.
+        at: Option<usize>,
+    },
 }
 
 /// The result of routing one request.
@@ -177,10 +230,12 @@ pub struct Routed<'a> {
 }
 
 impl Routed<'_> {
-    /// The chosen location.
+    /// The chosen location (also when it answers before auth).
     pub fn location(&self) -> Option<&Location> {
         match self.outcome {
-            Outcome::Location(i) => self.server.locations.get(i),
+            Outcome::Location(i) | Outcome::Answer { at: Some(i), .. } => {
+                self.server.locations.get(i)
+            }
             _ => None,
         }
     }
@@ -257,184 +312,134 @@ fn key_bytes(i: &Ingress) -> impl Iterator<Item = u8> + '_ {
         .chain(i.name.bytes())
 }
 
-impl RouteTable {
-    /// Build the table. Errors only for a regex-mode path nginx could not
-    /// compile (the controller would fail to reload).
-    pub fn build(ingresses: Vec<Ingress>, ctl: &Controller) -> Result<RouteTable, InputError> {
-        let classes = &ctl.classes;
-        let mut ignored = Vec::new();
-        let mut list = Vec::new();
-        for ing in ingresses {
-            match &ing.class {
-                Some(c) if !classes.names.iter().any(|n| n == c) => {
-                    let why = format!(
-                        "ingress class {c:?} is not served by the modelled controller ({})",
-                        classes.names.join(", ")
-                    );
-                    ignored.push((ing, why));
-                }
-                None if !classes.classless => {
-                    ignored.push((
-                        ing,
-                        "no ingress class, and class-less Ingresses are not served".into(),
-                    ));
-                }
-                _ if ing.is_canary() => {
-                    ignored.push((
-                        ing,
-                        "canary Ingress: ingress-nginx builds no locations from it".into(),
-                    ));
-                }
-                _ => list.push(ing),
+/// Put built servers in nginx.conf order (by name, as `getBackendServers`
+/// sorts them), with the `from-to-www-redirect` companions, and index them
+/// for host selection.
+fn assemble(
+    list: Vec<Ingress>,
+    ignored: Vec<(Ingress, String)>,
+    built: Vec<(Server, bool)>,
+) -> RouteTable {
+    let redirects = build::www_redirects(&built);
+    let mut servers: Vec<Server> = built.into_iter().map(|(s, _)| s).chain(redirects).collect();
+    servers.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut names = Names::default();
+    let mut catch_all = 0;
+    for (i, s) in servers.iter().enumerate() {
+        if s.name == CATCH_ALL {
+            catch_all = i;
+        } else if let Some(suffix) = s.name.strip_prefix("*.") {
+            names.wildcards.insert(suffix.to_string(), i);
+        } else {
+            names.exact.entry(s.name.clone()).or_insert(i);
+        }
+    }
+    for (i, s) in servers.iter().enumerate() {
+        for a in &s.aliases {
+            names.add_alias(a, i);
+        }
+    }
+    let mut rule_hosts: HashMap<Option<String>, Vec<usize>> = HashMap::new();
+    for (i, ing) in list.iter().enumerate() {
+        for r in &ing.rules {
+            let v = rule_hosts.entry(r.host.clone()).or_default();
+            if v.last() != Some(&i) {
+                v.push(i);
             }
         }
-        sort_ingresses(&mut list);
+    }
+    RouteTable {
+        ingresses: list,
+        ignored,
+        servers,
+        names,
+        catch_all,
+        rule_hosts,
+    }
+}
 
-        let root =
-            |ingress: Option<usize>, backend: Backend, flags: (bool, Option<String>)| Location {
-                name: "/".into(),
-                modifier: Modifier::Prefix,
-                path_type: PathType::Prefix,
-                ingress_path: "/".into(),
-                written_type: PathType::Prefix,
-                ingress,
-                backend,
-                is_default: true,
-                origin: None,
-                use_regex: flags.0,
-                rewrite: flags.1,
-            };
-        let flags = |ing: &Ingress| {
-            (
-                ing.nginx("use-regex") == Some("true"),
-                ing.nginx("rewrite-target").map(str::to_string),
-            )
-        };
+/// nginx's `server_name` lookup tables (`ngx_http_find_virtual_server`):
+/// exact names, then the longest `*.`/`.` head wildcard, then the longest
+/// `.*` tail wildcard, then regexes in the order of the config. The
+/// one-label `*.` hosts ingress-nginx writes as regexes are all
+/// disjoint, so they are found by hash and only ordered against `~` aliases.
+#[derive(Debug, Clone, Default)]
+struct Names {
+    exact: HashMap<String, usize>,
+    /// ingress-nginx `*.suffix` hosts (regex `^[\w-]+\.suffix$`).
+    wildcards: HashMap<String, usize>,
+    /// Alias `*.suffix` or `.suffix` (which also matches `suffix`).
+    heads: Vec<(String, bool, usize)>,
+    /// Alias `prefix.*`.
+    tails: Vec<(String, usize)>,
+    /// Alias `~regex`, in config order.
+    regexes: Vec<(regex::Regex, usize)>,
+}
 
-        // createServers
-        let mut names: Vec<String> = vec![CATCH_ALL.into()];
-        let mut locs: Vec<Vec<Location>> = vec![vec![root(None, Backend::Default, (false, None))]];
-        let mut index: HashMap<String, usize> = HashMap::from([(CATCH_ALL.to_string(), 0)]);
-        for (i, ing) in list.iter().enumerate() {
-            if ing.rules.is_empty() {
-                if let Some(b) = &ing.default_backend {
-                    let r = &mut locs[0][0];
-                    if r.is_default && r.ingress.is_none() {
-                        r.backend = b.clone();
-                        r.is_default = false;
-                        r.ingress = Some(i);
-                        r.origin = Some(ing.origin.clone());
-                    }
-                }
+impl Names {
+    fn add_alias(&mut self, a: &str, i: usize) {
+        let a = a.to_ascii_lowercase();
+        if let Some(re) = a.strip_prefix('~') {
+            // nginx compiles server_name regexes caseless.
+            if let Ok(r) = regex::Regex::new(&format!("(?i){re}")) {
+                self.regexes.push((r, i));
             }
-            for rule in &ing.rules {
-                let host = rule.host.clone().unwrap_or_else(|| CATCH_ALL.into());
-                if index.contains_key(&host) {
-                    continue;
-                }
-                let backend = ing.default_backend.clone().unwrap_or(Backend::Default);
-                index.insert(host.clone(), names.len());
-                names.push(host);
-                locs.push(vec![root(Some(i), backend, flags(ing))]);
-            }
+        } else if let Some(rest) = a.strip_prefix("*.") {
+            self.heads.push((rest.to_string(), false, i));
+        } else if let Some(rest) = a.strip_prefix('.') {
+            self.heads.push((rest.to_string(), true, i));
+        } else if let Some(rest) = a.strip_suffix(".*") {
+            self.tails.push((rest.to_string(), i));
+        } else {
+            self.exact.entry(a).or_insert(i);
         }
-
-        // getBackendServers
-        for (i, ing) in list.iter().enumerate() {
-            for rule in &ing.rules {
-                let host = rule.host.as_deref().unwrap_or(CATCH_ALL);
-                let Some(&s) = index.get(host) else { continue };
-                for p in &rule.paths {
-                    let name = if p.path.is_empty() {
-                        "/".to_string()
-                    } else {
-                        p.path.clone()
-                    };
-                    let pt = match p.path_type {
-                        PathType::ImplementationSpecific => PathType::Prefix,
-                        t => t,
-                    };
-                    let mut add = true;
-                    for loc in locs[s].iter_mut() {
-                        if loc.name != name {
-                            continue;
-                        }
-                        if loc.path_type != pt {
-                            break;
-                        }
-                        add = false;
-                        if !loc.is_default {
-                            break;
-                        }
-                        loc.backend = p.backend.clone();
-                        loc.is_default = false;
-                        loc.ingress = Some(i);
-                        loc.origin = Some(p.origin.clone());
-                        loc.ingress_path = p.path.clone();
-                        loc.written_type = p.path_type;
-                        (loc.use_regex, loc.rewrite) = flags(ing);
-                        break;
-                    }
-                    if add {
-                        let (use_regex, rewrite) = flags(ing);
-                        locs[s].push(Location {
-                            name,
-                            modifier: Modifier::Prefix,
-                            path_type: pt,
-                            ingress_path: p.path.clone(),
-                            written_type: p.path_type,
-                            ingress: Some(i),
-                            backend: p.backend.clone(),
-                            is_default: false,
-                            origin: Some(p.origin.clone()),
-                            use_regex,
-                            rewrite,
-                        });
-                    }
-                }
-            }
-        }
-
-        let mut servers = Vec::new();
-        for (name, mut l) in names.into_iter().zip(locs) {
-            l.sort_by(|a, b| b.name.cmp(&a.name));
-            l.sort_by_key(|a| std::cmp::Reverse(a.name.len()));
-            let l = update_server_locations(l);
-            servers.push(compile(name, l, &list)?);
-        }
-        servers.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut by_host = HashMap::new();
-        let mut wildcards = HashMap::new();
-        let mut catch_all = 0;
-        for (i, s) in servers.iter().enumerate() {
-            if s.name == CATCH_ALL {
-                catch_all = i;
-            } else if let Some(suffix) = s.name.strip_prefix("*.") {
-                wildcards.insert(suffix.to_string(), i);
-            } else {
-                by_host.insert(s.name.clone(), i);
-            }
-        }
-        let mut rule_hosts: HashMap<Option<String>, Vec<usize>> = HashMap::new();
-        for (i, ing) in list.iter().enumerate() {
-            for r in &ing.rules {
-                let v = rule_hosts.entry(r.host.clone()).or_default();
-                if v.last() != Some(&i) {
-                    v.push(i);
-                }
-            }
-        }
-        Ok(RouteTable {
-            ingresses: list,
-            ignored,
-            servers,
-            by_host,
-            wildcards,
-            catch_all,
-            rule_hosts,
-        })
     }
 
+    fn find(&self, h: &str) -> Option<usize> {
+        if let Some(&i) = self.exact.get(h) {
+            return Some(i);
+        }
+        let head = self
+            .heads
+            .iter()
+            .filter(|(suffix, dot, _)| {
+                h.strip_suffix(suffix.as_str())
+                    .is_some_and(|p| p.ends_with('.') && p.len() > 1 || (*dot && p.is_empty()))
+            })
+            .max_by_key(|(suffix, _, _)| suffix.len());
+        if let Some(&(_, _, i)) = head {
+            return Some(i);
+        }
+        let tail = self
+            .tails
+            .iter()
+            .filter(|(prefix, _)| {
+                h.strip_prefix(prefix.as_str())
+                    .is_some_and(|r| r.len() > 1 && r.starts_with('.'))
+            })
+            .max_by_key(|(prefix, _)| prefix.len());
+        if let Some(&(_, i)) = tail {
+            return Some(i);
+        }
+        let wild = h.split_once('.').and_then(|(label, rest)| {
+            let one_label = !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            one_label
+                .then(|| self.wildcards.get(rest).copied())
+                .flatten()
+        });
+        // A `~` alias of an earlier server comes first in nginx.conf.
+        self.regexes
+            .iter()
+            .find(|(r, i)| wild.is_none_or(|w| *i < w) && r.is_match(h))
+            .map(|(_, i)| *i)
+            .or(wild)
+    }
+}
+
+impl RouteTable {
     /// Indexes into [`RouteTable::ingresses`] of the Ingresses with a rule
     /// for `host` (`None`: host-less rules), oldest first.
     pub fn ingresses_on(&self, host: Option<&str>) -> &[usize] {
@@ -446,22 +451,7 @@ impl RouteTable {
     /// The server nginx picks for a (raw) Host header.
     pub fn server_for(&self, host: &str) -> usize {
         let h = normalize_host(host);
-        if let Some(&i) = self.by_host.get(h.as_ref()) {
-            return i;
-        }
-        // ingress-nginx writes `*.a.b` as `~^(?<subdomain>[\w-]+)\.a\.b$`.
-        if let Some((label, rest)) = h.split_once('.') {
-            if !label.is_empty()
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-            {
-                if let Some(&i) = self.wildcards.get(rest) {
-                    return i;
-                }
-            }
-        }
-        self.catch_all
+        self.names.find(h.as_ref()).unwrap_or(self.catch_all)
     }
 
     /// Route a request: `host` as sent, `target` the raw request target
@@ -481,7 +471,7 @@ impl RouteTable {
                 };
             }
         };
-        let outcome = server.select(&uri, args.as_deref(), host);
+        let outcome = server.answer(&uri, server.select(&uri, args.as_deref(), host));
         Routed {
             server,
             server_index,
@@ -498,6 +488,31 @@ impl RouteTable {
 }
 
 impl Server {
+    /// What nginx answers before auth: `app-root` (a server-level `if ($uri
+    /// = /)`, before any location), then the chosen location's own `return`.
+    fn answer(&self, uri: &[u8], chosen: Outcome) -> Outcome {
+        if let Some(root) = self.app_root.as_ref().filter(|_| uri == b"/") {
+            return Outcome::Answer {
+                answer: Answer::Redirect {
+                    code: 302,
+                    url: format!("$scheme://$http_host{root}"),
+                    why: "app-root".into(),
+                },
+                at: None,
+            };
+        }
+        match chosen {
+            Outcome::Location(i) => match self.locations.get(i).and_then(|l| l.answer.clone()) {
+                Some(answer) => Outcome::Answer {
+                    answer,
+                    at: Some(i),
+                },
+                None => Outcome::Location(i),
+            },
+            other => other,
+        }
+    }
+
     fn select(&self, uri: &[u8], args: Option<&[u8]>, host: &str) -> Outcome {
         if self.regex_mode {
             return self
@@ -612,6 +627,8 @@ fn compile(
     Ok(Server {
         name,
         regex_mode,
+        aliases: Vec::new(),
+        app_root: None,
         locations,
         exact,
         prefixes,

@@ -91,6 +91,9 @@ pub struct Settings {
     /// `no-auth-locations`, split on `,` (default
     /// `/.well-known/acme-challenge`).
     pub no_auth_locations: Vec<String>,
+    /// `no-tls-redirect-locations`, split on `,` (default
+    /// `/.well-known/acme-challenge`).
+    pub no_tls_redirect_locations: Vec<String>,
     /// `global-auth-url` and friends, when set.
     pub global_auth: Option<GlobalAuth>,
     /// `strict-validate-path-type` (default true).
@@ -120,6 +123,7 @@ impl Default for Settings {
             allow_snippets: false,
             word_blocklist: Vec::new(),
             no_auth_locations: vec!["/.well-known/acme-challenge".into()],
+            no_tls_redirect_locations: vec!["/.well-known/acme-challenge".into()],
             global_auth: None,
             strict_validate_path_type: true,
             ssl_redirect: true,
@@ -174,6 +178,7 @@ impl Settings {
                 "force-ssl-redirect" => flag(&mut s.force_ssl_redirect),
                 "annotation-value-word-blocklist" => s.word_blocklist = list(value),
                 "no-auth-locations" => s.no_auth_locations = list(value),
+                "no-tls-redirect-locations" => s.no_tls_redirect_locations = list(value),
                 "global-auth-url" => global.url = value.trim().to_string(),
                 "global-auth-signin" => global.signin = Some(value.trim().to_string()),
                 "global-auth-response-headers" => {

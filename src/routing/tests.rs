@@ -267,7 +267,9 @@ fn bad_regex_is_located() {
     assert!(e.primary.contains("regex mode"), "{e}");
 }
 
-/// Class filtering and canaries.
+/// Class filtering; a canary whose Service no older Ingress uses builds no
+/// location (`createUpstreams` marks its upstream `NoServer`) and no server
+/// (`createServers` skips canaries).
 #[test]
 fn ignored_ingresses() {
     let y = ing(
@@ -282,8 +284,13 @@ fn ignored_ingresses() {
         &paths("h.test", &[("/c", "Prefix", "c")]),
     );
     let t = table(&y);
-    assert_eq!(t.ignored.len(), 2);
+    assert_eq!(t.ignored.len(), 1);
     assert!(t.servers.iter().all(|s| s.name != "h.test"));
+    assert!(
+        t.servers
+            .iter()
+            .all(|s| s.locations.iter().all(|l| l.ingress_path != "/c"))
+    );
 }
 
 /// Host selection: exact beats the wildcard regex; the wildcard is one
