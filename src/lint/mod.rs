@@ -27,6 +27,7 @@
 //! covers as SU017, saying that admission will deny it and why.
 //! cert-manager's ACME solver Ingresses are exempt.
 
+mod controller;
 mod probe;
 mod rewrite;
 mod rules;
@@ -236,6 +237,7 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
     probe::routes(policy, table, &mut routed);
     findings.extend(aggregate(routed));
     rewrite::check(policy, table, &mut findings);
+    controller::check(policy, table, &mut findings);
     findings.retain(|f| {
         by_key
             .get(&(f.namespace.as_str(), f.ingress.as_str()))

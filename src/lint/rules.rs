@@ -227,6 +227,31 @@ header) do not change the upstream path and are not checked.\n\nFix: give the In
 level (`stepup generate --split` puts it on its own Ingress), or rewrite to a path no stricter rule \
 covers.",
     },
+    RuleInfo {
+        id: "SU021",
+        name: "no-auth-location",
+        severity: Severity::Warning,
+        summary: "the controller's no-auth-locations turns off this location's auth",
+        explain: "ingress-nginx's ConfigMap key `no-auth-locations` (default `/.well-known/acme-challenge`) \
+lists path prefixes that get no auth: for a location whose path starts with an entry (a plain string \
+prefix test, `template.go` `isLocationInLocationList`), nginx.tmpl renders neither `auth_request` nor \
+basic auth, whatever the Ingress's annotations say. So `/.well-known/acme-challenge-admin` or, with an \
+entry `/public`, `/publications/admin` is served without auth.\n\nFix: move the path out from under \
+the entry, or narrow the entry in the controller's ConfigMap (lint with --controller-config to check).",
+    },
+    RuleInfo {
+        id: "SU022",
+        name: "canary-service",
+        severity: Severity::Warning,
+        summary: "a canary shares a Service with another Ingress: it builds real locations, or swallows the other's paths",
+        explain: "ingress-nginx creates one upstream per Service port, for the first Ingress (oldest first) \
+that uses it (`controller.go` `createUpstreams`); a canary's upstream is marked `NoServer`. A canary whose \
+Service an older Ingress already uses therefore gets ordinary locations with the canary's own annotations \
+(`getBackendServers`), and an Ingress newer than a canary with the same Service gets no location for its \
+paths to it, so those requests fall to whatever else matches. Either way the auth in force is not the \
+one the primary Ingress states.\n\nFix: give each canary a Service of its own, as ingress-nginx's \
+canary documentation requires.",
+    },
 ];
 
 /// Build a finding located at the Ingress (or one of its paths).
@@ -278,9 +303,11 @@ pub(super) struct Context<'a> {
 impl<'a> Context<'a> {
     pub(super) fn new(table: &'a RouteTable) -> Context<'a> {
         Context {
+            // createServers skips canaries when it assigns certificates.
             tls: table
                 .ingresses
                 .iter()
+                .filter(|i| !i.is_canary())
                 .flat_map(|i| i.tls_hosts.iter().map(String::as_str))
                 .collect(),
             ignored: table
@@ -541,7 +568,7 @@ pub(super) fn annotations(
             ing,
             &host,
             "",
-            "auth annotations on a canary Ingress are ignored; the main Ingress's annotations govern its traffic".into(),
+            "auth annotations on a canary Ingress do not govern the traffic it gets as a canary: the main Ingress's annotations do (unless it shares a Service with an older Ingress and so builds locations of its own, SU022)".into(),
             "Move the auth annotations to the main Ingress.".into(),
         ));
     }

@@ -55,7 +55,7 @@ pub(super) fn bool_annotation(ing: &Ingress, short: &str) -> Option<bool> {
 
 /// `ingress.Ingress` → upstream name (`upstreamName`: namespace, Service,
 /// port).
-fn upstream(ns: &str, b: &Backend) -> Option<String> {
+pub(super) fn upstream(ns: &str, b: &Backend) -> Option<String> {
     match b {
         Backend::Service { name, port } => Some(format!("{ns}/{name}/{port}")),
         _ => None,
@@ -97,7 +97,7 @@ fn served(ingresses: Vec<Ingress>, ctl: &Controller) -> (Vec<Ingress>, Vec<(Ingr
 /// creates its upstream; when that Ingress is a canary the upstream has
 /// `NoServer`, and `getBackendServers` builds no location for any path
 /// that sends to it, canary or not.
-fn no_server(list: &[Ingress]) -> HashSet<String> {
+pub(super) fn no_server(list: &[Ingress]) -> HashSet<String> {
     let mut seen = HashSet::new();
     let mut out = HashSet::new();
     for ing in list {

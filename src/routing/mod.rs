@@ -440,6 +440,17 @@ impl Names {
 }
 
 impl RouteTable {
+    /// Upstreams (`namespace/service/port`) a canary created first: no
+    /// path to them builds a location (`createUpstreams` `NoServer`).
+    pub fn canary_upstreams(&self) -> std::collections::HashSet<String> {
+        build::no_server(&self.ingresses)
+    }
+
+    /// The upstream a backend sends to (`upstreamName`), for Services.
+    pub fn upstream_of(namespace: &str, backend: &Backend) -> Option<String> {
+        build::upstream(namespace, backend)
+    }
+
     /// Indexes into [`RouteTable::ingresses`] of the Ingresses with a rule
     /// for `host` (`None`: host-less rules), oldest first.
     pub fn ingresses_on(&self, host: Option<&str>) -> &[usize] {
@@ -639,3 +650,6 @@ fn compile(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod controller_tests;
