@@ -230,6 +230,16 @@ enum LogFormat {
     Text,
 }
 
+/// `NAMESPACE/NAME`.
+fn parse_ns_name(s: &str) -> Result<(String, String), String> {
+    match s.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((ns.to_string(), name.to_string()))
+        }
+        _ => Err(format!("{s:?} is not NAMESPACE/NAME")),
+    }
+}
+
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s).map_err(|e| e.to_string())
 }
@@ -311,6 +321,12 @@ impl ControllerArgs {
             }
             None => policy.controller.clone().unwrap_or_default(),
         };
+        self.apply_flags(&mut s)?;
+        Ok(s)
+    }
+
+    /// The controller flags given on the command line, over `s`.
+    fn apply_flags(&self, s: &mut crate::routing::Settings) -> Result<(), Failure> {
         if self.watch_ingress_without_class {
             s.watch_without_class = true;
         }
@@ -324,7 +340,7 @@ impl ControllerArgs {
             s.set_flag("annotations-prefix", p)
                 .map_err(|e| usage(format!("--annotations-prefix: {e}")))?;
         }
-        Ok(s)
+        Ok(())
     }
 
     /// The controller: `names` are the classes it serves.
@@ -383,6 +399,11 @@ struct AuditArgs {
     classes: Vec<String>,
     #[command(flatten)]
     controller: ControllerArgs,
+    /// The ingress-nginx controller's ConfigMap in the cluster, read unless
+    /// --controller-config or --from-file is given (default: the Helm
+    /// chart's ingress-nginx/ingress-nginx-controller).
+    #[arg(long, value_name = "NS/NAME", default_value = "ingress-nginx/ingress-nginx-controller", value_parser = parse_ns_name)]
+    controller_configmap: (String, String),
     /// Bound on connecting to the API server and on each request.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     request_timeout: std::time::Duration,
@@ -948,7 +969,7 @@ fn run_audit(
         }
     };
     let mut notes: Vec<String> = Vec::new();
-    let (ingresses, source, served) = match &a.from_file {
+    let (ingresses, source, served, configmap) = match &a.from_file {
         Some(dump) => {
             let mut loaded = crate::ingress::load_paths(std::slice::from_ref(dump))?;
             if let Some(ns) = &a.namespace {
@@ -958,7 +979,7 @@ fn run_audit(
                 Some(ns) => format!("file {} (namespace {ns})", dump.display()),
                 None => format!("file {}", dump.display()),
             };
-            (loaded.ingresses, source, None)
+            (loaded.ingresses, source, None, None)
         }
         None => {
             let scope = match (&a.namespace, a.all_namespaces, flavor) {
@@ -973,6 +994,11 @@ fn run_audit(
                 timeout: a.request_timeout,
                 chunk: a.chunk_size,
                 classes: a.classes.is_empty(),
+                configmap: a
+                    .controller
+                    .controller_config
+                    .is_none()
+                    .then(|| a.controller_configmap.clone()),
             };
             let bar = progress_bar(quiet);
             let listed = k::list(&target, &mut |n, total| {
@@ -1001,7 +1027,12 @@ fn run_audit(
                 listed.context,
                 listed.server.trim_end_matches('/')
             );
-            (listed.ingresses, source, listed.nginx_classes)
+            (
+                listed.ingresses,
+                source,
+                listed.nginx_classes,
+                listed.configmap,
+            )
         }
     };
     let names = if !a.classes.is_empty() {
@@ -1023,7 +1054,16 @@ fn run_audit(
         .iter()
         .map(|i| (i.namespace.clone(), i.name.clone()))
         .collect();
-    let ctl = a.controller.controller(names, &policy)?;
+    let mut ctl = a.controller.controller(names, &policy)?;
+    if let Some((from, text)) = configmap {
+        // The cluster's ConfigMap replaces the policy's statement of it;
+        // the flags given still apply on top.
+        let mut s = crate::routing::Settings::from_configmap(&from, &text)?;
+        a.controller.apply_flags(&mut s)?;
+        ctl.classes.classless = s.watch_without_class;
+        ctl.settings = s;
+    }
+    notes.extend(ctl.settings.notes());
     let table = RouteTable::build(ingresses, &ctl)?;
     let audit = crate::audit::analyze(
         &policy,

@@ -81,6 +81,44 @@ fn kubeconfig(s: &ApiServer, dir: &Path, ctx: &str) -> String {
 /// findings are those of `--from-file` on the same cluster's `kubectl get
 /// -o json` dump, and of the same dump as YAML.
 #[test]
+fn controller_configmap_is_read_from_the_cluster() {
+    // ingress-nginx's ConfigMap widens no-auth-locations over /admin: the
+    // portal's auth-url no longer applies there (nginx.tmpl renders no
+    // auth_request under a no-auth-locations prefix).
+    let cm = serde_json::json!({"no-auth-locations": "/.well-known/acme-challenge,/admin", "proxy-body-size": "8m"});
+    let s = ApiServer::start_with(Data::Captured, Fault::None, Some(cm));
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig(&s, dir.path(), "kind-audit");
+    let (out, err, _) = stepup(&["audit", "--kubeconfig", &kc, "-o", "json"]);
+    assert!(
+        s.log()
+            .iter()
+            .any(|l| l == "configmap ingress-nginx/ingress-nginx-controller")
+    );
+    let f = findings(&json(&out));
+    assert!(
+        f.iter()
+            .any(|x| x.starts_with("\"SU021\"") && x.contains("\"portal\"")),
+        "{f:?}"
+    );
+    assert!(err.contains("proxy-body-size is not modelled"), "{err}");
+
+    // Without a readable ConfigMap: the defaults, and a note that says so.
+    let s = ApiServer::start(Data::Captured, Fault::None);
+    let kc = kubeconfig(&s, dir.path(), "kind-audit");
+    let (out, err, _) = stepup(&["audit", "--kubeconfig", &kc, "-o", "json"]);
+    assert!(
+        err.contains("ConfigMap ingress-nginx/ingress-nginx-controller could not be read"),
+        "{err}"
+    );
+    assert!(
+        !findings(&json(&out))
+            .iter()
+            .any(|x| x.starts_with("\"SU021\""))
+    );
+}
+
+#[test]
 fn live_pages_match_the_dump() {
     let s = ApiServer::start(Data::Captured, Fault::None);
     let dir = tempfile::tempdir().unwrap();

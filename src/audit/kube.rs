@@ -49,6 +49,8 @@ pub struct Target {
     pub chunk: u32,
     /// List IngressClasses too (to learn which classes ingress-nginx serves).
     pub classes: bool,
+    /// The controller's ConfigMap to read (`namespace`, `name`), if any.
+    pub configmap: Option<(String, String)>,
 }
 
 /// What the cluster gave.
@@ -66,6 +68,9 @@ pub struct Listed {
     pub namespace: Option<String>,
     /// Things the user should know (a restarted list).
     pub notes: Vec<String>,
+    /// The controller's ConfigMap (JSON), when it was asked for and read;
+    /// why not is in `notes`.
+    pub configmap: Option<(String, String)>,
 }
 
 /// Why listing failed.
@@ -159,6 +164,22 @@ async fn list_async(
     } else {
         None
     };
+    let configmap = match &t.configmap {
+        Some((ns, name)) => {
+            let path = format!("/api/v1/namespaces/{ns}/configmaps/{name}");
+            match lister.request(&path, None).await {
+                Ok(text) => Some((format!("configmap {ns}/{name}"), text)),
+                Err(f) => {
+                    notes.push(format!(
+                        "the controller's ConfigMap {ns}/{name} could not be read ({}): the policy's spec.controller, else ingress-nginx's defaults, are assumed; --controller-configmap NS/NAME names another, and reading it needs only `get` on that one ConfigMap (docs/audit.md)",
+                        f.reason
+                    ));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     Ok(Listed {
         ingresses,
         nginx_classes,
@@ -166,6 +187,7 @@ async fn list_async(
         server,
         namespace,
         notes,
+        configmap,
     })
 }
 

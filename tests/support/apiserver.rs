@@ -58,6 +58,9 @@ struct Shared {
     captured_all: serde_json::Value,
     gone_sent: Mutex<bool>,
     log: Mutex<Vec<String>>,
+    /// The ingress-nginx controller's ConfigMap `data`, served at
+    /// ingress-nginx/ingress-nginx-controller; `None`: 404.
+    configmap: Option<serde_json::Value>,
 }
 
 pub struct ApiServer {
@@ -249,8 +252,36 @@ async fn classes(State(s): State<Arc<Shared>>, h: HeaderMap) -> Response {
     )
 }
 
+/// `GET /api/v1/namespaces/{ns}/configmaps/{name}`: a ConfigMap in the
+/// shape the API server returns, or its 404 Status.
+async fn get_configmap(
+    State(s): State<Arc<Shared>>,
+    axum::extract::Path((ns, name)): axum::extract::Path<(String, String)>,
+    h: HeaderMap,
+) -> Response {
+    s.log.lock().unwrap().push(format!("configmap {ns}/{name}"));
+    if !authorized(&s, &h) {
+        return status(401, "Unauthorized", "Unauthorized");
+    }
+    match &s.configmap {
+        Some(data) if ns == "ingress-nginx" && name == "ingress-nginx-controller" => json(
+            serde_json::json!({"kind": "ConfigMap", "apiVersion": "v1",
+                "metadata": {"name": name, "namespace": ns, "resourceVersion": "301",
+                    "labels": {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"}},
+                "data": data})
+            .to_string(),
+        ),
+        _ => status(404, "NotFound", &format!("configmaps \"{name}\" not found")),
+    }
+}
+
 impl ApiServer {
     pub fn start(data: Data, fault: Fault) -> ApiServer {
+        Self::start_with(data, fault, None)
+    }
+
+    /// Serve `configmap` as the controller's ConfigMap `data` too.
+    pub fn start_with(data: Data, fault: Fault, configmap: Option<serde_json::Value>) -> ApiServer {
         let _ = rustls::crypto::ring::default_provider().install_default();
         use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
         let ca_key = KeyPair::generate().unwrap();
@@ -296,6 +327,7 @@ impl ApiServer {
             captured_all: serde_json::from_str(&read("ingress-list.json")).unwrap(),
             gone_sent: Mutex::new(false),
             log: Mutex::new(Vec::new()),
+            configmap,
         });
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         std_listener.set_nonblocking(true).unwrap();
@@ -307,6 +339,10 @@ impl ApiServer {
                 get(list_ns),
             )
             .route("/apis/networking.k8s.io/v1/ingressclasses", get(classes))
+            .route(
+                "/api/v1/namespaces/{ns}/configmaps/{name}",
+                get(get_configmap),
+            )
             .with_state(shared.clone());
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
