@@ -637,10 +637,14 @@ fn load(shared: &Shared) -> Result<(Policy, Option<RouteTable>, i64), Failure> {
     let table = if shared.files.is_empty() {
         None
     } else {
-        let loaded = crate::ingress::load_paths(&shared.files)?;
+        let mut loaded = crate::ingress::load_paths(&shared.files)?;
         let ctl = shared
             .controller
             .controller(shared.classes.clone(), &policy)?;
+        let defaulted = crate::ingress::apply_default_class(&mut loaded.ingresses, &loaded.classes);
+        for n in defaulted.into_iter().chain(ctl.settings.notes()) {
+            eprintln!("{} {n}", "note:".cyan().bold());
+        }
         Some(RouteTable::build(loaded.ingresses, &ctl)?)
     };
     Ok((policy, table, now))
@@ -868,8 +872,14 @@ fn explain(out: &mut impl Write, rule: Option<&str>) -> Result<u8, Failure> {
 
 fn run_lint(out: &mut impl Write, a: LintArgs, quiet: bool) -> Result<u8, Failure> {
     let policy = load_policy(&a.policy)?;
-    let loaded = crate::ingress::load_paths(&a.inputs)?;
+    let mut loaded = crate::ingress::load_paths(&a.inputs)?;
     let ctl = a.controller.controller(a.classes.clone(), &policy)?;
+    let defaulted = crate::ingress::apply_default_class(&mut loaded.ingresses, &loaded.classes);
+    if !quiet {
+        for n in defaulted.into_iter().chain(ctl.settings.notes()) {
+            eprintln!("{} {n}", "note:".cyan().bold());
+        }
+    }
     let table = RouteTable::build(loaded.ingresses, &ctl)?;
     let report = crate::lint::lint(
         &policy,

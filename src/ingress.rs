@@ -313,6 +313,67 @@ pub struct Loaded {
     pub skipped: usize,
     /// Documents that were read (policies or other objects included).
     pub documents: usize,
+    /// IngressClass objects among the inputs.
+    pub classes: Vec<IngressClass>,
+}
+
+/// An IngressClass object, reduced to what decides who serves an Ingress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngressClass {
+    /// `metadata.name`.
+    pub name: String,
+    /// `spec.controller` (`k8s.io/ingress-nginx` for ingress-nginx).
+    pub controller: String,
+    /// `ingressclass.kubernetes.io/is-default-class: "true"`: the API
+    /// server's DefaultIngressClass admission sets it as the class of an
+    /// Ingress created without one.
+    pub default: bool,
+}
+
+/// What the API server's DefaultIngressClass admission does when the
+/// manifests are applied: an Ingress without a class gets the one
+/// IngressClass marked default among `classes`. Returns a note for each
+/// Ingress so assigned (or why none was).
+pub fn apply_default_class(ingresses: &mut [Ingress], classes: &[IngressClass]) -> Vec<String> {
+    let defaults: Vec<&IngressClass> = classes.iter().filter(|c| c.default).collect();
+    let classless = ingresses.iter().filter(|i| i.class.is_none()).count();
+    match defaults.as_slice() {
+        _ if classless == 0 => Vec::new(),
+        [one] => {
+            for i in ingresses.iter_mut().filter(|i| i.class.is_none()) {
+                i.class = Some(one.name.clone());
+            }
+            vec![format!(
+                "{classless} Ingress(es) without a class take the default IngressClass {} (controller {}), as the API server assigns it when they are applied",
+                one.name, one.controller
+            )]
+        }
+        [] => Vec::new(),
+        many => vec![format!(
+            "several IngressClasses are marked default ({}): the class of the {classless} Ingress(es) without one is not assumed",
+            many.iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )],
+    }
+}
+
+impl IngressClass {
+    fn from_value(v: &Value) -> IngressClass {
+        let s = |p: &str| {
+            v.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        IngressClass {
+            name: s("/metadata/name"),
+            controller: s("/spec/controller"),
+            default: s("/metadata/annotations/ingressclass.kubernetes.io~1is-default-class")
+                == "true",
+        }
+    }
 }
 
 /// Read every input (`-` is stdin) and collect the Ingresses.
@@ -559,6 +620,10 @@ fn add_parsed(
                     out.skipped += 1;
                     continue;
                 }
+                Entry::Class(c) => {
+                    out.classes.push(c);
+                    continue;
+                }
                 Entry::Error(e) => return Err(e),
                 Entry::Redo => {
                     return Err(InputError::file(&file, "object could not be read"));
@@ -587,6 +652,8 @@ enum Entry {
     Ingress(Ingress),
     /// An object of another kind.
     Skipped,
+    /// An IngressClass.
+    Class(IngressClass),
     /// The first object that could not be read (nothing after it is kept).
     Error(InputError),
     /// The document must be read again in [`Mode::Exact`] (its only entry).
@@ -650,6 +717,10 @@ fn collect(
                 collect(file, lines, doc_line, &p, item, mode, out)?;
             }
         }
+        return Ok(());
+    }
+    if kind == "IngressClass" {
+        out.push(Entry::Class(IngressClass::from_value(value)));
         return Ok(());
     }
     if kind != "Ingress" {

@@ -496,3 +496,78 @@ fn generate_output_lints_clean() {
     assert_eq!(code, 2);
     assert!(err.contains("/nonexistent.yaml"), "{err}");
 }
+
+/// The controller's settings are an input (docs/routing.md §8): a default
+/// IngressClass in the manifests gives class-less Ingresses its class; the
+/// ConfigMap (`--controller-config`, or the policy's `spec.controller`)
+/// changes which locations get auth; a bad value is exit 2 with its line.
+#[test]
+fn controller_settings_change_the_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy_body = "apiVersion: stepup.dev/v1alpha1\nkind: StepUpPolicy\nspec:\n  authService: {url: \"http://stepup.stepup-system.svc.cluster.local:8080\"}\n  levels: [{name: admin, acr: [urn:stepup:admin]}]\n  rules: [{name: admin, paths: [/admin, /admin/**], level: admin}]\n  default: public\n";
+    let policy = write(dir.path(), "policy.yaml", policy_body);
+    let ingress = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: app\n  namespace: shop\n  annotations:\n    nginx.ingress.kubernetes.io/auth-url: \"http://stepup.stepup-system.svc.cluster.local:8080/auth?level=admin&host=$host\"\nspec:\n  rules:\n    - host: h.test\n      http:\n        paths:\n          - {path: /admin, pathType: Prefix, backend: {service: {name: admin, port: {number: 80}}}}\n";
+    let bare = write(dir.path(), "bare.yaml", ingress);
+    let class = "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata:\n  name: nginx\n  annotations: {ingressclass.kubernetes.io/is-default-class: \"true\"}\nspec: {controller: k8s.io/ingress-nginx}\n---\n";
+    let with_class = write(dir.path(), "with-class.yaml", &format!("{class}{ingress}"));
+    let cm = write(
+        dir.path(),
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ingress-nginx-controller, namespace: ingress-nginx}\ndata:\n  no-auth-locations: \"/.well-known/acme-challenge,/adm\"\n",
+    );
+    let sim = |files: &str, extra: &[&str]| {
+        let mut args = vec!["simulate", "-p", &policy, "-f", files, "-o", "json"];
+        args.extend_from_slice(extra);
+        args.push("https://h.test/admin/users");
+        let (out, err, code) = text(&stepup(&args));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        (v, err, code)
+    };
+    // Class-less and no default IngressClass: ingress-nginx does not serve it.
+    let (v, _, _) = sim(&bare, &[]);
+    assert_eq!(v["exposed"], true, "{v}");
+    // The default IngressClass in the manifests: served, behind stepup.
+    let (v, err, _) = sim(&with_class, &[]);
+    assert_eq!(v["decision"], "unauthenticated", "{v}");
+    assert!(err.contains("take the default IngressClass nginx"), "{err}");
+    // --watch-ingress-without-class serves it too.
+    let (v, _, _) = sim(&bare, &["--watch-ingress-without-class"]);
+    assert_eq!(v["decision"], "unauthenticated", "{v}");
+    // no-auth-locations "/adm" is a string prefix of "/admin/": no auth.
+    let (v, _, _) = sim(&with_class, &["--controller-config", &cm]);
+    assert_eq!(
+        (v["decision"].as_str(), v["exposed"].as_bool()),
+        (Some("allow"), Some(true)),
+        "{v}"
+    );
+    // The same from the policy's spec.controller.
+    let p2 = write(
+        dir.path(),
+        "policy2.yaml",
+        &format!(
+            "{policy_body}  controller:\n    config: {{no-auth-locations: /adm}}\n    flags: {{watch-ingress-without-class: \"true\"}}\n"
+        ),
+    );
+    let (out, err, _) = text(&stepup(&[
+        "simulate",
+        "-p",
+        &p2,
+        "-f",
+        &bare,
+        "-o",
+        "json",
+        "https://h.test/admin/users",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    assert_eq!(v["exposed"], true, "{out}{err}");
+    assert_eq!(v["decision"], "allow", "{out}{err}");
+    // A bad value: exit 2, file and line.
+    let bad = write(
+        dir.path(),
+        "bad.yaml",
+        "kind: ConfigMap\ndata:\n  ssl-redirect: \"yes\"\n",
+    );
+    let (_, err, code) = sim(&with_class, &["--controller-config", &bad]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bad.yaml:3:"), "{err}");
+}
