@@ -22,7 +22,7 @@ use stepup::routing::{Controller, Outcome, RouteTable, conf};
 fn corpus() -> RouteTable {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/routing");
     let loaded = stepup::ingress::load_paths(&[dir.join("ingresses.yaml")]).unwrap();
-    RouteTable::build(loaded.ingresses, &Controller::default()).unwrap()
+    RouteTable::build(loaded.ingresses, &Controller::watching_classless()).unwrap()
 }
 
 fn requests() -> Vec<(String, String)> {
@@ -220,7 +220,7 @@ fn rewrite_target_reaches_the_backend_rewritten_and_lint_flags_it() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let loaded =
         stepup::ingress::load_paths(&[root.join("testdata/lint/SU018/fires.yaml")]).unwrap();
-    let table = RouteTable::build(loaded.ingresses, &Controller::default()).unwrap();
+    let table = RouteTable::build(loaded.ingresses, &Controller::watching_classless()).unwrap();
     let nginx = nginx::start_with(
         |port, upstream| conf::render(&table, port, upstream).unwrap(),
         false,
@@ -315,7 +315,7 @@ fn regression_request_chosen_auth_server_is_no_check() {
     );
     let mut loaded = stepup::ingress::Loaded::default();
     stepup::ingress::load_text("app.yaml", &yaml, &mut loaded, &mut Default::default()).unwrap();
-    let table = RouteTable::build(loaded.ingresses, &Controller::default()).unwrap();
+    let table = RouteTable::build(loaded.ingresses, &Controller::watching_classless()).unwrap();
     let policy = stepup::policy::parse(
         "policy.yaml",
         "apiVersion: stepup.dev/v1alpha1\nkind: StepUpPolicy\nspec:\n  authService: {url: \"http://stepup.stepup-system.svc.cluster.local:8080\"}\n  levels: [{name: admin, acr: [urn:stepup:admin]}]\n  rules: [{name: admin, paths: [/admin, /admin/**], level: admin}]\n  default: public\n",

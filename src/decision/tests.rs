@@ -517,7 +517,6 @@ fn regression_only_the_auth_service_is_stepup() {
         "http://stepup.sys.svc:8081/auth?level=admin",
         "https://stepup.sys.svc:8080/auth?level=admin",
         "http://stepup.sys.svc:8080/x/auth?level=admin",
-        "http://stepup.sys.svc:8080@evil.example/auth?level=admin",
         "http://evil.example/auth?level=admin",
         "http://stepup/auth?level=admin",
         "https://$host/auth?level=admin",
@@ -530,6 +529,19 @@ fn regression_only_the_auth_service_is_stepup() {
         );
         assert!(v.exposed, "{url}");
     }
+}
+
+/// `@` is not a character `parser.URLWithNginxVariableRegex` allows: the
+/// controller drops the Ingress (`annotations.go` `Extract`, a
+/// `ValidationError` from `checkAnnotation`), so its paths are not routed
+/// to it at all, rather than checked by evil.example.
+#[test]
+fn regression_an_auth_url_with_userinfo_drops_the_ingress() {
+    let t = with_url("http://stepup.sys.svc:8080@evil.example/auth?level=admin");
+    assert_eq!(t.dropped.len(), 1);
+    assert!(t.ingresses.is_empty());
+    let v = run(&t, "/admin", Some(&strong()));
+    assert_eq!(v.enforced, Enforcement::None);
 }
 
 /// Issue 15: a URL part of which the request picks is no check at all.

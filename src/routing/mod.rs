@@ -36,6 +36,8 @@
 //!    ingress-nginx location uses `proxy_pass`, which turns on
 //!    `auto_redirect`), before any auth.
 
+pub mod admit;
+pub mod annotations_table;
 pub mod conf;
 pub mod normalize;
 pub mod settings;
@@ -138,6 +140,9 @@ pub struct RouteTable {
     pub ingresses: Vec<Ingress>,
     /// Ingresses left out, with the reason.
     pub ignored: Vec<(Ingress, String)>,
+    /// Ingresses of a served class the controller drops before routing
+    /// ([`admit`]), as written, with the reasons.
+    pub dropped: Vec<admit::Dropped>,
     /// Servers sorted by name (`_` included).
     pub servers: Vec<Server>,
     by_host: HashMap<String, usize>,
@@ -263,6 +268,7 @@ impl RouteTable {
     pub fn build(ingresses: Vec<Ingress>, ctl: &Controller) -> Result<RouteTable, InputError> {
         let classes = &ctl.classes;
         let mut ignored = Vec::new();
+        let mut dropped = Vec::new();
         let mut list = Vec::new();
         for ing in ingresses {
             match &ing.class {
@@ -279,13 +285,17 @@ impl RouteTable {
                         "no ingress class, and class-less Ingresses are not served".into(),
                     ));
                 }
-                _ if ing.is_canary() => {
-                    ignored.push((
-                        ing,
-                        "canary Ingress: ingress-nginx builds no locations from it".into(),
-                    ));
-                }
-                _ => list.push(ing),
+                // store.go syncIngress, after the informer's class filter.
+                _ => match admit::admit(ing, &ctl.settings) {
+                    Err(d) => dropped.push(*d),
+                    Ok(ing) if ing.is_canary() => {
+                        ignored.push((
+                            ing,
+                            "canary Ingress: ingress-nginx builds no locations from it".into(),
+                        ));
+                    }
+                    Ok(ing) => list.push(ing),
+                },
             }
         }
         sort_ingresses(&mut list);
@@ -427,6 +437,7 @@ impl RouteTable {
         Ok(RouteTable {
             ingresses: list,
             ignored,
+            dropped,
             servers,
             by_host,
             wildcards,
