@@ -237,7 +237,7 @@ covers.",
 that fails: an annotation riskier than the ConfigMap's `annotations-risk-level` (default High; every \
 `*-snippet` is Critical, so a snippet drops the Ingress under the defaults), a value its validator \
 rejects (with `--enable-annotation-validation`, the default: e.g. `%`, `#`, `;` or `@` in auth-url, \
-`?` in permanent-redirect, `True ` with a space in a boolean of a parser that returns the error), a \
+`#` in permanent-redirect, `True ` with a space in a boolean of a parser that returns the error), a \
 word of `annotation-value-word-blocklist` in a value, a path with `alias ...;`, `root ...;`, \
 `/etc/passwd` or `_by_lua` (`--deep-inspect`), or a `defaultBackend` under `--disable-catch-all` \
 (store.go syncIngress and its informer, annotations.go Extract, parser/validators.go). A dropped \
