@@ -1478,6 +1478,8 @@ fn typed_part(s: &Src, p: &Part, v: &Value) -> Ingress {
         rules: t.rules.clone(),
         tls_hosts: Vec::new(),
         origin: t.origin.clone(),
+        denied: None,
+        changes: Vec::new(),
     };
     ing.annotations = v["metadata"]["annotations"]
         .as_object()

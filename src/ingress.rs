@@ -137,6 +137,23 @@ pub struct Ingress {
     pub tls_hosts: Vec<String>,
     /// Where the object starts.
     pub origin: Origin,
+    /// Set by admission ([`crate::routing::admit`]): the reason
+    /// ingress-nginx denies every location of this Ingress (HTTP 503), in
+    /// the controller's words (`annotations.go` `Extract`, a parser's
+    /// `LocationDenied` error).
+    pub denied: Option<String>,
+    /// Set by admission: what the controller ignores or changes in this
+    /// Ingress before routing (the annotations as read are already changed).
+    pub changes: Vec<Change>,
+}
+
+/// One annotation the controller ignores or changes before routing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The annotation as written (full key).
+    pub annotation: String,
+    /// What happens to it, and why, in a sentence.
+    pub what: String,
 }
 
 /// Whether a `spec.tls` host entry (exact, or a one-label `*.` wildcard)
@@ -914,6 +931,8 @@ fn build_ingress(
             file: file.clone(),
             line,
         },
+        denied: None,
+        changes: Vec::new(),
     })
 }
 

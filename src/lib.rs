@@ -19,7 +19,7 @@
 //! - [`simulate`]: `simulate` and `test` on top of the core.
 //! - [`coverage`]: which request paths to probe and what each needs (shared
 //!   by lint and generate).
-//! - [`lint`]: the rules SU001–SU018; [`render`]: human, JSON, SARIF, JUnit
+//! - [`lint`]: the rules SU001–SU020; [`render`]: human, JSON, SARIF, JUnit
 //!   and GitHub output.
 //! - [`audit`]: lint over a live cluster's Ingresses (kube client at its
 //!   edge) or a `kubectl get -o json|yaml` dump, with a route map per host

@@ -945,3 +945,61 @@ fn validate_denies_a_rewrite_onto_a_stricter_rule() {
     let r = s.review("/validate", &review_for("/reports-v2/$2"));
     assert_eq!(r["allowed"], true, "{r}");
 }
+
+/// Issue 16: an Ingress ingress-nginx would drop before routing
+/// (`annotations.go` `Extract`: a Critical snippet under the default
+/// `annotations-risk-level` High) is denied with SU019 and the
+/// controller's reason; on UPDATE the message says the previous version
+/// stays live. An auth side setting the controller rejects in a way that
+/// discards the auth-url (`authreq/main.go` `Parse`) leaves the route
+/// without auth: SU001, with SU020 saying why.
+#[test]
+fn validate_denies_what_the_controller_would_drop() {
+    let url = "http://stepup.stepup-system.svc.cluster.local:8080/auth?level=mfa&host=$host";
+    let tls = json!([{"hosts": ["web.example.com"], "secretName": "web-tls"}]);
+    let snippet = json!({
+        "nginx.ingress.kubernetes.io/auth-url": url,
+        "nginx.ingress.kubernetes.io/configuration-snippet": "more_set_headers \"X: 1\";",
+    });
+    let s = Server::start();
+    let mut create = exposed("team-a", "web", snippet.clone(), json!({"app": "web"}));
+    create["request"]["object"]["spec"]["tls"] = tls.clone();
+    let r = s.review("/validate", &create);
+    assert_deny_shape(&r);
+    let msg = r["status"]["message"].as_str().unwrap();
+    for part in [
+        "SU019",
+        "ingress-nginx drops Ingress team-a/web before routing",
+        "annotation group ConfigurationSnippet contains risky annotation",
+        "nothing of it goes live",
+    ] {
+        assert!(msg.contains(part), "{part:?} not in {msg}");
+    }
+
+    let mut update = capture("ingress-update-validating.json");
+    let obj = &mut update["request"]["object"];
+    obj["spec"]["tls"] = tls.clone();
+    for (k, v) in snippet.as_object().unwrap() {
+        obj["metadata"]["annotations"][k] = v.clone();
+    }
+    let r = s.review("/validate", &update);
+    assert_deny_shape(&r);
+    let msg = r["status"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("this is an update: the previous version of team-a/web stays live"),
+        "{msg}"
+    );
+
+    let cookie = json!({
+        "nginx.ingress.kubernetes.io/auth-url": url,
+        "nginx.ingress.kubernetes.io/auth-always-set-cookie": "yes",
+    });
+    let mut review = exposed("team-a", "web", cookie, json!({"app": "web"}));
+    review["request"]["object"]["spec"]["tls"] = tls;
+    let r = s.review("/validate", &review);
+    assert_deny_shape(&r);
+    let msg = r["status"]["message"].as_str().unwrap();
+    assert!(msg.contains("SU001"), "{msg}");
+    let warnings = r["warnings"].to_string();
+    assert!(warnings.contains("SU020"), "{warnings}");
+}

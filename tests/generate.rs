@@ -238,6 +238,10 @@ const NOT_FIXED: &[&str] = &[
     // generate protects by the request path; it does not follow a
     // rewrite-target to the backend path (SU018 says to raise the level).
     "SU018",
+    // generate adds auth annotations; it does not remove what makes the
+    // controller drop an Ingress (a snippet, an invalid value) or ignore
+    // an annotation.
+    "SU019", "SU020",
     // Controller-side: the no-auth-locations setting and a canary's
     // Service are not annotations generate writes.
     "SU021", "SU022",
@@ -258,6 +262,10 @@ fn extra_allowed(file: &str, split: bool) -> &'static [&'static str] {
         ("SU006/fires.yaml", _) => &["SU008"],
         // A suppression without a reason suppresses nothing; no TLS Secret.
         ("SU017/fires.yaml", _) => &["SU013"],
+        // The snippets and injected values stay, so the controller still
+        // drops those Ingresses (SU019), and the snippet stays (SU009).
+        ("SU009/fires.yaml" | "SU010/fires.yaml", _) => &["SU019"],
+        ("SU019/fires.yaml", _) => &["SU009"],
         // no-auth-locations turns off whatever generate writes there.
         ("SU021/fires.yaml", _) => &["SU001"],
         // generate leaves canaries alone; a canary that shares a Service

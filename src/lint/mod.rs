@@ -13,6 +13,9 @@
 //!   the nginx differential test proves.
 //! - **Annotation rules** read each Ingress's annotations (snippets,
 //!   injection characters, auth-url shape, canary, cache key, TLS, …).
+//! - **Admission rules** (SU019, SU020): an Ingress the controller drops
+//!   before routing ([`crate::routing::admit`]), and one it serves with
+//!   annotations ignored or changed, or with every location denied.
 //! - **Rewrite rule** (SU018, [`rewrite`]): where each location's
 //!   `rewrite-target` can send a request on the backend, against the
 //!   policy rules there.
@@ -31,6 +34,8 @@ mod controller;
 mod probe;
 mod rewrite;
 mod rules;
+
+pub use rules::{PREVIOUS_DELETED, PREVIOUS_STAYS};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -214,6 +219,7 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
         .ingresses
         .iter()
         .chain(table.ignored.iter().map(|(i, _)| i))
+        .chain(table.dropped.iter().map(|d| &d.ingress))
         .collect();
     // Everything below is linear in the number of Ingresses: per-object
     // lookups go through these indexes, never a scan of `all`.
@@ -233,6 +239,9 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
     }) {
         findings.extend(part);
     }
+    // SU019, SU020: what the controller does before routing.
+    findings.extend(table.dropped.iter().map(rules::dropped));
+    findings.extend(all.iter().filter_map(|i| rules::changed(i)));
     let mut routed = Vec::new();
     probe::routes(policy, table, &mut routed);
     findings.extend(aggregate(routed));

@@ -10,6 +10,7 @@ use crate::policy::Policy;
 use std::collections::{HashMap, HashSet};
 
 use crate::routing::RouteTable;
+use crate::routing::admit::{Check, Dropped};
 
 /// Every rule, in ID order.
 pub(super) const RULES: &[RuleInfo] = &[
@@ -228,6 +229,47 @@ level (`stepup generate --split` puts it on its own Ingress), or rewrite to a pa
 covers.",
     },
     RuleInfo {
+        id: "SU019",
+        name: "dropped-by-controller",
+        severity: Severity::Error,
+        summary: "ingress-nginx drops this Ingress before routing (risky or invalid annotation, blocklisted word, deep inspection, --disable-catch-all)",
+        explain: "ingress-nginx checks every Ingress of its class before it routes anything, and drops one \
+that fails: an annotation riskier than the ConfigMap's `annotations-risk-level` (default High; every \
+`*-snippet` is Critical, so a snippet drops the Ingress under the defaults), a value its validator \
+rejects (with `--enable-annotation-validation`, the default: e.g. `%`, `#`, `;` or `@` in auth-url, \
+`#` in permanent-redirect, `True ` with a space in a boolean of a parser that returns the error), a \
+word of `annotation-value-word-blocklist` in a value, a path with `alias ...;`, `root ...;`, \
+`/etc/passwd` or `_by_lua` (`--deep-inspect`), or a `defaultBackend` under `--disable-catch-all` \
+(store.go syncIngress and its informer, annotations.go Extract, parser/validators.go). A dropped \
+Ingress builds no location: its paths fall to whatever else serves them on the host (another \
+Ingress, the root of the server, the default backend), with that one's auth or none, and its own auth \
+annotations protect nothing. If it is an update of an Ingress already in the cluster, the previous \
+version stays live, since the controller keeps the last good one (for --disable-catch-all it deletes \
+the old one instead), so what runs is not what the manifest says.\n\nWhy it matters: the \
+controller only logs it (`skipping ingress`, `annotation group ... contains risky annotation`, \
+`... contains invalid value`), `kubectl apply` succeeds unless its own webhook is installed, and a \
+review of the manifest sees auth that is not in force.\n\nFix: remove the risky annotation or \
+the offending characters (stepup's message quotes the controller's reason), or have the platform \
+change the controller setting; `stepup generate` writes annotations the controller accepts.",
+    },
+    RuleInfo {
+        id: "SU020",
+        name: "changed-by-controller",
+        severity: Severity::Warning,
+        summary: "ingress-nginx ignores or changes annotations of this Ingress, or answers 503 on all its locations",
+        explain: "ingress-nginx serves the Ingress but not as written: an annotation under the default \
+prefix while the controller runs with another `--annotations-prefix` is never read; a value a parser \
+rejects falls back to its default (`use-regex: yes` is false, `satisfy: ANY` is ignored, an invalid \
+`rewrite-target` is empty); some errors discard a parser's whole result (an invalid \
+`auth-always-set-cookie`, `auth-request-redirect` or `auth-cache-duration` removes the auth-url, so \
+the locations are served without that auth); snippets are removed when `allow-snippet-annotations` \
+is false; and some errors deny every location of the Ingress with a 503 (an auth-url that is not a \
+URL, an invalid auth-method, auth-type without auth-secret, an invalid allowlist) \
+(annotations/annotations.go Extract, the parsers' Parse, controller.go dropSnippetDirectives). stepup \
+routes and judges the Ingress as the controller uses it; this finding says what differs from the \
+manifest.\n\nFix: correct or remove the annotations named.",
+    },
+    RuleInfo {
         id: "SU021",
         name: "no-auth-location",
         severity: Severity::Warning,
@@ -253,6 +295,79 @@ one the primary Ingress states.\n\nFix: give each canary a Service of its own, a
 canary documentation requires.",
     },
 ];
+
+/// The SU019 sentence about updates; `/validate` replaces it with one
+/// that fits the operation.
+pub const PREVIOUS_STAYS: &str = "if this is an update of an Ingress already in the cluster, the previous version stays live (the controller keeps the last good one)";
+
+/// The SU019 sentence about updates under `--disable-catch-all`.
+pub const PREVIOUS_DELETED: &str = "if this is an update of an Ingress already in the cluster, the controller deletes the previous version too";
+
+/// SU019 for an Ingress the controller drops before routing.
+pub(super) fn dropped(d: &Dropped) -> Finding {
+    let ing = &d.ingress;
+    let previous = if d.keeps_previous() {
+        PREVIOUS_STAYS
+    } else {
+        PREVIOUS_DELETED
+    };
+    let fix = match d.reasons.first().map(|r| r.check) {
+        Some(Check::Risk) => {
+            "Remove the annotation (express a snippet's need with regular annotations), or have the platform raise annotations-risk-level."
+        }
+        Some(Check::Validation) => {
+            "Use only characters the annotation's validator accepts (`stepup explain SU019`); `stepup generate` writes auth annotations the controller accepts."
+        }
+        Some(Check::WordBlocklist) => "Remove the word from the annotation's value.",
+        Some(Check::DeepInspect) => {
+            "Change the path or host so it holds no nginx directive or system path."
+        }
+        Some(Check::CatchAll) | None => {
+            "Remove spec.defaultBackend (the controller runs with --disable-catch-all)."
+        }
+    };
+    finding(
+        "SU019",
+        ing,
+        &first_host(ing),
+        "",
+        format!(
+            "ingress-nginx drops Ingress {} before routing: {}. Its paths fall to whatever else serves them; {previous}",
+            ing.key(),
+            d.summary()
+        ),
+        fix.into(),
+    )
+}
+
+/// SU020 for an admitted Ingress the controller serves otherwise than
+/// written.
+pub(super) fn changed(ing: &Ingress) -> Option<Finding> {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(d) = &ing.denied {
+        parts.push(format!("every location answers 503 ({d})"));
+    }
+    parts.extend(
+        ing.changes
+            .iter()
+            .map(|c| format!("{}: {}", c.annotation, c.what)),
+    );
+    if parts.is_empty() {
+        return None;
+    }
+    Some(finding(
+        "SU020",
+        ing,
+        &first_host(ing),
+        "",
+        format!(
+            "ingress-nginx serves Ingress {} otherwise than written: {}",
+            ing.key(),
+            parts.join("; ")
+        ),
+        "Correct or remove the annotations named.".into(),
+    ))
+}
 
 /// Build a finding located at the Ingress (or one of its paths).
 pub(super) fn finding(

@@ -196,9 +196,10 @@ fn rewrite_to_an_exact_protected_path_is_an_error() {
         "{}",
         f[0].message
     );
-    // A query string is not part of the path.
-    assert_eq!(su018("/admin?from=$2", "authenticated").len(), 1);
-    assert!(su018("/reports?from=$2", "authenticated").is_empty());
+    // `?` and `=` are not in `parser.RegexPathWithCapture`: the controller
+    // sets such a target to "" (`annotations/rewrite/main.go` `Parse`), so
+    // there is no rewrite to check.
+    assert!(su018("/admin?from=$2", "authenticated").is_empty());
 }
 
 /// `/$2` can reach anything: any stricter rule on the host is an error

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::settings::parse_bool;
 use super::{
-    Answer, CATCH_ALL, Controller, Gate, Location, Modifier, RouteTable, Server, compile,
+    Answer, CATCH_ALL, Controller, Gate, Location, Modifier, RouteTable, Server, admit, compile,
     sort_ingresses, update_server_locations,
 };
 use crate::error::InputError;
@@ -64,9 +64,13 @@ pub(super) fn upstream(ns: &str, b: &Backend) -> Option<String> {
 
 /// Split into served and ignored (class, `--disable-catch-all`), served
 /// sorted as `store.go` `sortIngressSlice` does.
-fn served(ingresses: Vec<Ingress>, ctl: &Controller) -> (Vec<Ingress>, Vec<(Ingress, String)>) {
+/// Served Ingresses (sorted), ignored ones, and those the controller drops.
+type Served = (Vec<Ingress>, Vec<(Ingress, String)>, Vec<admit::Dropped>);
+
+fn served(ingresses: Vec<Ingress>, ctl: &Controller) -> Served {
     let classes = &ctl.classes;
     let mut ignored = Vec::new();
+    let mut dropped = Vec::new();
     let mut list = Vec::new();
     for ing in ingresses {
         match &ing.class {
@@ -86,11 +90,15 @@ fn served(ingresses: Vec<Ingress>, ctl: &Controller) -> (Vec<Ingress>, Vec<(Ingr
                 ing,
                 "spec.defaultBackend while the controller runs with --disable-catch-all: the controller ignores the whole Ingress".into(),
             )),
-            _ => list.push(ing),
+            // store.go syncIngress, after the informer's class filter.
+            _ => match admit::admit(ing, &ctl.settings) {
+                Ok(ing) => list.push(ing),
+                Err(d) => dropped.push(*d),
+            },
         }
     }
     sort_ingresses(&mut list);
-    (list, ignored)
+    (list, ignored, dropped)
 }
 
 /// `createUpstreams`: the first Ingress (in order) to use a Service port
@@ -327,10 +335,19 @@ fn finish_locations(
             }
             _ => Gate::Ingress,
         };
+        // `isLocationAllowed`: a denied location answers 503 (every
+        // location of the Ingress, as `locationApplyAnnotations` copies
+        // `Denied`); a redirect's `return` comes first in nginx.tmpl, and
+        // nginx runs the first `return`.
+        l.answer = ing
+            .and_then(|i| i.denied.as_ref())
+            .map(|why| Answer::Unavailable(why.clone()));
         let Some(ing) = ing.filter(|_| own_rewrite) else {
             continue;
         };
-        l.answer = redirect(ing);
+        if let Some(r) = redirect(ing) {
+            l.answer = Some(r);
+        }
         let force = bool_annotation(ing, "force-ssl-redirect").unwrap_or(st.force_ssl_redirect);
         let ssl = bool_annotation(ing, "ssl-redirect").unwrap_or(st.ssl_redirect);
         l.https_redirect =
@@ -342,7 +359,7 @@ impl RouteTable {
     /// Build the table. Errors only for a regex-mode path nginx could not
     /// compile (the controller would fail to reload).
     pub fn build(ingresses: Vec<Ingress>, ctl: &Controller) -> Result<RouteTable, InputError> {
-        let (list, ignored) = served(ingresses, ctl);
+        let (list, ignored, dropped) = served(ingresses, ctl);
         let no_server = no_server(&list);
         let mut d = create_servers(&list);
         backend_servers(&list, &no_server, &mut d);
@@ -378,7 +395,7 @@ impl RouteTable {
             server.app_root = app_root;
             servers.push((server, to_www.contains(&s)));
         }
-        Ok(super::assemble(list, ignored, servers))
+        Ok(super::assemble(list, ignored, dropped, servers))
     }
 }
 

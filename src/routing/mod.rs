@@ -36,6 +36,8 @@
 //!    ingress-nginx location uses `proxy_pass`, which turns on
 //!    `auto_redirect`), before any auth.
 
+pub mod admit;
+pub mod annotations_table;
 mod build;
 pub mod conf;
 pub mod normalize;
@@ -184,6 +186,9 @@ pub struct RouteTable {
     pub ingresses: Vec<Ingress>,
     /// Ingresses left out, with the reason.
     pub ignored: Vec<(Ingress, String)>,
+    /// Ingresses of a served class the controller drops before routing
+    /// ([`admit`]), as written, with the reasons.
+    pub dropped: Vec<admit::Dropped>,
     /// Servers sorted by name (`_` included).
     pub servers: Vec<Server>,
     names: Names,
@@ -318,6 +323,7 @@ fn key_bytes(i: &Ingress) -> impl Iterator<Item = u8> + '_ {
 fn assemble(
     list: Vec<Ingress>,
     ignored: Vec<(Ingress, String)>,
+    dropped: Vec<admit::Dropped>,
     built: Vec<(Server, bool)>,
 ) -> RouteTable {
     let redirects = build::www_redirects(&built);
@@ -351,6 +357,7 @@ fn assemble(
     RouteTable {
         ingresses: list,
         ignored,
+        dropped,
         servers,
         names,
         catch_all,

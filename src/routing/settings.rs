@@ -41,14 +41,16 @@ pub enum Risk {
 }
 
 impl Risk {
-    /// `parser.StringRiskToRisk`: an unknown name counts as `Critical`
-    /// (which accepts every annotation), as the controller reads it.
+    /// `parser.StringRiskToRisk` (`annotations/parser/main.go`): matched
+    /// case-insensitively (`strings.ToLower`); an unknown name counts as
+    /// `Low`, which rejects every annotation above Low (a misspelt
+    /// `Critical` drops every Ingress with an auth-url).
     pub fn from_name(s: &str) -> Risk {
-        match s.to_ascii_lowercase().as_str() {
-            "low" => Risk::Low,
-            "medium" => Risk::Medium,
+        match s.to_lowercase().as_str() {
+            "critical" => Risk::Critical,
             "high" => Risk::High,
-            _ => Risk::Critical,
+            "medium" => Risk::Medium,
+            _ => Risk::Low,
         }
     }
 
@@ -86,8 +88,13 @@ pub struct Settings {
     pub risk_level: Risk,
     /// `allow-snippet-annotations` (default false).
     pub allow_snippets: bool,
-    /// `annotation-value-word-blocklist`, split on `,` (default empty).
+    /// `annotation-value-word-blocklist` as `store.go`
+    /// `checkBadAnnotationValue` splits it: `strings.Split(strings.
+    /// TrimSpace(v), ",")`, the words untrimmed and empty ones kept (an
+    /// empty word is in every value); no words when the value is empty.
     pub word_blocklist: Vec<String>,
+    /// `allow-cross-namespace-resources` (default false).
+    pub allow_cross_namespace: bool,
     /// `no-auth-locations`, split on `,` (default
     /// `/.well-known/acme-challenge`).
     pub no_auth_locations: Vec<String>,
@@ -110,6 +117,8 @@ pub struct Settings {
     pub annotations_prefix: String,
     /// `--disable-catch-all` (default false).
     pub disable_catch_all: bool,
+    /// `--deep-inspect` (default true).
+    pub deep_inspect: bool,
     /// ConfigMap keys read but not modelled, with their lines.
     pub unmodelled: Vec<(String, u32)>,
     /// Where the settings came from (`defaults` when from nowhere).
@@ -122,6 +131,7 @@ impl Default for Settings {
             risk_level: Risk::High,
             allow_snippets: false,
             word_blocklist: Vec::new(),
+            allow_cross_namespace: false,
             no_auth_locations: vec!["/.well-known/acme-challenge".into()],
             no_tls_redirect_locations: vec!["/.well-known/acme-challenge".into()],
             global_auth: None,
@@ -132,6 +142,7 @@ impl Default for Settings {
             watch_without_class: false,
             annotations_prefix: DEFAULT_PREFIX.into(),
             disable_catch_all: false,
+            deep_inspect: true,
             unmodelled: Vec::new(),
             source: "ingress-nginx defaults".into(),
         }
@@ -176,7 +187,8 @@ impl Settings {
                 "strict-validate-path-type" => flag(&mut s.strict_validate_path_type),
                 "ssl-redirect" => flag(&mut s.ssl_redirect),
                 "force-ssl-redirect" => flag(&mut s.force_ssl_redirect),
-                "annotation-value-word-blocklist" => s.word_blocklist = list(value),
+                "annotation-value-word-blocklist" => s.word_blocklist = blocklist(value),
+                "allow-cross-namespace-resources" => flag(&mut s.allow_cross_namespace),
                 "no-auth-locations" => s.no_auth_locations = list(value),
                 "no-tls-redirect-locations" => s.no_tls_redirect_locations = list(value),
                 "global-auth-url" => global.url = value.trim().to_string(),
@@ -248,13 +260,14 @@ impl Settings {
 
     /// Set one of the controller's flags by its name (`watch-ingress-
     /// without-class`, `annotations-prefix`, `disable-catch-all`,
-    /// `enable-annotation-validation`).
+    /// `enable-annotation-validation`, `deep-inspect`).
     pub fn set_flag(&mut self, name: &str, value: &str) -> Result<(), String> {
         let b = || parse_bool(value.trim()).ok_or_else(|| format!("{value:?} is not a boolean"));
         match name.trim_start_matches('-') {
             "watch-ingress-without-class" => self.watch_without_class = b()?,
             "disable-catch-all" => self.disable_catch_all = b()?,
             "enable-annotation-validation" => self.validate_annotations = b()?,
+            "deep-inspect" => self.deep_inspect = b()?,
             "annotations-prefix" => {
                 let p = value.trim().trim_end_matches('/');
                 if p.is_empty() {
@@ -264,7 +277,7 @@ impl Settings {
             }
             other => {
                 return Err(format!(
-                    "flag {other:?} is not modelled (known: watch-ingress-without-class, annotations-prefix, disable-catch-all, enable-annotation-validation)"
+                    "flag {other:?} is not modelled (known: watch-ingress-without-class, annotations-prefix, disable-catch-all, enable-annotation-validation, deep-inspect)"
                 ));
             }
         }
@@ -288,6 +301,16 @@ impl Settings {
             })
             .collect()
     }
+}
+
+/// `annotation-value-word-blocklist` split as `store.go`
+/// `checkBadAnnotationValue` does (`syncIngress` skips the check when the
+/// value is empty).
+fn blocklist(v: &str) -> Vec<String> {
+    if v.is_empty() {
+        return Vec::new();
+    }
+    v.trim().split(',').map(str::to_string).collect()
 }
 
 /// Many errors as one (the first is primary).
@@ -349,6 +372,25 @@ mod tests {
         assert_eq!(all.len(), 2, "{all:?}");
         assert!(all.iter().any(|m| m.starts_with("cm.yaml:3:")), "{all:?}");
         assert!(all.iter().any(|m| m.starts_with("cm.yaml:4:")), "{all:?}");
+    }
+
+    /// `parser.StringRiskToRisk` (`annotations/parser/main.go`): `default:
+    /// return AnnotationRiskLow`.
+    #[test]
+    fn regression_an_unknown_risk_level_is_low() {
+        assert_eq!(Risk::from_name("critcal"), Risk::Low);
+        assert_eq!(Risk::from_name("CRITICAL"), Risk::Critical);
+        assert_eq!(Risk::from_name("Medium"), Risk::Medium);
+    }
+
+    /// `store.go` `checkBadAnnotationValue`: `strings.Split(strings.
+    /// TrimSpace(badwords), ",")`, words not trimmed, empty ones kept.
+    #[test]
+    fn the_word_blocklist_splits_as_the_store_does() {
+        assert_eq!(blocklist(""), Vec::<String>::new());
+        assert_eq!(blocklist(" a, b "), ["a", " b"]);
+        assert_eq!(blocklist("a,"), ["a", ""]);
+        assert_eq!(blocklist("  "), [""]);
     }
 
     #[test]

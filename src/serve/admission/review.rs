@@ -15,9 +15,12 @@ use serde_json::Value;
 
 use crate::generate::{EXEMPT_ANNOTATION, LEVEL_ANNOTATION, plan_ingress};
 use crate::ingress::{Ingress, load_object};
-use crate::lint::{Finding, GrantUse, Options as LintOptions, Report, Severity, lint};
+use crate::lint::{
+    Finding, GrantUse, Options as LintOptions, PREVIOUS_DELETED, PREVIOUS_STAYS, Report, Severity,
+    lint,
+};
 use crate::policy::Policy;
-use crate::routing::{Controller, RouteTable};
+use crate::routing::{Classes, Controller, RouteTable};
 
 use super::exempt::{self, Whole};
 use super::message::{self, Stage};
@@ -165,10 +168,52 @@ fn id(f: &Finding) -> FindingId {
     )
 }
 
+/// The modelled controller: the default class, the settings of the
+/// policy's `spec.controller` (the controller's defaults without one).
+fn controller(policy: &Policy) -> Controller {
+    let settings = policy.controller.clone().unwrap_or_default();
+    Controller {
+        classes: Classes {
+            classless: settings.watch_without_class,
+            ..Classes::default()
+        },
+        settings,
+    }
+}
+
+/// SU019's sentence about updates, as it is for this operation: on UPDATE
+/// the previous version stays live (or, under `--disable-catch-all`, is
+/// deleted); on CREATE there is none.
+fn for_stage(f: &Finding, stage: Stage) -> Finding {
+    let mut f = f.clone();
+    if f.rule == "SU019" {
+        let key = format!("{}/{}", f.namespace, f.ingress);
+        let (stays, deleted) = match stage {
+            Stage::Update => (
+                format!(
+                    "this is an update: the previous version of {key} stays live (the controller keeps the last good one)"
+                ),
+                format!(
+                    "this is an update: the controller deletes the previous version of {key} too"
+                ),
+            ),
+            Stage::Create => (
+                "nothing of it goes live".to_string(),
+                "nothing of it goes live".to_string(),
+            ),
+        };
+        f.message = f
+            .message
+            .replace(PREVIOUS_STAYS, &stays)
+            .replace(PREVIOUS_DELETED, &deleted);
+    }
+    f
+}
+
 /// Lint as admission does: an error finding stays suppressed only where a
 /// grant of `spec.exemptions` covers it.
 fn lint_with(policy: &Policy, list: Vec<Ingress>, now: Option<u64>) -> Result<Report, String> {
-    let table = RouteTable::build(list, &Controller::default()).map_err(|e| e.to_string())?;
+    let table = RouteTable::build(list, &controller(policy)).map_err(|e| e.to_string())?;
     let opts = LintOptions {
         grants_required: true,
         now,
@@ -338,6 +383,8 @@ pub fn validate_at(
         };
     }
     let generate = message::generate_command(&policy.file, &ing.namespace, &ing.name, stage(req));
+    let staged: Vec<Finding> = errors.iter().map(|f| for_stage(f, stage(req))).collect();
+    let errors: Vec<&Finding> = staged.iter().collect();
     let mut msg = message::deny_message(&errors, &generate);
     if let Some((note, _)) = refused {
         msg = format!("{note} {msg}");
