@@ -37,7 +37,11 @@
 //! Crates chosen: `clap` (CLI), `colored` (terminal colour), `yaml-rust2`
 //! (YAML events with positions; see [`source`] for why not `serde_yaml`),
 //! `serde`/`serde_json`/`serde_path_to_error` (typed model with field paths
-//! in errors), `regex` (ingress-nginx regex-mode locations), `base64`
+//! in errors), `pcre2` (ingress-nginx regex-mode locations and rewrites:
+//! nginx compiles them with PCRE2, whose semantics Rust's `regex` crate does
+//! not share; see [`routing::pcre`]; also `server-alias` regexes), `regex`
+//! (ingress-nginx's annotation validators, which are Go regexps: RE2
+//! semantics, as the `regex` crate has them), `base64`
 //! (JWT segments), `humantime` (durations), `serde_yaml` (generate's YAML
 //! output). SARIF, JUnit and GitHub output are small hand-written
 //! serialisers over serde_json/escaping, validated in tests against the

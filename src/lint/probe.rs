@@ -11,6 +11,7 @@ use super::rules::finding;
 use crate::annotations::{AuthRef, EnforcementRef, at_location, auth_ref};
 use crate::ingress::{Backend, Ingress};
 use crate::policy::{Need, Policy};
+use crate::routing::pcre::Pattern;
 use crate::routing::{CATCH_ALL, Location, Modifier, Outcome, RouteTable, Server};
 
 /// Whether a regex-mode location also matches its literal part plus `x`
@@ -19,8 +20,8 @@ use crate::routing::{CATCH_ALL, Location, Modifier, Outcome, RouteTable, Server}
 fn leaks(l: &Location) -> bool {
     let lp = regex_literal_prefix(&l.name);
     !lp.ends_with('/')
-        && regex::bytes::Regex::new(&format!("(?i-u)^{}", l.name))
-            .is_ok_and(|re| re.is_match(format!("{lp}x").as_bytes()))
+        && Pattern::new(&l.name)
+            .is_ok_and(|re| re.is_match(format!("{lp}x").as_bytes()) == Ok(true))
 }
 
 fn ingress_of<'a>(t: &'a RouteTable, l: &Location) -> Option<&'a Ingress> {

@@ -18,6 +18,7 @@ use crate::annotations::{EnforcementRef, at_location, auth_ref};
 use crate::coverage::probe_host;
 use crate::ingress::Backend;
 use crate::policy::{AUTHENTICATED, Need, Policy};
+use crate::routing::pcre::Pattern;
 use crate::routing::{CATCH_ALL, RouteTable};
 
 /// The backend paths a rewrite can produce.
@@ -45,11 +46,9 @@ pub(super) fn reach(path: &str, target: &str) -> Option<Reach> {
     if lower.starts_with("http://") || lower.starts_with("https://") {
         return None;
     }
-    // Capture groups of the path regex; unknown when it does not compile
-    // here (every `$n` may then be non-empty).
-    let groups = regex::Regex::new(path)
-        .ok()
-        .map(|re| re.captures_len().saturating_sub(1));
+    // Capture groups of the rewrite's regex, as nginx compiles it (PCRE2);
+    // unknown when it does not compile (every `$n` may then be non-empty).
+    let groups = Pattern::rewrite(path).ok().map(|re| re.captures());
     let mut lit = String::new();
     let mut chars = t.chars().peekable();
     let mut open = false;

@@ -5,7 +5,10 @@
 //! It exists to prove the model against the real nginx binary: each location
 //! forwards to a probe upstream with its identity (`server:location`) and
 //! `$uri` in headers, so a test can compare nginx's choice and
-//! normalisation with [`RouteTable::route`] for any raw request. A location
+//! normalisation with [`RouteTable::route`] for any raw request. `$uri` is
+//! percent-escaped first (`set_escape_uri`, from the ndk and set-misc
+//! modules, which the nginx must load), so that a decoded `%0A` survives a
+//! header and the probe's answer; a test percent-decodes it. A location
 //! with a `rewrite-target` rewrites as ingress-nginx's `buildProxyPass`
 //! does, and the probe upstream answers the path it received in
 //! `X-Stepup-Backend-Uri`, so a test can see what a backend is sent.
@@ -49,6 +52,13 @@ fn aliases(list: &[String]) -> Result<String, Unrenderable> {
     Ok(out)
 }
 
+/// Whether `s` can stand verbatim between double quotes in nginx.conf and
+/// mean one token (control characters are refused too, to keep the file
+/// readable).
+fn quotable(s: &str) -> bool {
+    super::pcre::unquote(s).is_ok() && !s.bytes().any(|b| b.is_ascii_control())
+}
+
 fn needs_quoting(s: &str) -> bool {
     s.bytes().any(|b| {
         matches!(b, b'"' | b'{' | b'}' | b';' | b'\\' | b' ' | b'\'') || b.is_ascii_control()
@@ -83,7 +93,13 @@ pub fn render(table: &RouteTable, listen: u16, upstream: u16) -> Result<String, 
             );
         }
         for (li, l) in s.locations.iter().enumerate() {
-            if needs_quoting(&l.name) {
+            // A regex location is written inside double quotes, verbatim, as
+            // ingress-nginx writes it (nginx's parser then unescapes it).
+            let unrenderable = match l.modifier {
+                Modifier::Regex => !quotable(&l.name),
+                Modifier::Exact | Modifier::Prefix => needs_quoting(&l.name),
+            };
+            if unrenderable {
                 return Err(Unrenderable(format!(
                     "path {:?} needs quoting this renderer does not do",
                     l.name
@@ -95,7 +111,8 @@ pub fn render(table: &RouteTable, listen: u16, upstream: u16) -> Result<String, 
                 Modifier::Regex => format!("~* \"^{}\"", l.name),
             };
             // buildProxyPass: `rewrite "(?i)<path>" <target> break;` before
-            // proxy_pass. `$uri` is kept from before it (the location's view).
+            // proxy_pass. `$uri` is kept from before it (the location's view),
+            // escaped so that control characters survive the header.
             let rewrite = match l.rewrite_target() {
                 Some(t) if needs_quoting(t) => {
                     return Err(Unrenderable(format!(
@@ -118,7 +135,7 @@ pub fn render(table: &RouteTable, listen: u16, upstream: u16) -> Result<String, 
             };
             let _ = writeln!(
                 out,
-                "    location {directive} {{\n        set $stepup_uri $uri;\n{answer}{rewrite}        proxy_set_header X-Stepup-Location \"{}\";\n        proxy_set_header X-Stepup-Uri $stepup_uri;\n        proxy_pass http://127.0.0.1:{upstream};\n    }}",
+                "    location {directive} {{\n        set_escape_uri $stepup_uri $uri;\n{answer}{rewrite}        proxy_set_header X-Stepup-Location \"{}\";\n        proxy_set_header X-Stepup-Uri $stepup_uri;\n        proxy_pass http://127.0.0.1:{upstream};\n    }}",
                 location_id(si, li)
             );
         }

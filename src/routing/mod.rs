@@ -27,7 +27,8 @@
 //!    of the host comes from an Ingress with `use-regex: "true"` or a
 //!    `rewrite-target`, *every* location of the host becomes
 //!    `location ~* "^<path>"` — case-insensitive, unanchored at the end,
-//!    `Exact` ones included — tried in the order of step 4.
+//!    `Exact` ones included — tried in the order of step 4, and matched
+//!    with PCRE2 as nginx compiles them ([`pcre`]).
 //! 6. **Selection** (nginx): host by exact `server_name`, then the one-label
 //!    wildcard regex ingress-nginx writes for `*.` hosts, else `_`; the
 //!    normalised URI ([`normalize`]) against `=` locations, then the longest
@@ -41,15 +42,15 @@ pub mod annotations_table;
 mod build;
 pub mod conf;
 pub mod normalize;
+pub mod pcre;
 pub mod settings;
 
 use std::collections::HashMap;
 
-use regex::bytes::Regex;
-
 use crate::error::InputError;
 use crate::ingress::{Backend, Ingress, Origin, PathType};
 pub use normalize::{HostError, NormError, normalize, normalize_host, validate_host};
+use pcre::Pattern;
 pub use settings::Settings;
 
 /// Name of the catch-all server.
@@ -176,7 +177,8 @@ pub struct Server {
     /// Names of (non-regex) locations that end in `/`, without the `/`:
     /// requests for these get nginx's 301 when nothing matches exactly.
     slash_names: std::collections::HashSet<Vec<u8>>,
-    regexes: Vec<(Regex, usize)>,
+    /// Regex-mode locations compiled as nginx compiles them (PCRE2).
+    regexes: Vec<(Pattern, usize)>,
 }
 
 /// The controller's whole routing state.
@@ -205,7 +207,9 @@ pub enum Outcome {
     Location(usize),
     /// nginx's automatic 301 to the location with a trailing slash.
     Redirect(String),
-    /// No location matched (nginx's own 404; cannot happen while `/` exists).
+    /// No location matched (nginx's own 404; cannot happen while `/` exists),
+    /// or PCRE2 gave up on a regex location (a match limit: nginx's 500).
+    /// Either way no location serves the request.
     NoLocation,
     /// nginx rejects the request target with 400.
     BadRequest(NormError),
@@ -380,7 +384,7 @@ struct Names {
     /// Alias `prefix.*`.
     tails: Vec<(String, usize)>,
     /// Alias `~regex`, in config order.
-    regexes: Vec<(regex::Regex, usize)>,
+    regexes: Vec<(pcre::Pattern, usize)>,
 }
 
 impl Names {
@@ -388,7 +392,7 @@ impl Names {
         let a = a.to_ascii_lowercase();
         if let Some(re) = a.strip_prefix('~') {
             // nginx compiles server_name regexes caseless.
-            if let Ok(r) = regex::Regex::new(&format!("(?i){re}")) {
+            if let Ok(r) = pcre::Pattern::server_name(re) {
                 self.regexes.push((r, i));
             }
         } else if let Some(rest) = a.strip_prefix("*.") {
@@ -440,7 +444,7 @@ impl Names {
         // A `~` alias of an earlier server comes first in nginx.conf.
         self.regexes
             .iter()
-            .find(|(r, i)| wild.is_none_or(|w| *i < w) && r.is_match(h))
+            .find(|(r, i)| wild.is_none_or(|w| *i < w) && r.is_match(h.as_bytes()).unwrap_or(false))
             .map(|(_, i)| *i)
             .or(wild)
     }
@@ -533,11 +537,16 @@ impl Server {
 
     fn select(&self, uri: &[u8], args: Option<&[u8]>, host: &str) -> Outcome {
         if self.regex_mode {
-            return self
-                .regexes
-                .iter()
-                .find(|(re, _)| re.is_match(uri))
-                .map_or(Outcome::NoLocation, |(_, i)| Outcome::Location(*i));
+            // First match wins. A regex PCRE2 gives up on (a match limit)
+            // ends the search: nginx answers 500 and serves no location.
+            for (re, i) in &self.regexes {
+                match re.is_match(uri) {
+                    Ok(true) => return Outcome::Location(*i),
+                    Ok(false) => {}
+                    Err(_) => return Outcome::NoLocation,
+                }
+            }
+            return Outcome::NoLocation;
         }
         if let Some(&i) = self.exact.get(uri) {
             return Outcome::Location(i);
@@ -610,17 +619,16 @@ fn compile(
     for (i, l) in locations.iter_mut().enumerate() {
         if regex_mode {
             l.modifier = Modifier::Regex;
-            let re = Regex::new(&format!("(?i-u)^{}", l.name)).map_err(|e| {
+            let re = Pattern::new(&l.name).map_err(|e| {
                 let (file, line) = l.origin.as_ref().map_or(("?".into(), 0), |o| (o.file.to_string(), o.line));
                 let who = l.ingress.and_then(|x| ings.get(x)).map(|x| x.key()).unwrap_or_default();
                 InputError::at(
                     &file,
                     line,
                     format!(
-                        "Ingress {who}: path {:?} is not a regular expression stepup can evaluate, and host {name} is in \
-                         regex mode (use-regex or rewrite-target on one of its Ingresses): {}",
+                        "Ingress {who}: path {:?} is not a regular expression nginx can compile (PCRE2), and host {name} \
+                         is in regex mode (use-regex or rewrite-target on one of its Ingresses): {e}",
                         l.name,
-                        e.to_string().lines().last().unwrap_or("")
                     ),
                 )
             })?;

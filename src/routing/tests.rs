@@ -270,6 +270,57 @@ fn bad_regex_is_located() {
 /// Class filtering; a canary whose Service no older Ingress uses builds no
 /// location (`createUpstreams` marks its upstream `NoServer`) and no server
 /// (`createServers` skips canaries).
+/// Regression: regex-mode locations are PCRE2, as nginx compiles them. An
+/// `$`-anchored path also matches a `$uri` with a final newline (`%0A`),
+/// which Rust's regex crate did not: stepup sent `/id/123%0A` to `/` while
+/// nginx serves it from `/id/[0-9]+$` (tests/nginx_routing.rs shows it).
+#[test]
+fn regression_dollar_matches_before_a_final_newline() {
+    let y = ing(
+        "r",
+        "2024-01-01T00:00:00Z",
+        "nginx.ingress.kubernetes.io/use-regex: \"true\"",
+        &paths("h.test", &[("/id/[0-9]+$", "ImplementationSpecific", "id")]),
+    );
+    let t = table(&y);
+    assert_eq!(served_by(&t, "h.test", "/id/123"), "id:80");
+    assert_eq!(served_by(&t, "h.test", "/id/123%0A"), "id:80");
+    assert_eq!(served_by(&t, "h.test", "/id/123%0Ax"), "default-backend");
+}
+
+/// Regression: PCRE-only syntax (lookahead, backreferences, possessive
+/// quantifiers, `\Q..\E`) is a location nginx loads, not an input error,
+/// and nginx.conf's unescaping of the quoted regex applies (`\\.` is `\.`).
+#[test]
+fn regression_pcre_only_paths_route() {
+    let y = ing(
+        "r",
+        "2024-01-01T00:00:00Z",
+        "nginx.ingress.kubernetes.io/use-regex: \"true\"",
+        &paths(
+            "h.test",
+            &[
+                ("/api/(?!public)", "ImplementationSpecific", "private"),
+                ("/rep/(a|b)\\\\1", "ImplementationSpecific", "backref"),
+                ("/pos/[a-z]++z", "ImplementationSpecific", "possessive"),
+                ("/q/\\\\Qa.b\\\\E", "ImplementationSpecific", "quoted"),
+                ("/bs/a\\\\\\\\.b", "ImplementationSpecific", "backslash"),
+            ],
+        ),
+    );
+    let t = table(&y);
+    assert_eq!(served_by(&t, "h.test", "/api/private"), "private:80");
+    assert_eq!(served_by(&t, "h.test", "/API/Public"), "default-backend");
+    assert_eq!(served_by(&t, "h.test", "/rep/aA"), "backref:80");
+    assert_eq!(served_by(&t, "h.test", "/rep/ab"), "default-backend");
+    assert_eq!(served_by(&t, "h.test", "/pos/abz"), "default-backend");
+    assert_eq!(served_by(&t, "h.test", "/q/a.b"), "quoted:80");
+    assert_eq!(served_by(&t, "h.test", "/q/axb"), "default-backend");
+    assert_eq!(served_by(&t, "h.test", "/bs/a.b"), "backslash:80");
+    assert_eq!(served_by(&t, "h.test", "/bs/a\\xb"), "default-backend");
+}
+
+/// Class filtering and canaries.
 #[test]
 fn ignored_ingresses() {
     let y = ing(
