@@ -308,6 +308,10 @@ struct ControllerArgs {
     /// The controller's --enable-annotation-validation (default true).
     #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
     enable_annotation_validation: Option<bool>,
+    /// The controller's --deep-inspect (default true): Ingresses whose
+    /// paths or hosts hold nginx directives or system paths are dropped.
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    deep_inspect: Option<bool>,
 }
 
 impl ControllerArgs {
@@ -335,6 +339,9 @@ impl ControllerArgs {
         }
         if let Some(b) = self.enable_annotation_validation {
             s.validate_annotations = b;
+        }
+        if let Some(b) = self.deep_inspect {
+            s.deep_inspect = b;
         }
         if let Some(p) = &self.annotations_prefix {
             s.set_flag("annotations-prefix", p)

@@ -40,7 +40,7 @@
 //! rejected or fell back on removed, the annotations of a parser whose
 //! result is discarded removed, and snippets removed when
 //! `allow-snippet-annotations` is false (`controller.go`
-//! `dropSnippetDirectives`). Each removal is an [`Change`] on the Ingress.
+//! `dropSnippetDirectives`). Each removal is a [`Change`] on the Ingress.
 
 pub mod go;
 pub mod parsers;
@@ -134,21 +134,7 @@ impl Dropped {
 /// Admit one Ingress (of a served class) as ingress-nginx does: the
 /// Ingress as the controller uses it, or why it is dropped.
 pub fn admit(mut ing: Ingress, settings: &Settings) -> Result<Ingress, Box<Dropped>> {
-    let early = if settings.deep_inspect {
-        deep_inspect(&ing)
-    } else {
-        Vec::new()
-    };
-    let early = if early.is_empty() {
-        catch_all(&ing, settings)
-    } else {
-        early
-    };
-    let early = if early.is_empty() {
-        word_blocklist(&ing, settings)
-    } else {
-        early
-    };
+    let early = before_extract(&ing, settings);
     if !early.is_empty() {
         return Err(Box::new(Dropped {
             ingress: ing,
@@ -156,25 +142,7 @@ pub fn admit(mut ing: Ingress, settings: &Settings) -> Result<Ingress, Box<Dropp
         }));
     }
     let mut reasons = risky(&ing, settings);
-    let prefix = settings.prefix();
-    let (outcomes, values, unused) = {
-        let mut r = Reader::new(
-            &ing.annotations,
-            prefix.clone(),
-            settings.validate_annotations,
-            &ing.namespace,
-            settings.allow_cross_namespace,
-        );
-        // With nothing under the prefix every read is a missing annotation
-        // and no parser has anything to say.
-        let any = ing.annotations.keys().any(|k| k.starts_with(&prefix));
-        let outcomes: Vec<(&str, Result<(), Fail>)> = if any {
-            PARSERS.iter().map(|(name, f)| (*name, f(&mut r))).collect()
-        } else {
-            Vec::new()
-        };
-        (outcomes, r.values, r.unused)
-    };
+    let (outcomes, values, unused) = parse_all(&ing, settings);
     let mut off: BTreeMap<&str, String> = BTreeMap::new();
     for (parser, outcome) in outcomes {
         match outcome {
@@ -209,6 +177,50 @@ pub fn admit(mut ing: Ingress, settings: &Settings) -> Result<Ingress, Box<Dropp
         },
     );
     Ok(ing)
+}
+
+/// The checks before `Extract`, in the controller's order, each stopping
+/// it: deep inspection and `--disable-catch-all` (the informer), the word
+/// blocklist (`syncIngress`).
+fn before_extract(ing: &Ingress, settings: &Settings) -> Vec<Reason> {
+    if settings.deep_inspect {
+        let r = deep_inspect(ing);
+        if !r.is_empty() {
+            return r;
+        }
+    }
+    let r = catch_all(ing, settings);
+    if !r.is_empty() {
+        return r;
+    }
+    word_blocklist(ing, settings)
+}
+
+/// What each parser's `Parse` made of the annotations, and the values it
+/// used or did not.
+type Parsed = (
+    Vec<(&'static str, Result<(), Fail>)>,
+    BTreeMap<String, Option<String>>,
+    BTreeMap<String, String>,
+);
+
+/// Run every parser (`Extract`'s loop).
+fn parse_all(ing: &Ingress, settings: &Settings) -> Parsed {
+    let prefix = settings.prefix();
+    // With nothing under the prefix every read is a missing annotation and
+    // no parser has anything to say.
+    if !ing.annotations.keys().any(|k| k.starts_with(&prefix)) {
+        return Default::default();
+    }
+    let mut r = Reader::new(
+        &ing.annotations,
+        prefix,
+        settings.validate_annotations,
+        &ing.namespace,
+        settings.allow_cross_namespace,
+    );
+    let outcomes = PARSERS.iter().map(|(name, f)| (*name, f(&mut r))).collect();
+    (outcomes, r.values, r.unused)
 }
 
 /// `inspector.CheckRegex`: the forbidden patterns of `inspector/rules.go`

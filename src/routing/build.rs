@@ -62,7 +62,8 @@ pub(super) fn upstream(ns: &str, b: &Backend) -> Option<String> {
     }
 }
 
-/// Split into served and ignored (class, `--disable-catch-all`), served
+/// Split into served, ignored (class) and dropped ([`admit`]: what
+/// `store.go` refuses, `--disable-catch-all` included), served
 /// sorted as `store.go` `sortIngressSlice` does.
 /// Served Ingresses (sorted), ignored ones, and those the controller drops.
 type Served = (Vec<Ingress>, Vec<(Ingress, String)>, Vec<admit::Dropped>);
@@ -84,11 +85,6 @@ fn served(ingresses: Vec<Ingress>, ctl: &Controller) -> Served {
             None if !classes.classless => ignored.push((
                 ing,
                 "no ingress class, and the controller does not run with --watch-ingress-without-class (store.go GetIngressClass)".into(),
-            )),
-            // store.go, the Ingress event handlers: `hasCatchAllIngressRule`.
-            _ if ctl.settings.disable_catch_all && ing.default_backend.is_some() => ignored.push((
-                ing,
-                "spec.defaultBackend while the controller runs with --disable-catch-all: the controller ignores the whole Ingress".into(),
             )),
             // store.go syncIngress, after the informer's class filter.
             _ => match admit::admit(ing, &ctl.settings) {

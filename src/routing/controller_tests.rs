@@ -340,7 +340,7 @@ fn https_redirects_follow_tls_and_the_annotations() {
 }
 
 /// `store.go`: with `--disable-catch-all`, an Ingress with
-/// `spec.defaultBackend` is ignored whole.
+/// `spec.defaultBackend` is ignored whole (SU019 names it).
 #[test]
 fn disable_catch_all_ignores_ingresses_with_a_default_backend() {
     let y = "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: d, namespace: ns}\nspec:\n  defaultBackend: {service: {name: d, port: {number: 80}}}\n  rules:\n    - host: d.test\n      http:\n        paths:\n          - {path: /, pathType: Prefix, backend: {service: {name: d, port: {number: 80}}}}\n";
@@ -348,12 +348,10 @@ fn disable_catch_all_ignores_ingresses_with_a_default_backend() {
     assert!(build(y, &ctl).ignored.is_empty());
     ctl.settings.disable_catch_all = true;
     let t = build(y, &ctl);
-    assert_eq!(t.ignored.len(), 1);
-    assert!(
-        t.ignored[0].1.contains("--disable-catch-all"),
-        "{}",
-        t.ignored[0].1
-    );
+    assert_eq!(t.dropped.len(), 1);
+    assert!(t.ingresses.is_empty());
+    let why = format!("{:?}", t.dropped[0]);
+    assert!(why.contains("--disable-catch-all"), "{why}");
 }
 
 /// `store.go` `GetIngressClass`: without `--watch-ingress-without-class`,
