@@ -6,10 +6,9 @@
 //! - `*` as a whole segment matches exactly one segment, possibly empty
 //!   (`/api/*/admin`; `/api/*` matches `/api/` and `/api/v1`);
 //! - `*` inside a segment matches any run of non-`/` bytes (`/files/*.pdf`);
-//! - `**` as a whole segment matches any number of segments; as the **last**
-//!   segment it matches one or more, so `/admin/**` covers `/admin/` and
-//!   everything below it but not `/admin` itself (write both, as the starter
-//!   policy does).
+//! - `**` as a whole segment matches zero or more whole segments, also as
+//!   the last one (SPEC §1): `/admin/**` covers `/admin`, `/admin/` and
+//!   everything below it.
 //!
 //! Matching is a walk over the path's segments with the set of glob
 //! positions reached so far, so it costs O(path length × glob length)
@@ -313,10 +312,10 @@ fn close(pat: &[Seg], states: &mut [u64]) {
 }
 
 /// Whether the `**` at position `j` of a glob of `len` segments may match
-/// zero segments: in the middle yes, as the last segment no (it matches one
-/// or more, so `/admin/**` does not cover `/admin`).
-fn deep_may_be_empty(j: usize, len: usize) -> bool {
-    j + 1 < len
+/// zero segments: always (SPEC §1: `/admin/**` covers `/admin`). Kept as a
+/// function so the rule has one place.
+fn deep_may_be_empty(_j: usize, _len: usize) -> bool {
+    true
 }
 
 fn get(bits: &[u64], i: usize) -> bool {
@@ -387,8 +386,8 @@ fn reference(pat: &[Seg], parts: &[&[u8]], fold: bool) -> bool {
     };
     match first {
         Seg::Deep => {
-            let min = usize::from(rest.is_empty());
-            (min..=parts.len()).any(|skip| reference(rest, &parts[skip..], fold))
+            // SPEC §1: zero or more segments, also as the last one.
+            (0..=parts.len()).any(|skip| reference(rest, &parts[skip..], fold))
         }
         _ => {
             let Some((p, prest)) = parts.split_first() else {
@@ -505,6 +504,18 @@ mod tests {
         PathGlob::parse(g).unwrap().matches(p.as_bytes(), false)
     }
 
+    /// SPEC §1 (changed): `/admin/**` covers `/admin` too, so a policy that
+    /// lists only `/admin/**` does not leave the console's own page open.
+    #[test]
+    fn regression_a_trailing_deep_glob_covers_its_base() {
+        assert!(m("/admin/**", "/admin"));
+        assert!(m("/admin/**", "/admin/"));
+        assert!(m("/api/**/**", "/api"));
+        assert!(!m("/admin/**", "/adminx"));
+        let g = PathGlob::parse("/admin/**").unwrap();
+        assert!(g.covers_all_under(b"/admin/"));
+    }
+
     #[test]
     fn literal_and_deep() {
         assert!(m("/admin", "/admin"));
@@ -512,7 +523,8 @@ mod tests {
         assert!(!m("/admin", "/adminx"));
         assert!(m("/admin/**", "/admin/"));
         assert!(m("/admin/**", "/admin/a/b"));
-        assert!(!m("/admin/**", "/admin"));
+        // SPEC §1: a trailing `**` is zero or more segments.
+        assert!(m("/admin/**", "/admin"));
         assert!(!m("/admin/**", "/adminx/y"));
         assert!(m("/**", "/"));
         assert!(m("/**", "/anything/at/all"));
@@ -656,8 +668,8 @@ mod tests {
         };
         1 + match first {
             Seg::Deep => {
-                let min = usize::from(rest.is_empty());
-                (min..=parts.len())
+                // Zero or more, as in `reference`.
+                (0..=parts.len())
                     .map(|skip| reference_calls(rest, &parts[skip..]))
                     .sum()
             }
