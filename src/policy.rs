@@ -850,12 +850,7 @@ fn controller_settings(
     c: RawController,
     errs: &mut Errors<'_>,
 ) -> Option<crate::routing::Settings> {
-    let text = |v: &Value| match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    };
+    let text = crate::routing::settings::scalar_text;
     let mut data = BTreeMap::new();
     for (k, v) in &c.config {
         let at = format!("/spec/controller/config/{}", crate::source::escape_token(k));

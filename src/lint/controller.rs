@@ -10,16 +10,12 @@ use super::Finding;
 use super::rules::finding;
 use crate::annotations::{EnforcementRef, auth_ref};
 use crate::policy::Policy;
-use crate::routing::{CATCH_ALL, Gate, RouteTable};
+use crate::routing::{Gate, RouteTable};
 
 /// Run SU021 and SU022.
 pub(super) fn check(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
     no_auth_locations(policy, t, out);
     canaries(t, out);
-}
-
-fn host_of(name: &str) -> &str {
-    if name == CATCH_ALL { "*" } else { name }
 }
 
 /// SU021: a location of an Ingress with auth annotations under a
@@ -42,7 +38,7 @@ fn no_auth_locations(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
             out.push(finding(
                 "SU021",
                 ing,
-                host_of(&s.name),
+                super::report_host(&s.name),
                 &l.ingress_path,
                 format!(
                     "the controller's no-auth-locations entry {entry:?} is a prefix of location {}: nginx renders no auth_request and no basic auth there, so the Ingress's auth does not apply",
@@ -73,7 +69,7 @@ fn canaries(t: &RouteTable, out: &mut Vec<Finding>) {
             out.push(finding(
                 "SU022",
                 ing,
-                host_of(&s.name),
+                super::report_host(&s.name),
                 &l.ingress_path,
                 format!(
                     "canary Ingress sends {} to {}, a Service an older Ingress already uses, so ingress-nginx builds a real location from it (server {}) with the canary's own annotations, not the primary Ingress's",

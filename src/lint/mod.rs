@@ -196,6 +196,15 @@ impl Report {
     }
 }
 
+/// How a finding names a server's host: `*` for the catch-all.
+fn report_host(server: &str) -> &str {
+    if server == crate::routing::CATCH_ALL {
+        "*"
+    } else {
+        server
+    }
+}
+
 /// Every rule, in ID order.
 pub fn rules() -> &'static [RuleInfo] {
     rules::RULES

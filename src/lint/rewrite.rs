@@ -18,8 +18,8 @@ use crate::annotations::{EnforcementRef, at_location, auth_ref};
 use crate::coverage::probe_host;
 use crate::ingress::Backend;
 use crate::policy::{AUTHENTICATED, Need, Policy};
+use crate::routing::RouteTable;
 use crate::routing::pcre::Pattern;
-use crate::routing::{CATCH_ALL, RouteTable};
 
 /// The backend paths a rewrite can produce.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,7 +156,7 @@ fn candidates(policy: &Policy, host: &str, reach: &Reach) -> Vec<Candidate> {
 pub(super) fn check(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
     for s in &t.servers {
         let host = probe_host(s);
-        let report_host = if s.name == CATCH_ALL { "*" } else { &s.name };
+        let report_host = super::report_host(&s.name);
         for l in &s.locations {
             let (Some(target), Some(ii)) = (l.rewrite_target(), l.ingress) else {
                 continue;

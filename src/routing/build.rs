@@ -351,6 +351,24 @@ fn finish_locations(
     }
 }
 
+/// Hosts with a certificate (`createServers`' SSL loop): a non-canary
+/// Ingress with a rule for the host lists it in `spec.tls`. One pass over
+/// the rules, not one per server.
+fn tls_hosts(list: &[Ingress]) -> HashSet<&str> {
+    list.iter()
+        .filter(|i| !i.is_canary())
+        .flat_map(|i| {
+            i.rules.iter().filter_map(move |r| {
+                let h = r.host.as_deref()?;
+                i.tls_hosts
+                    .iter()
+                    .any(|t| crate::ingress::tls_covers(t, h))
+                    .then_some(h)
+            })
+        })
+        .collect()
+}
+
 impl RouteTable {
     /// Build the table. Errors only for a regex-mode path nginx could not
     /// compile (the controller would fail to reload).
@@ -360,14 +378,7 @@ impl RouteTable {
         let mut d = create_servers(&list);
         backend_servers(&list, &no_server, &mut d);
         let aliases = aliases(&list, &d);
-        let tls = |host: &str| {
-            list.iter().filter(|i| !i.is_canary()).any(|i| {
-                i.rules.iter().any(|r| r.host.as_deref() == Some(host))
-                    && i.tls_hosts
-                        .iter()
-                        .any(|t| crate::ingress::tls_covers(t, host))
-            })
-        };
+        let tls = tls_hosts(&list);
         let mut servers = Vec::new();
         let Draft {
             names,
@@ -380,7 +391,13 @@ impl RouteTable {
             l.sort_by(|a, b| b.name.cmp(&a.name));
             l.sort_by_key(|a| std::cmp::Reverse(a.name.len()));
             let mut l = update_server_locations(l);
-            finish_locations(&mut l, &list, ctl, tls(&name), s == 0 && catch_all_root);
+            finish_locations(
+                &mut l,
+                &list,
+                ctl,
+                tls.contains(name.as_str()),
+                s == 0 && catch_all_root,
+            );
             let app_root = l
                 .iter()
                 .enumerate()

@@ -240,17 +240,12 @@ impl Settings {
                     .lines
                     .line_of(&format!("/data/{}", crate::source::escape_token(k)))
                     .unwrap_or(doc.line);
-                let value = match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    serde_json::Value::Bool(b) => b.to_string(),
-                    serde_json::Value::Number(n) => n.to_string(),
-                    _ => {
-                        return Err(InputError::at(
-                            file,
-                            line,
-                            format!("data.{k}: a ConfigMap value must be a string"),
-                        ));
-                    }
+                let Some(value) = scalar_text(v) else {
+                    return Err(InputError::at(
+                        file,
+                        line,
+                        format!("data.{k}: a ConfigMap value must be a string"),
+                    ));
                 };
                 data.insert(k.clone(), (value, line));
             }
@@ -311,6 +306,17 @@ fn blocklist(v: &str) -> Vec<String> {
         return Vec::new();
     }
     v.trim().split(',').map(str::to_string).collect()
+}
+
+/// A setting's text: a string as is, a YAML boolean or number as written
+/// (`true`, `8`); anything else is not a setting.
+pub fn scalar_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 /// Many errors as one (the first is primary).
