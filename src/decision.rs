@@ -25,6 +25,9 @@ use crate::ingress::{Backend, Ingress};
 use crate::policy::{Need, Policy};
 use crate::routing::{Answer, Location, Outcome, Routed};
 
+mod access;
+pub use access::Client;
+
 /// Clock skew tolerated for `exp`, `nbf`, `iat` and `auth_time`, seconds.
 pub const LEEWAY_SECS: i64 = 60;
 
@@ -383,6 +386,9 @@ pub struct Verdict {
     pub exposed: bool,
     /// Why, step by step.
     pub trace: Vec<String>,
+    /// What the answer depends on that the request did not say (the
+    /// client address, basic credentials), each with the other answer.
+    pub conditions: Vec<String>,
 }
 
 impl Default for Verdict {
@@ -399,6 +405,7 @@ impl Default for Verdict {
             auth_status: None,
             exposed: false,
             trace: Vec::new(),
+            conditions: Vec::new(),
         }
     }
 }
@@ -460,7 +467,20 @@ pub fn decide(
     claims: Option<&Claims>,
     now: i64,
 ) -> Verdict {
-    decide_traced(policy, route, req, claims, now, true)
+    decide_traced(policy, route, req, &Client::default(), claims, now, true)
+}
+
+/// [`decide`] for a client known beyond its URL and claims: its address
+/// (the source ranges) and basic credentials ([`Client`]).
+pub fn decide_for(
+    policy: &Policy,
+    route: Option<&Route<'_>>,
+    req: &Request<'_>,
+    client: &Client,
+    claims: Option<&Claims>,
+    now: i64,
+) -> Verdict {
+    decide_traced(policy, route, req, client, claims, now, true)
 }
 
 /// [`decide`] without the trace: the per-request path.
@@ -471,13 +491,14 @@ pub fn decide_fast(
     claims: Option<&Claims>,
     now: i64,
 ) -> Verdict {
-    decide_traced(policy, route, req, claims, now, false)
+    decide_traced(policy, route, req, &Client::default(), claims, now, false)
 }
 
 fn decide_traced(
     policy: &Policy,
     route: Option<&Route<'_>>,
     req: &Request<'_>,
+    client: &Client,
     claims: Option<&Claims>,
     now: i64,
     traced: bool,
@@ -617,7 +638,42 @@ fn decide_traced(
     v.enforced = auth.enforcement.to_owned();
     let default_backend = route.is_some() && location.is_none_or(|l| l.backend == Backend::Default);
 
-    let result = match auth.enforcement {
+    // 4. nginx's access phase: allow/deny first (decision/access.rs).
+    let mut skip_auth = false;
+    if let (Some(_), Some(ing)) = (location, ingress) {
+        match access::source_gate(&access::Ranges::of(ing), client.ip) {
+            access::Gate::Continue => {}
+            access::Gate::Allowed { skip_auth: any } => {
+                skip_auth = any;
+                trace.add(|| {
+                    format!(
+                        "client address is in the allowlist-source-range{}",
+                        if any {
+                            "; satisfy: any, so no auth is asked"
+                        } else {
+                            ""
+                        }
+                    )
+                });
+            }
+            access::Gate::Denied(why) => {
+                trace.add(|| format!("{why}: nginx answers 403, before auth"));
+                v.required = rm.need;
+                v.kind = Kind::Forbidden;
+                v.status = 403;
+                v.trace = trace.0.unwrap_or_default();
+                return v;
+            }
+            access::Gate::Unknown(cond) => v.conditions.push(cond),
+        }
+    }
+    let enforcement = if skip_auth {
+        EnforcementRef::None
+    } else {
+        auth.enforcement
+    };
+
+    let result = match enforcement {
         EnforcementRef::None => {
             if rm.need != Need::Public {
                 v.exposed = true;
@@ -632,7 +688,41 @@ fn decide_traced(
             }
             None
         }
-        EnforcementRef::External(_) | EnforcementRef::Basic => {
+        EnforcementRef::Basic => {
+            v.exposed = rm.need == Need::Deny
+                || (rm.need != Need::Public && !authenticated().satisfies(&rm.need));
+            let (answer, why) = access::basic(ingress, client);
+            trace.add(|| why.clone());
+            if answer != access::Basic::Off && v.exposed {
+                trace.add(|| {
+                    format!(
+                        "basic auth accepts any user of its Secret; it cannot enforce {}",
+                        rm.need.label()
+                    )
+                });
+            }
+            match answer {
+                access::Basic::Off => {
+                    v.exposed = rm.need != Need::Public;
+                    None
+                }
+                access::Basic::Assumed => {
+                    v.conditions.push(why);
+                    Some(Check::Allow(Vec::new()))
+                }
+                access::Basic::Challenge(header) => {
+                    v.conditions.push(why);
+                    v.required = rm.need;
+                    v.kind = Kind::Unauthenticated;
+                    v.status = 401;
+                    v.auth_status = Some(401);
+                    v.headers.insert("WWW-Authenticate".into(), header);
+                    v.trace = trace.0.unwrap_or_default();
+                    return v;
+                }
+            }
+        }
+        EnforcementRef::External(_) => {
             // A foreign check is taken to accept any valid login: it cannot
             // know stepup's levels, so anything above "authenticated" is exposed.
             v.exposed = rm.need == Need::Deny
