@@ -656,6 +656,14 @@ fn decide_traced(
                     )
                 });
             }
+            access::Gate::Denied(why)
+                if auth.enforcement == EnforcementRef::Basic
+                    && access::digest_first(Some(ing), client) =>
+            {
+                trace.add(|| format!("{why}, but the digest module (loaded with load_module) asks for credentials first"));
+                v.conditions
+                    .push(format!("with credentials, nginx then answers 403: {why}"));
+            }
             access::Gate::Denied(why) => {
                 trace.add(|| format!("{why}: nginx answers 403, before auth"));
                 v.required = rm.need;

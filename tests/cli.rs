@@ -745,3 +745,28 @@ cases:
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("4 passed, 0 failed"), "{out}");
 }
+
+/// `auth-type: digest`: the digest module is loaded with `load_module`, so
+/// its 401 comes before allow/deny; with credentials the range decides.
+/// A canary merged into a Service's upstream shows on every path to it.
+#[test]
+fn regression_digest_challenge_precedes_source_ranges() {
+    let url = "https://vault.example.com/";
+    let v = simulate_json(&["--client-ip", "8.8.8.8"], url);
+    assert_eq!(v["status"], 401, "{v}");
+    let www = v["headers"]["WWW-Authenticate"].as_str().unwrap_or("");
+    assert!(www.starts_with("Digest realm=\"Vault\""), "{www}");
+    assert!(
+        v["conditions"].to_string().contains("then answers 403"),
+        "{v}"
+    );
+    let v = simulate_json(&["--client-ip", "8.8.8.8", "--basic-auth", "a:b"], url);
+    assert_eq!(v["status"], 403, "{v}");
+    let v = simulate_json(&["--client-ip", "10.2.3.4", "--basic-auth", "a:b"], url);
+    assert_eq!(v["status"], 200, "{v}");
+    let v = simulate_json(&["-H", "x-canary: beta"], "https://www.example.com/shop/x");
+    assert_eq!(
+        v["canary"]["selected"], true,
+        "same upstream, other path: {v}"
+    );
+}

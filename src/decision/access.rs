@@ -13,7 +13,9 @@
 //!   registered them (`ngx_http_init_phase_handlers`), and `auto/modules`
 //!   lists `ngx_http_auth_request_module`, then `ngx_http_auth_basic_module`,
 //!   then `ngx_http_access_module`: so `allow`/`deny` answer first (403),
-//!   then basic auth (401), then `auth_request`. With `satisfy any`
+//!   then basic auth (401), then `auth_request`. The digest module is
+//!   dynamic (`load_module` in `nginx.tmpl`), registers last and so runs
+//!   before `allow`/`deny`: without credentials its 401 comes first. With `satisfy any`
 //!   (`annotations/satisfy`) a matching `allow` lets the request in without
 //!   auth.
 //! - A source range with an entry that is no address or network makes the
@@ -179,6 +181,19 @@ pub(super) fn source_gate(r: &Ranges, ip: Option<IpAddr>) -> Gate {
     ))
 }
 
+/// `auth_digest` without credentials answers before `allow`/`deny`: the
+/// digest module is loaded with `load_module` (`nginx.tmpl`), so it
+/// registers its access handler after every static module and runs first.
+pub(super) fn digest_first(ing: Option<&Ingress>, client: &Client) -> bool {
+    client.basic_auth.is_none() && auth_kind(ing) != "basic"
+}
+
+fn auth_kind(ing: Option<&Ingress>) -> &str {
+    ing.and_then(|i| i.nginx("auth-type"))
+        .map(str::trim)
+        .unwrap_or("basic")
+}
+
 /// What basic or digest auth does with the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Basic {
@@ -194,10 +209,7 @@ pub(super) enum Basic {
 /// `auth_basic "<realm>"` / `auth_digest "<realm>"` at a location whose
 /// Ingress sets `auth-type` (`basic|digest`) and `auth-secret`.
 pub(super) fn basic(ing: Option<&Ingress>, client: &Client) -> (Basic, String) {
-    let kind = ing
-        .and_then(|i| i.nginx("auth-type"))
-        .map(str::trim)
-        .unwrap_or("basic");
+    let kind = auth_kind(ing);
     // `nginx.tmpl`: `auth_basic` when the type is exactly `basic`, else
     // `auth_digest` (the parser's `basic|digest` regex is unanchored).
     let digest = kind != "basic";
