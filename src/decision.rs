@@ -8,7 +8,11 @@
 //!   outcome (400, 301, default backend), the location's auth annotations
 //!   (none, stepup at some level, a foreign auth service), the policy rule for
 //!   the normalised path, `auth-signin` turning a 401 into a 302, and the
-//!   HTTP answer. `simulate` and `test` print it.
+//!   HTTP answer. `simulate` and `test` print it. Before auth, nginx's
+//!   access phase (`decision/access.rs`: `allow`/`deny` from the source ranges, basic
+//!   and digest auth) for a [`Client`] known beyond its URL
+//!   ([`decide_for`]); what the client did not say becomes a
+//!   [`Verdict::conditions`] entry instead of a guess.
 //!
 //! The need is the stricter of the auth-url's `level` and the policy rule
 //! matched by the path as nginx normalised it (case-folded on regex-mode
