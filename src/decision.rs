@@ -643,42 +643,18 @@ fn decide_traced(
     let default_backend = route.is_some() && location.is_none_or(|l| l.backend == Backend::Default);
 
     // 4. nginx's access phase: allow/deny first (decision/access.rs).
-    let mut skip_auth = false;
-    if let (Some(_), Some(ing)) = (location, ingress) {
-        match access::source_gate(&access::Ranges::of(ing), client.ip) {
-            access::Gate::Continue => {}
-            access::Gate::Allowed { skip_auth: any } => {
-                skip_auth = any;
-                trace.add(|| {
-                    format!(
-                        "client address is in the allowlist-source-range{}",
-                        if any {
-                            "; satisfy: any, so no auth is asked"
-                        } else {
-                            ""
-                        }
-                    )
-                });
-            }
-            access::Gate::Denied(why)
-                if auth.enforcement == EnforcementRef::Basic
-                    && access::digest_first(Some(ing), client) =>
-            {
-                trace.add(|| format!("{why}, but the digest module (loaded with load_module) asks for credentials first"));
-                v.conditions
-                    .push(format!("with credentials, nginx then answers 403: {why}"));
-            }
-            access::Gate::Denied(why) => {
-                trace.add(|| format!("{why}: nginx answers 403, before auth"));
+    let basic = auth.enforcement == EnforcementRef::Basic;
+    let skip_auth = match (location, ingress) {
+        (Some(_), Some(ing)) => match access_phase(ing, basic, client, &mut v, &mut trace) {
+            Some(skip) => skip,
+            None => {
                 v.required = rm.need;
-                v.kind = Kind::Forbidden;
-                v.status = 403;
                 v.trace = trace.0.unwrap_or_default();
                 return v;
             }
-            access::Gate::Unknown(cond) => v.conditions.push(cond),
-        }
-    }
+        },
+        _ => false,
+    };
     let enforcement = if skip_auth {
         EnforcementRef::None
     } else {
@@ -700,40 +676,14 @@ fn decide_traced(
             }
             None
         }
-        EnforcementRef::Basic => {
-            v.exposed = rm.need == Need::Deny
-                || (rm.need != Need::Public && !authenticated().satisfies(&rm.need));
-            let (answer, why) = access::basic(ingress, client);
-            trace.add(|| why.clone());
-            if answer != access::Basic::Off && v.exposed {
-                trace.add(|| {
-                    format!(
-                        "basic auth accepts any user of its Secret; it cannot enforce {}",
-                        rm.need.label()
-                    )
-                });
+        EnforcementRef::Basic => match basic_auth(ingress, client, &rm.need, &mut v, &mut trace) {
+            Some(check) => check,
+            None => {
+                v.required = rm.need;
+                v.trace = trace.0.unwrap_or_default();
+                return v;
             }
-            match answer {
-                access::Basic::Off => {
-                    v.exposed = rm.need != Need::Public;
-                    None
-                }
-                access::Basic::Assumed => {
-                    v.conditions.push(why);
-                    Some(Check::Allow(Vec::new()))
-                }
-                access::Basic::Challenge(header) => {
-                    v.conditions.push(why);
-                    v.required = rm.need;
-                    v.kind = Kind::Unauthenticated;
-                    v.status = 401;
-                    v.auth_status = Some(401);
-                    v.headers.insert("WWW-Authenticate".into(), header);
-                    v.trace = trace.0.unwrap_or_default();
-                    return v;
-                }
-            }
-        }
+        },
         EnforcementRef::External(_) => {
             // A foreign check is taken to accept any valid login: it cannot
             // know stepup's levels, so anything above "authenticated" is exposed.
@@ -825,6 +775,91 @@ fn decide_traced(
             )
         }
         Some(c) => finish(v, c, &auth, req, default_backend, trace),
+    }
+}
+
+/// `allow`/`deny` at a location of `ing`: `Some(skip_auth)` to go on
+/// (`satisfy any` with a matching `allow` skips auth), `None` when nginx
+/// answers 403 (set on `v`). `basic`: the location has basic or digest auth.
+fn access_phase(
+    ing: &Ingress,
+    basic: bool,
+    client: &Client,
+    v: &mut Verdict,
+    trace: &mut Trace,
+) -> Option<bool> {
+    match access::source_gate(&access::Ranges::of(ing), client.ip) {
+        access::Gate::Continue => Some(false),
+        access::Gate::Allowed { skip_auth } => {
+            trace.add(|| {
+                format!(
+                    "client address is in the allowlist-source-range{}",
+                    if skip_auth {
+                        "; satisfy: any, so no auth is asked"
+                    } else {
+                        ""
+                    }
+                )
+            });
+            Some(skip_auth)
+        }
+        access::Gate::Denied(why) if basic && access::digest_first(Some(ing), client) => {
+            trace.add(|| format!("{why}, but the digest module (loaded with load_module) asks for credentials first"));
+            v.conditions
+                .push(format!("with credentials, nginx then answers 403: {why}"));
+            Some(false)
+        }
+        access::Gate::Denied(why) => {
+            trace.add(|| format!("{why}: nginx answers 403, before auth"));
+            v.kind = Kind::Forbidden;
+            v.status = 403;
+            None
+        }
+        access::Gate::Unknown(cond) => {
+            v.conditions.push(cond);
+            Some(false)
+        }
+    }
+}
+
+/// `auth_basic`/`auth_digest` (decision/access.rs): `Some(check)` to go
+/// on (`Some(None)`: `auth_basic off`), `None` when nginx answers the 401
+/// challenge (set on `v`).
+fn basic_auth(
+    ingress: Option<&Ingress>,
+    client: &Client,
+    need: &Need,
+    v: &mut Verdict,
+    trace: &mut Trace,
+) -> Option<Option<Check>> {
+    v.exposed = *need == Need::Deny || (*need != Need::Public && !authenticated().satisfies(need));
+    let (answer, why) = access::basic(ingress, client);
+    trace.add(|| why.clone());
+    if answer != access::Basic::Off && v.exposed {
+        trace.add(|| {
+            format!(
+                "basic auth accepts any user of its Secret; it cannot enforce {}",
+                need.label()
+            )
+        });
+    }
+    match answer {
+        access::Basic::Off => {
+            v.exposed = *need != Need::Public;
+            Some(None)
+        }
+        access::Basic::Assumed => {
+            v.conditions.push(why);
+            Some(Some(Check::Allow(Vec::new())))
+        }
+        access::Basic::Challenge(header) => {
+            v.conditions.push(why);
+            v.kind = Kind::Unauthenticated;
+            v.status = 401;
+            v.auth_status = Some(401);
+            v.headers.insert("WWW-Authenticate".into(), header);
+            None
+        }
     }
 }
 
