@@ -644,15 +644,18 @@ fn decide_traced(
 
     // 4. nginx's access phase: allow/deny first (decision/access.rs).
     let basic = auth.enforcement == EnforcementRef::Basic;
+    let has_auth = auth.enforcement != EnforcementRef::None;
     let skip_auth = match (location, ingress) {
-        (Some(_), Some(ing)) => match access_phase(ing, basic, client, &mut v, &mut trace) {
-            Some(skip) => skip,
-            None => {
-                v.required = rm.need;
-                v.trace = trace.0.unwrap_or_default();
-                return v;
+        (Some(_), Some(ing)) => {
+            match access_phase(ing, (has_auth, basic), client, &mut v, &mut trace) {
+                Some(skip) => skip,
+                None => {
+                    v.required = rm.need;
+                    v.trace = trace.0.unwrap_or_default();
+                    return v;
+                }
             }
-        },
+        }
         _ => false,
     };
     let enforcement = if skip_auth {
@@ -780,10 +783,11 @@ fn decide_traced(
 
 /// `allow`/`deny` at a location of `ing`: `Some(skip_auth)` to go on
 /// (`satisfy any` with a matching `allow` skips auth), `None` when nginx
-/// answers 403 (set on `v`). `basic`: the location has basic or digest auth.
+/// answers 403 (set on `v`). `has_auth`: the location has auth; `basic`:
+/// basic or digest auth.
 fn access_phase(
     ing: &Ingress,
-    basic: bool,
+    (has_auth, basic): (bool, bool),
     client: &Client,
     v: &mut Verdict,
     trace: &mut Trace,
@@ -803,6 +807,10 @@ fn access_phase(
             });
             Some(skip_auth)
         }
+        access::Gate::Denied(why) if has_auth && satisfy_any(ing) => {
+            trace.add(|| format!("{why}; satisfy: any, so the auth decides"));
+            Some(false)
+        }
         access::Gate::Denied(why) if basic && access::digest_first(Some(ing), client) => {
             trace.add(|| format!("{why}, but the digest module (loaded with load_module) asks for credentials first"));
             v.conditions
@@ -820,6 +828,10 @@ fn access_phase(
             Some(false)
         }
     }
+}
+
+fn satisfy_any(ing: &Ingress) -> bool {
+    ing.nginx("satisfy").map(str::trim) == Some("any")
 }
 
 /// `auth_basic`/`auth_digest` (decision/access.rs): `Some(check)` to go

@@ -770,3 +770,18 @@ fn regression_digest_challenge_precedes_source_ranges() {
         "same upstream, other path: {v}"
     );
 }
+
+/// `satisfy: any` (`ngx_http_core_access_phase`): a matching `allow` lets
+/// the request in without auth; outside the range the auth decides (its
+/// 401 wins over the 403), instead of a flat 403.
+#[test]
+fn regression_satisfy_any_lets_the_auth_decide_outside_the_range() {
+    let url = "https://office.example.com/";
+    let v = simulate_json(&["--client-ip", "10.1.1.1"], url);
+    assert_eq!(v["status"], 200, "{v}");
+    let v = simulate_json(&["--client-ip", "8.8.8.8"], url);
+    assert_eq!(v["status"], 401, "{v}");
+    let v = simulate_json(&[], url);
+    assert_eq!(v["status"], 401, "{v}");
+    assert!(v["conditions"].to_string().contains("without auth"), "{v}");
+}

@@ -13,7 +13,10 @@
 //!   registered them (`ngx_http_init_phase_handlers`), and `auto/modules`
 //!   lists `ngx_http_auth_request_module`, then `ngx_http_auth_basic_module`,
 //!   then `ngx_http_access_module`: so `allow`/`deny` answer first (403),
-//!   then basic auth (401), then `auth_request`. The digest module is
+//!   then basic auth (401), then `auth_request`. With `satisfy any`
+//!   (`ngx_http_core_access_phase`) a 403 of `allow`/`deny` only counts
+//!   when no auth lets the request in, and a 401 of auth wins over it. The
+//!   digest module is
 //!   dynamic (`load_module` in `nginx.tmpl`), registers last and so runs
 //!   before `allow`/`deny`: without credentials its 401 comes first. With `satisfy any`
 //!   (`annotations/satisfy`) a matching `allow` lets the request in without
@@ -148,15 +151,19 @@ pub(super) fn source_gate(r: &Ranges, ip: Option<IpAddr>) -> Gate {
         if let Some(d) = &r.deny {
             parts.push(format!("403 from {d} (denylist-source-range)"));
         }
-        if let Some(a) = &r.allow {
-            parts.push(format!(
-                "403 from outside {a} (allowlist-source-range){}",
-                if r.any {
-                    "; with satisfy: any, no auth from inside it"
-                } else {
-                    ""
-                }
+        if let (Some(a), true) = (&r.allow, r.any) {
+            return Gate::Unknown(format!(
+                "the answer depends on the client address (--client-ip): with satisfy: any, a client inside {a} (allowlist-source-range) gets in without auth; this answer is for one outside it{}",
+                r.deny
+                    .as_ref()
+                    .map(|d| format!(
+                        ", and one in {d} (denylist-source-range) must pass the auth too"
+                    ))
+                    .unwrap_or_default()
             ));
+        }
+        if let Some(a) = &r.allow {
+            parts.push(format!("403 from outside {a} (allowlist-source-range)"));
         }
         return Gate::Unknown(format!(
             "the answer depends on the client address (--client-ip): nginx answers {} before any auth",
