@@ -903,6 +903,9 @@ fn run_test(out: &mut impl Write, a: TestArgs, quiet: bool, verbose: u8) -> Resu
             for m in &miss {
                 writeln!(out, "        {m}")?;
             }
+            for d in &report.verdict.conditions {
+                writeln!(out, "        depends: {d}")?;
+            }
             if verbose > 0 {
                 for t in &report.verdict.trace {
                     writeln!(out, "        - {t}")?;

@@ -153,7 +153,7 @@ pub(super) fn source_gate(r: &Ranges, ip: Option<IpAddr>) -> Gate {
         }
         if let (Some(a), true) = (&r.allow, r.any) {
             return Gate::Unknown(format!(
-                "the answer depends on the client address (--client-ip): with satisfy: any, a client inside {a} (allowlist-source-range) gets in without auth; this answer is for one outside it{}",
+                "the answer depends on the client address (--client-ip; clientIP in a test case): with satisfy: any, a client inside {a} (allowlist-source-range) gets in without auth; this answer is for one outside it{}",
                 r.deny
                     .as_ref()
                     .map(|d| format!(
@@ -166,7 +166,7 @@ pub(super) fn source_gate(r: &Ranges, ip: Option<IpAddr>) -> Gate {
             parts.push(format!("403 from outside {a} (allowlist-source-range)"));
         }
         return Gate::Unknown(format!(
-            "the answer depends on the client address (--client-ip): nginx answers {} before any auth",
+            "the answer depends on the client address (--client-ip; clientIP in a test case): nginx answers {} before any auth",
             parts.join(", and ")
         ));
     };
@@ -258,7 +258,7 @@ pub(super) fn basic(ing: Option<&Ingress>, client: &Client) -> (Basic, String) {
             (
                 Basic::Challenge(header),
                 format!(
-                    "{scheme} auth (realm {realm:?}, Secret {secret}) and no credentials: nginx answers 401; with valid credentials (--basic-auth user:password) it would pass"
+                    "{scheme} auth (realm {realm:?}, Secret {secret}) and no credentials: nginx answers 401; with valid credentials (--basic-auth user:password; basicAuth in a test case) it would pass"
                 ),
             )
         }
