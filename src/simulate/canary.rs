@@ -65,8 +65,9 @@ fn upstream(ns: &str, b: &Backend) -> Option<String> {
     RouteTable::upstream_of(ns, b)
 }
 
-/// The first canary merged into the upstream of location `l` (whose
-/// Ingress is `owner`), as (canary Ingress, its backend).
+/// The first canary merged into upstream `primary` (canaries in the
+/// sorted order, as `getBackendServers` merges them), as (canary Ingress,
+/// its backend).
 fn first_alternative<'t>(t: &'t RouteTable, primary: &str) -> Option<(&'t Ingress, &'t Backend)> {
     for c in t.ingresses.iter().filter(|i| i.is_canary()) {
         for rule in &c.rules {
