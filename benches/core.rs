@@ -411,10 +411,18 @@ fn simulate_all(
         .zip(inputs)
         .map(|(q, c)| {
             usize::from(
-                run(policy, Some(table), q.method, black_box(&q.url), c, NOW)
-                    .expect("valid URL")
-                    .verdict
-                    .status,
+                run(
+                    policy,
+                    Some(table),
+                    q.method,
+                    black_box(&q.url),
+                    c,
+                    &Default::default(),
+                    NOW,
+                )
+                .expect("valid URL")
+                .verdict
+                .status,
             )
         })
         .sum()

@@ -460,6 +460,22 @@ struct SimulateArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Format::Human)]
     output: Format,
+    /// A request header, 'Name: value' (repeatable): selects a
+    /// canary-by-header backend.
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    headers: Vec<String>,
+    /// A cookie, name=value (repeatable): selects a canary-by-cookie backend.
+    #[arg(long = "cookie", value_name = "NAME=VALUE")]
+    cookies: Vec<String>,
+    /// The client address nginx sees ($remote_addr): decides
+    /// allowlist-/denylist-source-range. Without it the output says what
+    /// the answer depends on.
+    #[arg(long, value_name = "IP")]
+    client_ip: Option<String>,
+    /// Send basic credentials user:password (stepup cannot read the
+    /// Secret: they are taken as valid).
+    #[arg(long, value_name = "USER:PASSWORD")]
+    basic_auth: Option<String>,
     /// The request URL, raw: https://host/path (not normalised before nginx sees it).
     #[arg(value_name = "URL")]
     url: String,
@@ -689,8 +705,23 @@ fn run_simulate(
 ) -> Result<u8, Failure> {
     let (policy, table, now) = load(&a.shared)?;
     let claims = claims_input(a.token, a.claims, now)?;
-    let report =
-        simulate::run(&policy, table.as_ref(), &a.method, &a.url, &claims, now).map_err(usage)?;
+    let extras = simulate::Extras::parse(
+        &a.headers,
+        &a.cookies,
+        a.client_ip.as_deref(),
+        a.basic_auth.as_deref(),
+    )
+    .map_err(usage)?;
+    let report = simulate::run(
+        &policy,
+        table.as_ref(),
+        &a.method,
+        &a.url,
+        &claims,
+        &extras,
+        now,
+    )
+    .map_err(usage)?;
     match a.output {
         Format::Json => {
             let v = simulate::report_json(&report);
@@ -765,6 +796,7 @@ fn print_report(out: &mut impl Write, r: &Report, quiet: bool, verbose: u8) -> i
             "warning".red().bold()
         )?;
     }
+    print_client(out, r)?;
     if r.unverified_token {
         writeln!(
             out,
@@ -776,6 +808,41 @@ fn print_report(out: &mut impl Write, r: &Report, quiet: bool, verbose: u8) -> i
         writeln!(out, "  {}", "trace".dimmed())?;
         for t in &v.trace {
             writeln!(out, "    - {t}")?;
+        }
+    }
+    Ok(())
+}
+
+/// The client address, what the answer depends on, and a canary.
+fn print_client(out: &mut impl Write, r: &Report) -> io::Result<()> {
+    if let Some(ip) = r.client_ip {
+        writeln!(out, "  {:<9} {ip}", "client".dimmed())?;
+    }
+    for c in &r.verdict.conditions {
+        writeln!(out, "  {:<9} {c}", "depends".yellow().bold())?;
+    }
+    if let Some(c) = &r.canary {
+        let pick = match (c.selected, c.probability) {
+            (Some(true), _) => "this request goes to the canary".to_string(),
+            (Some(false), _) => "this request goes to the primary".to_string(),
+            (None, Some(p)) => format!(
+                "by chance: canary {:.0}%, primary {:.0}%",
+                p * 100.0,
+                (1.0 - p) * 100.0
+            ),
+            (None, None) => "by chance".to_string(),
+        };
+        writeln!(
+            out,
+            "  {:<9} Ingress {} → {} (primary {}) when {}; {pick}",
+            "canary".dimmed(),
+            c.ingress,
+            c.backend,
+            c.primary,
+            c.condition
+        )?;
+        if let Some(n) = &c.auth_note {
+            writeln!(out, "  {:<9} {n}", "note".dimmed())?;
         }
     }
     Ok(())
@@ -794,8 +861,16 @@ fn run_test(out: &mut impl Write, a: TestArgs, quiet: bool, verbose: u8) -> Resu
             claims::resolve_relative(cl, at)
                 .map_err(|e| usage(format!("{file}:{}: {e}", c.line)))?;
         }
-        let report = simulate::run(&policy, table.as_ref(), &c.method, &c.url, &input, at)
-            .map_err(|e| usage(format!("{file}:{}: {e}", c.line)))?;
+        let report = simulate::run(
+            &policy,
+            table.as_ref(),
+            &c.method,
+            &c.url,
+            &input,
+            &c.extras,
+            at,
+        )
+        .map_err(|e| usage(format!("{file}:{}: {e}", c.line)))?;
         let miss = simulate::mismatches(&report, &c.expect);
         let summary = format!(
             "{} {} (rule {}, level {})",
@@ -827,6 +902,9 @@ fn run_test(out: &mut impl Write, a: TestArgs, quiet: bool, verbose: u8) -> Resu
             )?;
             for m in &miss {
                 writeln!(out, "        {m}")?;
+            }
+            for d in &report.verdict.conditions {
+                writeln!(out, "        depends: {d}")?;
             }
             if verbose > 0 {
                 for t in &report.verdict.trace {

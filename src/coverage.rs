@@ -8,11 +8,11 @@
 //! host, or because its Ingress is labelled or annotated
 //! `stepup.dev/sensitive: "true"`) needs at least `authenticated`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::ingress::Ingress;
 use crate::policy::{AUTHENTICATED, Need, Policy};
-use crate::routing::{CATCH_ALL, Modifier, Server};
+use crate::routing::{CATCH_ALL, Location, Modifier, Outcome, RouteTable, Server};
 
 /// Label or annotation marking an Ingress sensitive.
 pub const SENSITIVE_MARK: &str = "stepup.dev/sensitive";
@@ -216,4 +216,84 @@ pub(crate) fn required(
         return (need, None, true);
     }
     (m.need, m.rule, false)
+}
+
+/// Where one probe lands and what it requires there.
+pub(crate) struct Hit {
+    /// Index of the location in the server's `locations`.
+    pub(crate) at: usize,
+    /// `$uri` the location sees.
+    pub(crate) uri: Vec<u8>,
+    /// What the policy requires ([`required`]).
+    pub(crate) need: Need,
+    /// The policy rule that decided it.
+    pub(crate) rule: Option<usize>,
+    /// Decided by the sensitive heuristics, not a rule.
+    pub(crate) heuristic: bool,
+}
+
+/// Route one probe on server `s` (probed as `host`) and judge it: the one
+/// computation lint's route rules and audit's REQUIRED column share, so
+/// they cannot disagree. `None` when no location serves it (a redirect,
+/// a 400, no match).
+pub(crate) fn probe_hit(
+    policy: &Policy,
+    t: &RouteTable,
+    s: &Server,
+    host: &str,
+    pr: &Probe,
+) -> Option<Hit> {
+    let routed = t.route(host, pr.path.as_bytes());
+    let (at, uri) = match (pr.at, &routed.outcome) {
+        (Some(i), _) => (i, pr.path.as_bytes().to_vec()),
+        (None, Outcome::Location(i)) => (*i, routed.uri.clone()),
+        _ => return None,
+    };
+    let l = s.locations.get(at)?;
+    let marked = l
+        .ingress
+        .and_then(|i| t.ingresses.get(i))
+        .is_some_and(marked_sensitive);
+    let (need, rule, heuristic) = required(policy, host, pr.method, &uri, s.regex_mode, marked);
+    Some(Hit {
+        at,
+        uri,
+        need,
+        rule,
+        heuristic,
+    })
+}
+
+/// The Ingress path a location's findings are filed under: `/` for a
+/// server's root default (a `spec.defaultBackend`), else the path as
+/// written.
+pub(crate) fn route_path(l: &Location) -> &str {
+    if l.is_default { "/" } else { &l.ingress_path }
+}
+
+/// What each route of server `s` must enforce, keyed by (Ingress index,
+/// [`route_path`]): the strictest need of every probe that lands on any of
+/// its locations (a `Prefix /p` renders two, `/p/` and `= /p`), which is
+/// how lint judges it. Routes no probe reaches are absent (public).
+pub(crate) fn route_needs(
+    policy: &Policy,
+    t: &RouteTable,
+    s: &Server,
+) -> HashMap<(usize, String), Need> {
+    let host = probe_host(s);
+    let mut needs: HashMap<(usize, String), Need> = HashMap::new();
+    for pr in probes(policy, s, &host) {
+        let Some(hit) = probe_hit(policy, t, s, &host, &pr) else {
+            continue;
+        };
+        let Some(l) = s.locations.get(hit.at) else {
+            continue;
+        };
+        let Some(i) = l.ingress else { continue };
+        let e = needs
+            .entry((i, route_path(l).to_string()))
+            .or_insert(Need::Public);
+        *e = e.and(&hit.need);
+    }
+    needs
 }

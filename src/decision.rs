@@ -8,7 +8,11 @@
 //!   outcome (400, 301, default backend), the location's auth annotations
 //!   (none, stepup at some level, a foreign auth service), the policy rule for
 //!   the normalised path, `auth-signin` turning a 401 into a 302, and the
-//!   HTTP answer. `simulate` and `test` print it.
+//!   HTTP answer. `simulate` and `test` print it. Before auth, nginx's
+//!   access phase (`decision/access.rs`: `allow`/`deny` from the source ranges, basic
+//!   and digest auth) for a [`Client`] known beyond its URL
+//!   ([`decide_for`]); what the client did not say becomes a
+//!   [`Verdict::conditions`] entry instead of a guess.
 //!
 //! The need is the stricter of the auth-url's `level` and the policy rule
 //! matched by the path as nginx normalised it (case-folded on regex-mode
@@ -24,6 +28,9 @@ use crate::claims::Claims;
 use crate::ingress::{Backend, Ingress};
 use crate::policy::{Need, Policy};
 use crate::routing::{Answer, Location, Outcome, Routed};
+
+mod access;
+pub use access::Client;
 
 /// Clock skew tolerated for `exp`, `nbf`, `iat` and `auth_time`, seconds.
 pub const LEEWAY_SECS: i64 = 60;
@@ -383,6 +390,9 @@ pub struct Verdict {
     pub exposed: bool,
     /// Why, step by step.
     pub trace: Vec<String>,
+    /// What the answer depends on that the request did not say (the
+    /// client address, basic credentials), each with the other answer.
+    pub conditions: Vec<String>,
 }
 
 impl Default for Verdict {
@@ -399,6 +409,7 @@ impl Default for Verdict {
             auth_status: None,
             exposed: false,
             trace: Vec::new(),
+            conditions: Vec::new(),
         }
     }
 }
@@ -460,7 +471,20 @@ pub fn decide(
     claims: Option<&Claims>,
     now: i64,
 ) -> Verdict {
-    decide_traced(policy, route, req, claims, now, true)
+    decide_traced(policy, route, req, &Client::default(), claims, now, true)
+}
+
+/// [`decide`] for a client known beyond its URL and claims: its address
+/// (the source ranges) and basic credentials ([`Client`]).
+pub fn decide_for(
+    policy: &Policy,
+    route: Option<&Route<'_>>,
+    req: &Request<'_>,
+    client: &Client,
+    claims: Option<&Claims>,
+    now: i64,
+) -> Verdict {
+    decide_traced(policy, route, req, client, claims, now, true)
 }
 
 /// [`decide`] without the trace: the per-request path.
@@ -471,13 +495,14 @@ pub fn decide_fast(
     claims: Option<&Claims>,
     now: i64,
 ) -> Verdict {
-    decide_traced(policy, route, req, claims, now, false)
+    decide_traced(policy, route, req, &Client::default(), claims, now, false)
 }
 
 fn decide_traced(
     policy: &Policy,
     route: Option<&Route<'_>>,
     req: &Request<'_>,
+    client: &Client,
     claims: Option<&Claims>,
     now: i64,
     traced: bool,
@@ -617,7 +642,29 @@ fn decide_traced(
     v.enforced = auth.enforcement.to_owned();
     let default_backend = route.is_some() && location.is_none_or(|l| l.backend == Backend::Default);
 
-    let result = match auth.enforcement {
+    // 4. nginx's access phase: allow/deny first (decision/access.rs).
+    let basic = auth.enforcement == EnforcementRef::Basic;
+    let has_auth = auth.enforcement != EnforcementRef::None;
+    let skip_auth = match (location, ingress) {
+        (Some(_), Some(ing)) => {
+            match access_phase(ing, (has_auth, basic), client, &mut v, &mut trace) {
+                Some(skip) => skip,
+                None => {
+                    v.required = rm.need;
+                    v.trace = trace.0.unwrap_or_default();
+                    return v;
+                }
+            }
+        }
+        _ => false,
+    };
+    let enforcement = if skip_auth {
+        EnforcementRef::None
+    } else {
+        auth.enforcement
+    };
+
+    let result = match enforcement {
         EnforcementRef::None => {
             if rm.need != Need::Public {
                 v.exposed = true;
@@ -632,7 +679,15 @@ fn decide_traced(
             }
             None
         }
-        EnforcementRef::External(_) | EnforcementRef::Basic => {
+        EnforcementRef::Basic => match basic_auth(ingress, client, &rm.need, &mut v, &mut trace) {
+            Some(check) => check,
+            None => {
+                v.required = rm.need;
+                v.trace = trace.0.unwrap_or_default();
+                return v;
+            }
+        },
+        EnforcementRef::External(_) => {
             // A foreign check is taken to accept any valid login: it cannot
             // know stepup's levels, so anything above "authenticated" is exposed.
             v.exposed = rm.need == Need::Deny
@@ -723,6 +778,100 @@ fn decide_traced(
             )
         }
         Some(c) => finish(v, c, &auth, req, default_backend, trace),
+    }
+}
+
+/// `allow`/`deny` at a location of `ing`: `Some(skip_auth)` to go on
+/// (`satisfy any` with a matching `allow` skips auth), `None` when nginx
+/// answers 403 (set on `v`). `has_auth`: the location has auth; `basic`:
+/// basic or digest auth.
+fn access_phase(
+    ing: &Ingress,
+    (has_auth, basic): (bool, bool),
+    client: &Client,
+    v: &mut Verdict,
+    trace: &mut Trace,
+) -> Option<bool> {
+    match access::source_gate(&access::Ranges::of(ing), client.ip) {
+        access::Gate::Continue => Some(false),
+        access::Gate::Allowed { skip_auth } => {
+            trace.add(|| {
+                format!(
+                    "client address is in the allowlist-source-range{}",
+                    if skip_auth {
+                        "; satisfy: any, so no auth is asked"
+                    } else {
+                        ""
+                    }
+                )
+            });
+            Some(skip_auth)
+        }
+        access::Gate::Denied(why) if has_auth && satisfy_any(ing) => {
+            trace.add(|| format!("{why}; satisfy: any, so the auth decides"));
+            Some(false)
+        }
+        access::Gate::Denied(why) if basic && access::digest_first(Some(ing), client) => {
+            trace.add(|| format!("{why}, but the digest module (loaded with load_module) asks for credentials first"));
+            v.conditions
+                .push(format!("with credentials, nginx then answers 403: {why}"));
+            Some(false)
+        }
+        access::Gate::Denied(why) => {
+            trace.add(|| format!("{why}: nginx answers 403, before auth"));
+            v.kind = Kind::Forbidden;
+            v.status = 403;
+            None
+        }
+        access::Gate::Unknown(cond) => {
+            v.conditions.push(cond);
+            Some(false)
+        }
+    }
+}
+
+fn satisfy_any(ing: &Ingress) -> bool {
+    ing.nginx("satisfy").map(str::trim) == Some("any")
+}
+
+/// `auth_basic`/`auth_digest` (decision/access.rs): `Some(check)` to go
+/// on (`Some(None)`: `auth_basic off`), `None` when nginx answers the 401
+/// challenge (set on `v`).
+fn basic_auth(
+    ingress: Option<&Ingress>,
+    client: &Client,
+    need: &Need,
+    v: &mut Verdict,
+    trace: &mut Trace,
+) -> Option<Option<Check>> {
+    v.exposed = *need == Need::Deny || (*need != Need::Public && !authenticated().satisfies(need));
+    let (answer, why) = access::basic(ingress, client);
+    trace.add(|| why.clone());
+    if answer != access::Basic::Off && v.exposed {
+        trace.add(|| {
+            format!(
+                "basic auth accepts any user of its Secret; it cannot enforce {}",
+                need.label()
+            )
+        });
+    }
+    match answer {
+        access::Basic::Off => {
+            v.exposed = *need != Need::Public;
+            Some(None)
+        }
+        access::Basic::Assumed => {
+            v.conditions.push(why);
+            Some(Some(Check::Allow(Vec::new())))
+        }
+        access::Basic::Challenge(header) => {
+            v.conditions.push(why);
+            v.kind = Kind::Unauthenticated;
+            v.status = 401;
+            v.auth_status = Some(401);
+            v.headers.insert("WWW-Authenticate".into(), header);
+            None
+        }
     }
 }
 

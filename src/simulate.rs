@@ -5,16 +5,20 @@
 //! and [`decide`](crate::decision::decide). `test` adds a table of cases
 //! with expectations.
 
+pub mod canary;
+
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::claims::{self, Claims};
-use crate::decision::{self, Kind, Request, Route, Verdict};
+use crate::decision::{self, Client, Kind, Request, Route, Verdict};
 use crate::error::InputError;
 use crate::policy::Policy;
 use crate::routing::RouteTable;
+pub use canary::{CanaryView, Sent};
 
 /// A URL split the way nginx sees the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +74,70 @@ pub struct ClaimsInput {
     pub unverified_token: bool,
 }
 
+/// What the request carries besides its method, URL and claims.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    /// Client address and basic credentials.
+    pub client: Client,
+    /// Headers and cookies (canary selection).
+    pub sent: Sent,
+}
+
+impl Extras {
+    /// Parse `-H 'Name: value'`, `--cookie name=value` (or `a=1; b=2`),
+    /// `--client-ip` and `--basic-auth user:password`.
+    pub fn parse(
+        headers: &[String],
+        cookies: &[String],
+        client_ip: Option<&str>,
+        basic_auth: Option<&str>,
+    ) -> Result<Extras, String> {
+        let mut x = Extras::default();
+        for h in headers {
+            let (k, v) = h
+                .split_once(':')
+                .filter(|(k, _)| !k.trim().is_empty())
+                .ok_or_else(|| format!("header {h:?}: write it as 'Name: value'"))?;
+            if k.eq_ignore_ascii_case("cookie") {
+                x.sent.cookies.extend(cookie_pairs(v)?);
+            } else {
+                x.sent
+                    .headers
+                    .push((k.trim().to_string(), v.trim().to_string()));
+            }
+        }
+        for c in cookies {
+            x.sent.cookies.extend(cookie_pairs(c)?);
+        }
+        x.client.ip = client_ip
+            .map(|ip| {
+                ip.trim()
+                    .parse::<IpAddr>()
+                    .map_err(|_| format!("client IP {ip:?} is not an IPv4 or IPv6 address"))
+            })
+            .transpose()?;
+        if let Some(b) = basic_auth {
+            if !b.contains(':') {
+                return Err(format!("basic auth {b:?}: write it as user:password"));
+            }
+            x.client.basic_auth = Some(b.to_string());
+        }
+        Ok(x)
+    }
+}
+
+fn cookie_pairs(s: &str) -> Result<Vec<(String, String)>, String> {
+    s.split(';')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            p.split_once('=')
+                .filter(|(k, _)| !k.trim().is_empty())
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| format!("cookie {p:?}: write it as name=value"))
+        })
+        .collect()
+}
+
 /// Everything `simulate` reports.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -91,6 +159,10 @@ pub struct Report {
     pub unverified_token: bool,
     /// Claims were given.
     pub had_claims: bool,
+    /// `--client-ip`, when given.
+    pub client_ip: Option<IpAddr>,
+    /// A canary merged into the chosen location's backend.
+    pub canary: Option<CanaryView>,
 }
 
 /// The route part of the JSON contract.
@@ -115,6 +187,7 @@ pub fn run(
     method: &str,
     url: &str,
     claims: &ClaimsInput,
+    extras: &Extras,
     now: i64,
 ) -> Result<Report, String> {
     let t = parse_url(url)?;
@@ -138,7 +211,14 @@ pub fn run(
         url: url.to_string(),
         // Filled below; policy-only mode decides here, cluster mode after routing.
         verdict: match table {
-            None => decision::decide(policy, None, &req, claims.claims.as_ref(), now),
+            None => decision::decide_for(
+                policy,
+                None,
+                &req,
+                &extras.client,
+                claims.claims.as_ref(),
+                now,
+            ),
             Some(_) => Verdict::default(),
         },
         route: None,
@@ -147,6 +227,8 @@ pub fn run(
         uri: String::new(),
         unverified_token: claims.unverified_token,
         had_claims: claims.claims.is_some(),
+        client_ip: extras.client.ip,
+        canary: None,
     };
     match table {
         None => {
@@ -164,20 +246,31 @@ pub fn run(
                 routed: &routed,
                 ingress,
             };
-            report.verdict =
-                decision::decide(policy, Some(&route), &req, claims.claims.as_ref(), now);
+            report.verdict = decision::decide_for(
+                policy,
+                Some(&route),
+                &req,
+                &extras.client,
+                claims.claims.as_ref(),
+                now,
+            );
             report.server = Some(routed.server.name.clone());
             report.uri = String::from_utf8_lossy(&routed.uri).into_owned();
             if let Some(l) = loc {
                 report.location = Some(l.directive());
                 if !l.is_default || l.backend != crate::ingress::Backend::Default {
                     if let Some(ing) = ingress {
+                        report.canary = canary::at_location(table, l, ing, &extras.sent);
+                        let backend = match &report.canary {
+                            Some(c) if c.selected == Some(true) => c.backend.clone(),
+                            _ => l.backend.to_string(),
+                        };
                         report.route = Some(RouteView {
                             ingress: ing.key(),
                             host: routed.server.name.clone(),
                             path: l.ingress_path.clone(),
                             path_type: l.written_type.as_str().to_string(),
-                            backend: l.backend.to_string(),
+                            backend,
                         });
                     }
                 }
@@ -209,6 +302,13 @@ pub fn report_json(r: &Report) -> Value {
         "exposed": v.exposed,
         "claimsVerified": if r.had_claims { Value::Bool(!r.unverified_token) } else { Value::Null },
         "trace": v.trace,
+        "clientIP": r.client_ip.map(|ip| ip.to_string()),
+        "conditions": v.conditions,
+        "canary": r.canary.as_ref().map(|c| json!({
+            "ingress": c.ingress, "backend": c.backend, "primaryBackend": c.primary,
+            "condition": c.condition, "selected": c.selected, "probability": c.probability,
+            "authNote": c.auth_note,
+        })),
     })
 }
 
@@ -237,6 +337,18 @@ struct RawCase {
     token: Option<String>,
     #[serde(default)]
     at: Option<String>,
+    /// The client address nginx sees (source ranges).
+    #[serde(default, rename = "clientIP")]
+    client_ip: Option<String>,
+    /// `user:password` sent as basic credentials.
+    #[serde(default, rename = "basicAuth")]
+    basic_auth: Option<String>,
+    /// Request headers (canary selection).
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    /// Request cookies (canary selection).
+    #[serde(default)]
+    cookies: BTreeMap<String, String>,
     expect: Expect,
 }
 
@@ -285,6 +397,8 @@ pub struct Case {
     pub claims: ClaimsInput,
     /// Clock override for this case.
     pub at: Option<i64>,
+    /// Client address, credentials, headers and cookies.
+    pub extras: Extras,
     /// Expectations.
     pub expect: Expect,
 }
@@ -371,7 +485,17 @@ pub fn parse_cases(file: &str, text: &str) -> Result<Vec<Case>, InputError> {
             },
             (None, None) => ClaimsInput::default(),
         };
+        let headers: Vec<String> = c.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        let cookies: Vec<String> = c.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let extras = Extras::parse(
+            &headers,
+            &cookies,
+            c.client_ip.as_deref(),
+            c.basic_auth.as_deref(),
+        )
+        .map_err(|e| err("", e))?;
         out.push(Case {
+            extras,
             name: c.name,
             line,
             method,

@@ -487,3 +487,72 @@ async fn html_report_in_chromium() {
     assert!(text.contains("/<script>alert(1)</script>"), "shown as text");
     b.close().await;
 }
+
+/// Rules whose finding says the route needs auth it does not get.
+const NEEDS_AUTH_RULES: [&str; 4] = ["SU001", "SU002", "SU003", "SU006"];
+
+/// Every audit row with a finding that says the route needs auth must not
+/// say REQUIRED public; the number of such rows.
+fn assert_required_matches_findings(policy: &str, dump: &str) -> usize {
+    let (out, err, _) = stepup(&["audit", "-p", policy, "--from-file", dump, "-o", "json"]);
+    let v = json(&out);
+    let mut rows = 0;
+    for h in v["hosts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{out}{err}"))
+    {
+        for r in h["routes"].as_array().unwrap() {
+            let rules: Vec<&str> = r["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            if rules.iter().any(|x| NEEDS_AUTH_RULES.contains(x)) {
+                rows += 1;
+                assert_ne!(r["required"], "public", "{} {}: {r}", h["host"], r["path"]);
+            }
+        }
+    }
+    rows
+}
+
+/// audit's REQUIRED column is lint's level for the route: a `Prefix /app`
+/// whose `= /app` location needs mfa said `public` beside `error SU001`
+/// (audit judged only one of the two locations the path renders).
+#[test]
+fn regression_required_column_is_lints_level() {
+    let policy = root().join("testdata/audit/required-prefix-policy.yaml");
+    let dump = root().join("testdata/audit/required-prefix-ingress.yaml");
+    let (policy, dump) = (policy.to_str().unwrap(), dump.to_str().unwrap());
+    assert!(assert_required_matches_findings(policy, dump) > 0);
+    let (out, _, _) = stepup(&["audit", "-p", policy, "--from-file", dump]);
+    let row = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("/app "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        row.contains(" mfa ") && row.contains("error SU001"),
+        "{row}"
+    );
+    // The same property on the other fixtures: the shop, the routing
+    // corpus and every lint rule's firing fixture.
+    let shop = root().join("testdata/shop");
+    let mut flagged = assert_required_matches_findings(
+        shop.join("policy.yaml").to_str().unwrap(),
+        shop.join("ingresses").to_str().unwrap(),
+    );
+    let lint_policy = root().join("testdata/lint/policy.yaml");
+    let mut dumps = vec![root().join("testdata/routing/ingresses.yaml")];
+    for e in std::fs::read_dir(root().join("testdata/lint")).unwrap() {
+        let fires = e.unwrap().path().join("fires.yaml");
+        if fires.is_file() {
+            dumps.push(fires);
+        }
+    }
+    for d in &dumps {
+        flagged +=
+            assert_required_matches_findings(lint_policy.to_str().unwrap(), d.to_str().unwrap());
+    }
+    assert!(flagged > 3, "{flagged} flagged rows across the fixtures");
+}

@@ -571,3 +571,217 @@ fn controller_settings_change_the_verdict() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("bad.yaml:3:"), "{err}");
 }
+
+fn sim_fixture(p: &str) -> String {
+    root()
+        .join("testdata/simulate")
+        .join(p)
+        .display()
+        .to_string()
+}
+
+/// `simulate -o json` on testdata/simulate with extra flags.
+fn simulate_json(extra: &[&str], url: &str) -> serde_json::Value {
+    let (pol, ing) = (sim_fixture("policy.yaml"), sim_fixture("ingresses.yaml"));
+    let mut args = vec!["simulate", "-p", &pol, "-f", &ing, "-o", "json"];
+    args.extend_from_slice(extra);
+    args.push(url);
+    let (out, err, code) = text(&stepup(&args));
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// `auth-type: basic` answers 401 with nginx's `WWW-Authenticate: Basic
+/// realm="<auth-realm>"` (it said `Bearer realm="stepup"`, and a JWT in
+/// --claims let the request through); `--basic-auth` sends credentials,
+/// which stepup cannot check, and says so.
+#[test]
+fn regression_basic_auth_answers_basic_challenge() {
+    let url = "https://staff.example.com/";
+    let v = simulate_json(&["--claims", r#"{"sub":"a"}"#], url);
+    assert_eq!(v["status"], 401, "{v}");
+    assert_eq!(v["decision"], "unauthenticated");
+    assert_eq!(
+        v["headers"]["WWW-Authenticate"],
+        "Basic realm=\"Staff only\""
+    );
+    let cond = v["conditions"].to_string();
+    assert!(cond.contains("with valid credentials"), "{cond}");
+    let v = simulate_json(&["--basic-auth", "alice:secret"], url);
+    assert_eq!(v["status"], 200, "{v}");
+    assert!(
+        v["conditions"].to_string().contains("shop/staff-htpasswd"),
+        "{v}"
+    );
+    let (pol, ing) = (sim_fixture("policy.yaml"), sim_fixture("ingresses.yaml"));
+    let (out, _, _) = text(&stepup(&[
+        "simulate", "-p", &pol, "-f", &ing, "--color", "never", url,
+    ]));
+    assert!(
+        out.contains("WWW-Authenticate: Basic realm=\"Staff only\""),
+        "{out}"
+    );
+    assert!(out.contains("depends"), "{out}");
+    let (_, err, code) = text(&stepup(&[
+        "simulate",
+        "-p",
+        &pol,
+        "-f",
+        &ing,
+        "--basic-auth",
+        "nocolon",
+        url,
+    ]));
+    assert_eq!(code, 2, "{err}");
+}
+
+/// `whitelist-source-range` (alias of `allowlist-source-range`) and
+/// `denylist-source-range`: 403 before auth from outside (or inside the
+/// denylist); without --client-ip the answer says it depends on the
+/// address; an invalid range denies the location (503).
+#[test]
+fn regression_source_ranges_are_modelled() {
+    let url = "https://ops.example.com/";
+    let v = simulate_json(&["--client-ip", "8.8.8.8"], url);
+    assert_eq!(
+        (v["status"].as_u64(), v["decision"].as_str()),
+        (Some(403), Some("forbidden")),
+        "{v}"
+    );
+    assert_eq!(v["clientIP"], "8.8.8.8");
+    let v = simulate_json(&["--client-ip", "10.66.0.9"], url);
+    assert_eq!(v["status"], 403, "denylist: {v}");
+    let v = simulate_json(&["--client-ip", "10.1.2.3"], url);
+    assert_eq!(v["status"], 401, "allowed, then basic auth: {v}");
+    let v = simulate_json(&[], url);
+    assert_eq!(v["status"], 401, "{v}");
+    let cond = v["conditions"].to_string();
+    assert!(
+        cond.contains("depends on the client address") && cond.contains("10.0.0.0/8"),
+        "{cond}"
+    );
+    let v = simulate_json(&["--client-ip", "8.8.8.8"], "https://bad.example.com/");
+    assert_eq!(v["status"], 503, "{v}");
+    let (pol, ing) = (sim_fixture("policy.yaml"), sim_fixture("ingresses.yaml"));
+    let (_, err, code) = text(&stepup(&[
+        "simulate",
+        "-p",
+        &pol,
+        "-f",
+        &ing,
+        "--client-ip",
+        "10.0.0.0/8",
+        url,
+    ]));
+    assert_eq!(code, 2, "{err}");
+}
+
+/// A canary sharing host and path shows both backends, the condition
+/// (header → cookie → weight, `balancer.lua`), and that its own auth
+/// annotations are not applied; `-H` and `--cookie` select.
+#[test]
+fn regression_canary_second_backend_is_shown() {
+    let url = "https://www.example.com/app/x";
+    let v = simulate_json(&[], url);
+    let c = &v["canary"];
+    assert_eq!(c["ingress"], "shop/web-canary", "{v}");
+    assert_eq!(c["backend"], "web-v2:80");
+    assert_eq!(c["primaryBackend"], "web:80");
+    assert_eq!(c["selected"], serde_json::Value::Null);
+    assert_eq!(c["probability"], 0.1);
+    assert!(
+        c["authNote"].as_str().unwrap_or("").contains("not applied"),
+        "{c}"
+    );
+    assert_eq!(v["route"]["backend"], "web:80");
+    let v = simulate_json(&["-H", "X-Canary: beta"], url);
+    assert_eq!(v["canary"]["selected"], true, "{v}");
+    assert_eq!(v["route"]["backend"], "web-v2:80");
+    assert_eq!(
+        v["status"], 401,
+        "the location's auth applies to the canary too"
+    );
+    let v = simulate_json(&["-H", "X-Canary: other", "--cookie", "canary=always"], url);
+    assert_eq!(
+        v["canary"]["selected"], true,
+        "header falls through to the cookie: {v}"
+    );
+    let v = simulate_json(&["--cookie", "canary=never"], url);
+    assert_eq!(v["canary"]["selected"], false, "{v}");
+    assert_eq!(v["route"]["backend"], "web:80");
+}
+
+/// `test` cases take `clientIP`, `basicAuth`, `headers` and `cookies`.
+#[test]
+fn regression_test_cases_carry_client_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = write(
+        dir.path(),
+        "cases.yaml",
+        r#"apiVersion: stepup.dev/v1alpha1
+kind: StepUpTests
+cases:
+  - name: outside the allowlist
+    request: GET https://ops.example.com/
+    clientIP: 8.8.8.8
+    expect: {status: 403}
+  - name: inside, with credentials
+    request: GET https://ops.example.com/
+    clientIP: 10.1.1.1
+    basicAuth: "ops:pw"
+    expect: {status: 200}
+  - name: canary by header
+    request: GET https://www.example.com/app/x
+    headers: {X-Canary: beta}
+    expect: {backend: "web-v2:80"}
+  - name: canary by cookie, never
+    request: GET https://www.example.com/app/x
+    cookies: {canary: never}
+    expect: {backend: "web:80"}
+"#,
+    );
+    let (pol, ing) = (sim_fixture("policy.yaml"), sim_fixture("ingresses.yaml"));
+    let (out, err, code) = text(&stepup(&["test", "-p", &pol, "-f", &ing, &cases]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("4 passed, 0 failed"), "{out}");
+}
+
+/// `auth-type: digest`: the digest module is loaded with `load_module`, so
+/// its 401 comes before allow/deny; with credentials the range decides.
+/// A canary merged into a Service's upstream shows on every path to it.
+#[test]
+fn regression_digest_challenge_precedes_source_ranges() {
+    let url = "https://vault.example.com/";
+    let v = simulate_json(&["--client-ip", "8.8.8.8"], url);
+    assert_eq!(v["status"], 401, "{v}");
+    let www = v["headers"]["WWW-Authenticate"].as_str().unwrap_or("");
+    assert!(www.starts_with("Digest realm=\"Vault\""), "{www}");
+    assert!(
+        v["conditions"].to_string().contains("then answers 403"),
+        "{v}"
+    );
+    let v = simulate_json(&["--client-ip", "8.8.8.8", "--basic-auth", "a:b"], url);
+    assert_eq!(v["status"], 403, "{v}");
+    let v = simulate_json(&["--client-ip", "10.2.3.4", "--basic-auth", "a:b"], url);
+    assert_eq!(v["status"], 200, "{v}");
+    let v = simulate_json(&["-H", "x-canary: beta"], "https://www.example.com/shop/x");
+    assert_eq!(
+        v["canary"]["selected"], true,
+        "same upstream, other path: {v}"
+    );
+}
+
+/// `satisfy: any` (`ngx_http_core_access_phase`): a matching `allow` lets
+/// the request in without auth; outside the range the auth decides (its
+/// 401 wins over the 403), instead of a flat 403.
+#[test]
+fn regression_satisfy_any_lets_the_auth_decide_outside_the_range() {
+    let url = "https://office.example.com/";
+    let v = simulate_json(&["--client-ip", "10.1.1.1"], url);
+    assert_eq!(v["status"], 200, "{v}");
+    let v = simulate_json(&["--client-ip", "8.8.8.8"], url);
+    assert_eq!(v["status"], 401, "{v}");
+    let v = simulate_json(&[], url);
+    assert_eq!(v["status"], 401, "{v}");
+    assert!(v["conditions"].to_string().contains("without auth"), "{v}");
+}

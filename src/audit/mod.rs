@@ -20,11 +20,11 @@ pub mod report;
 use std::collections::HashMap;
 
 use crate::annotations::{at_location, auth_ref};
-use crate::coverage::{marked_sensitive, probe_host, probes, required};
+use crate::coverage::{route_needs, route_path};
 use crate::ingress::Backend;
 use crate::lint::{self, Finding, Severity};
 use crate::policy::{Need, Policy};
-use crate::routing::{CATCH_ALL, Outcome, RouteTable};
+use crate::routing::{CATCH_ALL, RouteTable};
 
 /// How a route stands, from the findings on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -124,50 +124,34 @@ fn route_map(policy: &Policy, t: &RouteTable, findings: &[Finding]) -> Vec<Host>
     }
     let mut hosts = Vec::new();
     for s in &t.servers {
-        let host = probe_host(s);
         let report_host = if s.name == CATCH_ALL {
             "*".to_string()
         } else {
             s.name.clone()
         };
-        // What each location must enforce: every probe routed through it.
-        let mut needs: HashMap<usize, Need> = HashMap::new();
-        for pr in probes(policy, s, &host) {
-            let routed = t.route(&host, pr.path.as_bytes());
-            let (li, uri) = match (pr.at, &routed.outcome) {
-                (Some(i), _) => (i, pr.path.as_bytes().to_vec()),
-                (None, Outcome::Location(i)) => (*i, routed.uri.clone()),
-                _ => continue,
-            };
-            let marked = s
-                .locations
-                .get(li)
-                .and_then(|l| l.ingress)
-                .and_then(|i| t.ingresses.get(i))
-                .is_some_and(marked_sensitive);
-            let (need, _, _) = required(policy, &host, pr.method, &uri, s.regex_mode, marked);
-            let e = needs.entry(li).or_insert(Need::Public);
-            *e = e.and(&need);
-        }
+        // What each route must enforce: lint's own computation
+        // (coverage::route_needs, over coverage::probe_hit), keyed as lint
+        // files its findings, so REQUIRED and STATUS cannot disagree.
+        let needs = route_needs(policy, t, s);
         let mut routes = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for (li, l) in s.locations.iter().enumerate() {
+        for l in &s.locations {
             let Some(ing) = l.ingress.and_then(|i| t.ingresses.get(i)) else {
                 continue;
             };
             if l.backend == Backend::Default {
                 continue;
             }
-            let path = if l.is_default {
-                "/"
-            } else {
-                l.ingress_path.as_str()
-            };
+            let path = route_path(l);
             // `Prefix /p` expands to two nginx locations; one row.
             if !seen.insert((l.ingress, path.to_string(), l.written_type)) {
                 continue;
             }
-            let need = needs.get(&li).cloned().unwrap_or(Need::Public);
+            let need = l
+                .ingress
+                .and_then(|i| needs.get(&(i, route_path(l).to_string())))
+                .cloned()
+                .unwrap_or(Need::Public);
             let on = by_route
                 .get(&(
                     report_host.as_str(),

@@ -4,7 +4,9 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::coverage::{marked_sensitive, probe_host, probes, regex_literal_prefix, required};
+use crate::coverage::{
+    Hit, marked_sensitive, probe_hit, probe_host, probes, regex_literal_prefix, required,
+};
 
 use super::Finding;
 use super::rules::finding;
@@ -12,7 +14,7 @@ use crate::annotations::{AuthRef, EnforcementRef, at_location, auth_ref};
 use crate::ingress::{Backend, Ingress};
 use crate::policy::{Need, Policy};
 use crate::routing::pcre::Pattern;
-use crate::routing::{CATCH_ALL, Location, Modifier, Outcome, RouteTable, Server};
+use crate::routing::{CATCH_ALL, Location, Modifier, RouteTable, Server};
 
 /// Whether a regex-mode location also matches its literal part plus `x`
 /// (no end anchor): `/admin` leaks to `/adminx`; `/admin/` and `/admin(/|$)`
@@ -111,18 +113,21 @@ fn server<'a>(
     let probes = probes(policy, s, &host);
     let mut regex_protected = None;
     for pr in probes {
-        let routed = t.route(&host, pr.path.as_bytes());
-        let (li, uri) = match (pr.at, &routed.outcome) {
-            (Some(i), _) => (i, pr.path.as_bytes().to_vec()),
-            (None, Outcome::Location(i)) => (*i, routed.uri.clone()),
-            _ => continue,
+        // Shared with audit's REQUIRED column (coverage::probe_hit).
+        let Some(Hit {
+            at: li,
+            uri,
+            need,
+            rule,
+            heuristic,
+        }) = probe_hit(policy, t, s, &host, &pr)
+        else {
+            continue;
         };
         let Some(l) = s.locations.get(li) else {
             continue;
         };
         let marked = ingress_of(t, l).is_some_and(marked_sensitive);
-        let (need, rule, heuristic) =
-            required(policy, &host, pr.method, &uri, s.regex_mode, marked);
         if let Some(i) = l
             .ingress
             .filter(|&i| i < t.ingresses.len() && !l.is_default && l.backend != Backend::Default)
