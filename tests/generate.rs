@@ -69,6 +69,7 @@ fn nginx(split: bool) -> Options {
     Options {
         controller: Controller::Nginx,
         split,
+        classes: Vec::new(),
     }
 }
 
@@ -76,6 +77,7 @@ fn traefik(split: bool) -> Options {
     Options {
         controller: Controller::Traefik,
         split,
+        classes: Vec::new(),
     }
 }
 
@@ -326,18 +328,34 @@ fn lint_fixtures_generate_lint_clean() {
 }
 
 /// The routing corpus exercises every ingress-nginx merge rule; generate's
-/// output leaves no route unprotected there, whatever else (no TLS Secrets,
-/// regex paths) it cannot fix.
+/// output with --split leaves no route unprotected there, whatever else (no
+/// TLS Secrets, regex paths) it cannot fix. Without --split, what stays
+/// exposed is what a note names (a path serving sub-paths of other levels
+/// keeps its level).
 #[test]
 fn routing_corpus_has_no_exposed_route_after_generate() {
     for pol in [LINT_POLICY, SHOP_POLICY] {
         let p = policy(pol);
         for split in [false, true] {
-            let (out, _) = run(
+            let (out, notes) = run(
                 &p,
                 &inputs("testdata/routing/ingresses.yaml"),
                 &nginx(split),
             );
+            if !split {
+                let r = lint_text(&p, &out);
+                for f in r.findings.iter().filter(|f| f.rule == "SU001") {
+                    let key = format!("{}/{}", f.namespace, f.ingress);
+                    assert!(
+                        notes
+                            .iter()
+                            .any(|n| n.starts_with(&key) && n.contains("--split")),
+                        "{pol}: {key} exposed without a note:\n{}\n{notes:#?}\n{out}",
+                        describe(&r)
+                    );
+                }
+                continue;
+            }
             let r = lint_text(&p, &out);
             let exposed: Vec<_> = r
                 .findings
@@ -493,34 +511,154 @@ fn split_names_and_paths() {
     assert!(si["metadata"]["annotations"].is_null());
 }
 
+/// Issue 17: without --split, an Ingress whose public catch-all `/` shares
+/// the annotation with a protected path was protected at the strictest
+/// level, so the whole site needed a login. Its level is now left as it was
+/// (public), the note says what that leaves exposed and to pass --split,
+/// and lint agrees (SU001 on exactly that path).
 #[test]
-fn without_split_mixed_levels_take_the_strictest_with_a_note() {
+fn regression_without_split_a_public_catch_all_is_not_raised() {
     let p = policy(SHOP_POLICY);
     let (out, notes) = run(&p, &text("www.yaml", STOREFRONT), &nginx(false));
     let objs = objects(&out);
     let ing = find(&objs, "Ingress", "storefront");
     assert_eq!(paths(ing), ["/", "/account", "/static"]);
-    assert_eq!(annotation(ing, "stepup.dev/level"), Some("authenticated"));
+    assert_eq!(annotation(ing, "stepup.dev/level"), None, "{out}");
     let note = notes
         .iter()
         .find(|n| n.contains("mixes levels"))
         .unwrap_or_else(|| panic!("{notes:?}"));
     assert!(note.contains("--split"), "{note}");
-    assert!(note.contains("now require a login"), "{note}");
-    // lint agrees: a warning (SU002), no error.
-    let r = lint_text(&p, &out);
-    assert_eq!(r.count(Severity::Error), 0, "{}", describe(&r));
+    assert!(note.contains("left public"), "{note}");
     assert!(
-        r.findings.iter().all(|f| f.rule == "SU002"),
-        "{}",
-        describe(&r)
+        note.contains("www.shop.example/account (Prefix) are exposed"),
+        "{note}"
     );
+    let r = lint_text(&p, &out);
+    let su001: Vec<&str> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule == "SU001")
+        .map(|f| f.path.as_str())
+        .collect();
+    assert_eq!(su001, ["/account"], "{}", describe(&r));
 }
 
-/// A `Prefix /` also serves every path no other Ingress of the host defines:
-/// it is tightened to what those need, with a note naming one of them.
+/// The level an output routes `host` `path` to: the `stepup.dev/level` of
+/// the Ingress whose location serves it (`public` without one).
+fn routed_level(out: &str, host: &str, path: &str) -> String {
+    let mut loaded = Loaded::default();
+    load_text("generated.yaml", out, &mut loaded, &mut HashMap::new()).unwrap();
+    let table =
+        RouteTable::build(loaded.ingresses, &routing::Controller::watching_classless()).unwrap();
+    let routed = table.route(host, path.as_bytes());
+    let l = routed
+        .location()
+        .unwrap_or_else(|| panic!("{host}{path} is not routed\n{out}"));
+    let ing = &table.ingresses[l.ingress.unwrap()];
+    ing.annotations
+        .get("stepup.dev/level")
+        .cloned()
+        .unwrap_or_else(|| "public".into())
+}
+
+/// Issue 17: a `Prefix /` that serves public pages, /admin and /payments
+/// got the strictest level (or deny), taking the site down. Its own level
+/// is what the rest of it needs; --split writes each protected policy path
+/// as a path of its own (same backend) in an Ingress of its level, and the
+/// output routes every policy path to exactly its level.
 #[test]
-fn prefix_root_is_tightened_by_what_it_also_serves() {
+fn regression_split_carves_protected_sub_paths_out_of_a_catch_all() {
+    let p = policy("testdata/realworld-policy.yaml");
+    let site = "
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: site, namespace: web}
+spec:
+  ingressClassName: nginx
+  tls: [{hosts: [www.example.org], secretName: web-tls}]
+  rules:
+    - host: www.example.org
+      http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+";
+    let (plain, notes) = run(&p, &text("site.yaml", site), &nginx(false));
+    // Without --split: not raised, and the note says what to do.
+    assert_eq!(routed_level(&plain, "www.example.org", "/"), "public");
+    assert!(
+        notes.iter().any(|n| n.starts_with(
+            "web/site: path www.example.org/ (Prefix) is public but serves /admin Prefix admin"
+        ) && n.contains("--split")),
+        "{notes:?}"
+    );
+    let (out, notes) = run(&p, &text("site.yaml", site), &nginx(true));
+    assert_clean(&p, "site --split", &out);
+    let objs = objects(&out);
+    let names: Vec<&str> = objs
+        .iter()
+        .filter(|o| o["kind"] == "Ingress")
+        .map(|o| o["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "site",
+            "site-authenticated",
+            "site-mfa",
+            "site-admin",
+            "stepup-signin-www-example-org"
+        ]
+    );
+    assert_eq!(paths(find(&objs, "Ingress", "site")), ["/"]);
+    assert_eq!(
+        paths(find(&objs, "Ingress", "site-mfa")),
+        ["/payments", "/api/payments"]
+    );
+    assert_eq!(paths(find(&objs, "Ingress", "site-admin")), ["/admin"]);
+    let admin = find(&objs, "Ingress", "site-admin");
+    let path = &admin["spec"]["rules"][0]["http"]["paths"][0];
+    assert_eq!(path["pathType"], "Prefix");
+    assert_eq!(path["backend"]["service"]["name"], "web");
+    for (path, level) in [
+        ("/", "public"),
+        ("/index.html", "public"),
+        ("/adminx", "public"),
+        ("/healthz", "public"),
+        ("/admin", "admin"),
+        ("/admin/users", "admin"),
+        ("/payments", "mfa"),
+        ("/payments/1/refund", "mfa"),
+        ("/api/payments/1", "mfa"),
+        ("/api", "authenticated"),
+        ("/api/orders", "authenticated"),
+    ] {
+        assert_eq!(
+            routed_level(&out, "www.example.org", path),
+            level,
+            "{path}\n{out}"
+        );
+    }
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("web/site split into web/site (public)")
+                && n.contains(
+                    "web/site-admin (admin; carved out: www.example.org/admin (Prefix))"
+                )),
+        "{notes:?}"
+    );
+    // Generating again on the output changes nothing.
+    let (again, _) = run(&p, &text("out.yaml", &out), &nginx(true));
+    assert_eq!(again, out);
+}
+
+/// An exact public rule below a protected catch-all (`/` public, anything
+/// else authenticated by default): the catch-all takes the default, the
+/// exact root is carved out as `Exact /` and stays public. Before, the
+/// catch-all took the strictest level of all it served (admin).
+#[test]
+fn regression_exact_public_root_is_carved_out_of_a_protected_catch_all() {
     let p = policy(LINT_POLICY);
     let ing = "
 apiVersion: networking.k8s.io/v1
@@ -534,22 +672,135 @@ spec:
         paths:
           - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
 ";
-    // Policy: `/` itself is public (rule public), but /admin needs admin
-    // and unknown paths need authenticated (default).
     let (out, notes) = run(&p, &text("web.yaml", ing), &nginx(false));
-    assert_clean(&p, "web", &out);
-    let objs = objects(&out);
-    assert_eq!(
-        annotation(find(&objs, "Ingress", "web"), "stepup.dev/level"),
-        Some("admin")
-    );
+    assert_eq!(routed_level(&out, "shop.example.com", "/x"), "public");
     assert!(
         notes
             .iter()
-            .any(|n| n.contains("web/web path shop.example.com/ (Prefix)")
-                && n.contains("/admin (needs admin)")
-                && n.ends_with("protected at admin")),
+            .any(|n| n.contains("is authenticated but serves / Exact public")
+                && n.contains("/admin Prefix admin")),
         "{notes:?}"
+    );
+    let (out, _) = run(&p, &text("web.yaml", ing), &nginx(true));
+    assert_clean(&p, "web --split", &out);
+    for (path, level) in [
+        ("/", "public"),
+        ("/static/app.css", "public"),
+        ("/healthz", "public"),
+        ("/other", "authenticated"),
+        ("/account", "authenticated"),
+        ("/admin", "admin"),
+        ("/admin/x", "admin"),
+    ] {
+        assert_eq!(
+            routed_level(&out, "shop.example.com", path),
+            level,
+            "{path}\n{out}"
+        );
+    }
+}
+
+/// Two levels neither of which satisfies the other (no policy level meets
+/// both): a path serving both became `deny`. Now never: without --split it
+/// is left as it was, with --split each is carved out at its level.
+#[test]
+fn regression_a_path_covering_incomparable_levels_is_never_deny() {
+    let p = stepup::policy::parse(
+        "p.yaml",
+        "apiVersion: stepup.dev/v1alpha1
+kind: StepUpPolicy
+metadata: {name: p}
+spec:
+  authService: {url: 'http://stepup.stepup-system.svc.cluster.local:8080'}
+  levels:
+    - {name: hwk, amr: [[hwk]]}
+    - {name: staff, claims: {groups: [staff]}}
+  rules:
+    - {name: keys, paths: [/keys/**], level: hwk}
+    - {name: staff, paths: [/staff/**], level: staff}
+  default: public
+",
+    )
+    .unwrap();
+    let ing = "
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: app, namespace: app}
+spec:
+  ingressClassName: nginx
+  tls: [{hosts: [app.example], secretName: t}]
+  rules:
+    - host: app.example
+      http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: app, port: {number: 80}}}}
+";
+    for split in [false, true] {
+        let (out, notes) = run(&p, &text("app.yaml", ing), &nginx(split));
+        assert!(!out.contains("level=deny"), "split={split}\n{out}");
+        assert!(!notes.iter().any(|n| n.contains("denied")), "{notes:?}");
+        assert_eq!(routed_level(&out, "app.example", "/"), "public");
+        if split {
+            assert_eq!(routed_level(&out, "app.example", "/keys/1"), "hwk");
+            assert_eq!(routed_level(&out, "app.example", "/staff"), "staff");
+            assert_clean(&p, "app --split", &out);
+        }
+    }
+}
+
+/// Issue 17: Ingresses of a class ingress-nginx does not serve got nginx
+/// annotations. They are left unchanged with a note; an IngressClass of
+/// the input with controller k8s.io/ingress-nginx makes its class served,
+/// and so does --ingress-class.
+#[test]
+fn regression_unserved_class_gets_no_nginx_annotations() {
+    let p = policy("testdata/realworld-policy.yaml");
+    let mk = |name: &str, class: &str| {
+        format!(
+            "apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: {name}, namespace: web}}
+spec:
+  ingressClassName: {class}
+  tls: [{{hosts: [{name}.example], secretName: t}}]
+  rules:
+    - host: {name}.example
+      http:
+        paths:
+          - {{path: /admin, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}
+"
+        )
+    };
+    let class = "apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: public}
+spec: {controller: k8s.io/ingress-nginx}
+";
+    let input = format!(
+        "{}---\n{}---\n{class}",
+        mk("other", "modsec"),
+        mk("mine", "public")
+    );
+    let (out, notes) = run(&p, &text("in.yaml", &input), &nginx(false));
+    let objs = objects(&out);
+    let other = find(&objs, "Ingress", "other");
+    assert!(other["metadata"]["annotations"].is_null(), "{out}");
+    assert!(
+        notes.iter().any(|n| n
+            .starts_with("web/other: left unchanged (class modsec is not served by ingress-nginx")),
+        "{notes:?}"
+    );
+    let mine = find(&objs, "Ingress", "mine");
+    assert_eq!(annotation(mine, "stepup.dev/level"), Some("admin"));
+    let opts = Options {
+        classes: vec!["modsec".into()],
+        ..nginx(false)
+    };
+    let (out, _) = run(&p, &text("in.yaml", &input), &opts);
+    let objs = objects(&out);
+    assert_eq!(
+        annotation(find(&objs, "Ingress", "other"), "stepup.dev/level"),
+        Some("admin")
     );
 }
 
@@ -862,7 +1113,25 @@ spec:
             .any(|n| n.contains("shop/catalog: keeps its auth-url level admin")),
         "{notes:?}"
     );
-    assert_eq!(level("console").as_deref(), Some("admin"), "{out}");
+    // The console's `/` also serves /admin (admin): without --split its
+    // level is left as written (not raised to the strictest, issue 17),
+    // and the note says to split; --split carves /admin out at admin.
+    assert_eq!(level("console").as_deref(), Some("authenticated"), "{out}");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("shop/console:") && n.contains("/admin Prefix admin")),
+        "{notes:?}"
+    );
+    let (split, _) = run(&p, &text("levels.yaml", &input), &nginx(true));
+    assert_eq!(
+        routed_level(&split, "admin.shop.example", "/admin"),
+        "admin"
+    );
+    assert_eq!(
+        routed_level(&split, "admin.shop.example", "/"),
+        "authenticated"
+    );
     // Generating again changes nothing.
     let (again, _) = run(&p, &text("out.yaml", &out), &nginx(false));
     assert_eq!(again, out);
@@ -969,7 +1238,7 @@ spec:
 ",
     )
     .unwrap();
-    let e = generate(&p, &text("www.yaml", STOREFRONT), &nginx(false)).unwrap_err();
+    let e = generate(&p, &text("www.yaml", STOREFRONT), &nginx(true)).unwrap_err();
     assert!(e.primary.starts_with("p.yaml:"), "{e}");
     assert!(e.primary.contains("authService"), "{e}");
     // Nothing to protect: no error, the Ingress is carried over.

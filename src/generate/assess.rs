@@ -1,0 +1,201 @@
+//! What one Ingress path (an item) needs, from the request paths that reach
+//! it: its own level, the sub-paths `--split` writes as paths of their own
+//! ([`super::carve`]), and what cannot be carved (the fallback there).
+
+use super::carve::{self, Cut};
+use super::{Acc, Gen, Item, Source, Src, item_path};
+use crate::coverage::{literal_sample, regex_literal_prefix};
+use crate::policy::{DENY, Need};
+
+/// What an uncarved request that needs another level than its item gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fallback {
+    /// The item is protected at the stricter level: the rest of it is
+    /// over-protected.
+    Tightened,
+    /// The item needs more than the request: the request is over-protected.
+    Over,
+    /// The item stays at its level (public, or no level meets both): the
+    /// request is exposed.
+    Exposed,
+}
+
+/// The assessment of one item.
+#[derive(Debug, Clone)]
+pub(super) struct Verdict {
+    /// Its need (own level, tightened by fallbacks).
+    pub(super) need: Need,
+    /// Its own level: what a path below it that no narrower pattern names
+    /// needs.
+    pub(super) own: Need,
+    /// Sub-paths to write as paths of their own: the cut, its need, and the
+    /// request that showed it.
+    pub(super) cuts: Vec<(Cut, Need, String)>,
+    /// Requests of another level that no cut serves.
+    pub(super) fallbacks: Vec<(String, Need, Fallback)>,
+}
+
+/// What a request needs of a location: its `GET` need, or, when `GET` is
+/// public, another method's (nginx cannot tell methods apart per location;
+/// once a location has stepup's auth the runtime applies per-method needs).
+fn effective(s: &Source) -> (&Need, Option<usize>) {
+    if s.get == Need::Public {
+        (&s.meth, s.meth_rule)
+    } else {
+        (&s.get, s.get_rule)
+    }
+}
+
+impl Gen<'_> {
+    /// Whether an auth-url can name a level that meets `n` (deny only when
+    /// the policy itself says deny).
+    pub(super) fn satisfiable(&self, n: &Need) -> bool {
+        match n {
+            Need::Public | Need::Deny => true,
+            Need::Auth { levels, .. } if levels.len() == 1 => true,
+            Need::Auth { .. } => self
+                .resolve(n, "", &mut Vec::new())
+                .is_some_and(|l| l.name != DENY),
+        }
+    }
+
+    /// Assess item `ii` of `s` from what reached it.
+    pub(super) fn assess(&self, s: &Src, ii: usize, acc: &Acc) -> Verdict {
+        let it = s.items[ii];
+        let own_src = acc
+            .own
+            .as_ref()
+            .or(acc.base.as_ref())
+            .or(acc.probes.first());
+        let mut own = own_src.map_or(Need::Public, |o| effective(o).0.clone());
+        if let Item::Carve { carve } = it {
+            if let Some(c) = s.carves.get(carve) {
+                own = own.and(&c.floor);
+            }
+        }
+        let mut v = Verdict {
+            need: own.clone(),
+            own: own.clone(),
+            cuts: Vec::new(),
+            fallbacks: Vec::new(),
+        };
+        let path = item_path(s, it);
+        for src in acc.all() {
+            let (e, rule) = effective(src);
+            if carve::same(e, &own) {
+                continue;
+            }
+            let cut = path.and_then(|(r, p, ty)| {
+                let lit = literal_sample(p).is_none().then(|| regex_literal_prefix(p));
+                let is_base = acc.base.as_ref().is_some_and(|b| b.path == src.path);
+                let c = if is_base {
+                    // The prefix's own path, which an exact rule (or the
+                    // default, when a pattern covers only what is below)
+                    // gives another level: `Exact` wins over the prefix.
+                    Cut {
+                        path: p.to_string(),
+                        exact: true,
+                        narrowed: false,
+                        pattern: src.path.clone(),
+                    }
+                } else {
+                    carve::cut_for(self.policy, &src.path, rule, acc.fold)?
+                };
+                let made = s
+                    .carves
+                    .iter()
+                    .any(|k| k.rule == r && k.cut.path == c.path && k.cut.exact == c.exact);
+                let ok =
+                    carve::inside(p, ty, lit, &c) && !made && (!c.narrowed || e.satisfies(&own));
+                ok.then_some(c)
+            });
+            match cut {
+                Some(c) => v.cuts.push((c, e.clone(), src.path.clone())),
+                None => self.fall_back(&mut v, src, e, it == Item::DefaultBackend),
+            }
+        }
+        // `/admin` and `/admin/**` of one rule: `Prefix /admin` covers both.
+        let prefixes: Vec<(String, Need)> = v
+            .cuts
+            .iter()
+            .filter(|(c, _, _)| !c.exact)
+            .map(|(c, n, _)| (c.path.clone(), n.clone()))
+            .collect();
+        v.cuts.retain(|(c, n, _)| {
+            !c.exact
+                || !prefixes
+                    .iter()
+                    .any(|(p, m)| *p == c.path && carve::same(m, n))
+        });
+        v
+    }
+
+    /// A request of another level that no path of its own can serve: the
+    /// safe side, except that a public path is never raised (that takes
+    /// every public page behind it down) and no combination becomes deny.
+    /// A defaultBackend has no path to carve below, and what it serves is
+    /// the paths nothing else names: it is raised (`raise_public`).
+    fn fall_back(&self, v: &mut Verdict, src: &Source, e: &Need, raise_public: bool) {
+        let how = if v.own.satisfies(e) {
+            Fallback::Over
+        } else {
+            let tight = v.need.and(e);
+            if (v.own == Need::Public && !raise_public) || !self.satisfiable(&tight) {
+                Fallback::Exposed
+            } else {
+                v.need = tight;
+                Fallback::Tightened
+            }
+        };
+        let req = if src.get == Need::Public && src.method != "GET" {
+            format!("{} {}", src.method, src.path)
+        } else {
+            src.path.clone()
+        };
+        let entry = (req, e.clone(), how);
+        if !v.fallbacks.iter().any(|f| f.0 == entry.0 && f.2 == entry.2) {
+            v.fallbacks.push(entry);
+        }
+    }
+
+    /// Notes for what could not be carved, and for narrowed cuts.
+    pub(super) fn verdict_notes(&self, s: &Src, ii: usize, v: &Verdict, notes: &mut Vec<String>) {
+        let what = super::item_label(s, s.items[ii]);
+        let key = s.typed.key();
+        let level = |n: &Need| {
+            self.resolve(n, "", &mut Vec::new())
+                .map_or_else(|| "public".to_string(), |l| l.name)
+        };
+        for (path, e, how) in &v.fallbacks {
+            let msg = match how {
+                Fallback::Tightened => format!(
+                    "{key}: {path} needs {} but cannot be written as a path of its own below {what}, so the whole path is protected at {} (over-protecting the rest of it)",
+                    level(e),
+                    level(&v.need)
+                ),
+                Fallback::Over => format!(
+                    "{key}: {path} needs only {} but cannot be written as a path of its own below {what}: it is over-protected at {}",
+                    level(e),
+                    level(&v.need)
+                ),
+                Fallback::Exposed => format!(
+                    "{key}: {path} needs {} but cannot be written as a path of its own below {what}, which stays {} (raising it would put its other paths behind that level): {path} is exposed; lint reports it",
+                    level(e),
+                    level(&v.need)
+                ),
+            };
+            notes.push(msg);
+        }
+        if let Item::Carve { carve } = s.items[ii] {
+            if let Some(c) = s.carves.get(carve).filter(|c| c.cut.narrowed) {
+                notes.push(format!(
+                    "{key}: pattern {} cannot be written as an Ingress path; its literal start {} (Prefix) is protected at {}, over-protecting the rest of {}",
+                    c.cut.pattern,
+                    c.cut.path,
+                    level(&v.need),
+                    c.cut.path
+                ));
+            }
+        }
+    }
+}
