@@ -239,7 +239,16 @@ pub fn plan_ingress(
         );
         notes.pop()
     } else {
-        None
+        // One path serving sub-paths of other levels (a `Prefix /` with
+        // /admin below): what --split would carve out.
+        let carves = round.accs[si]
+            .iter()
+            .enumerate()
+            .any(|(ii, a)| !g.assess(s, ii, a).cuts.is_empty());
+        let prefix = format!("{key}: path ");
+        carves
+            .then(|| g.notes.iter().find(|n| n.starts_with(&prefix)).cloned())
+            .flatten()
     };
     let annotations = round.values[si]
         .first()
