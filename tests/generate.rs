@@ -247,6 +247,10 @@ const NOT_FIXED: &[&str] = &[
     // Controller-side: the no-auth-locations setting and a canary's
     // Service are not annotations generate writes.
     "SU021", "SU022",
+    // Ingresses of a class the controller does not serve are left
+    // unchanged (issue 17); a policy rule an earlier one shadows is the
+    // policy's to fix.
+    "SU025", "SU029",
 ];
 
 /// Findings allowed to remain on top of the fixture's own rule, per file
@@ -1395,4 +1399,127 @@ fn realworld_corpus_split_output_enforces_exactly_the_policy() {
         "only {routes_checked} routes checked"
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// === (f) what cannot be carved ===
+
+const WILDCARD_POLICY: &str = "apiVersion: stepup.dev/v1alpha1
+kind: StepUpPolicy
+metadata: {name: t}
+spec:
+  authService: {url: 'http://stepup.stepup-system.svc.cluster.local:8080'}
+  levels:
+    - {name: authenticated}
+    - {name: mfa, acr: [urn:mfa]}
+    - {name: admin, extends: mfa, claims: {groups: [admins]}}
+  rules:
+    - {name: tenant-admin, paths: [/api/*/admin], level: admin}
+    - {name: deep, paths: ['/*/secret/**'], level: admin}
+    - {name: pay, paths: [/pay/**], methods: [POST], level: mfa}
+    - {name: api, paths: [/api/**], level: authenticated}
+  default: public
+";
+
+const SITE_A: &str = "
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: site, namespace: web}
+spec:
+  ingressClassName: nginx
+  tls: [{hosts: [a.example], secretName: t}]
+  rules:
+    - host: a.example
+      http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+";
+
+/// Patterns no Ingress path can write are not dropped silently. A `*`
+/// before the end is carved at its literal start (`/api/*/admin` →
+/// `Prefix /api` at admin), which over-protects the rest of /api; a note
+/// says so. When the literal start is the catch-all itself (`/*/secret/**`)
+/// the public `/` is not raised: the note says the pattern is exposed, and
+/// lint reports exactly that (it now probes a path such a pattern matches:
+/// before, its probe `/stepup-probe` missed it and nobody said anything). A
+/// POST-only rule is carved at its level (nginx cannot tell methods apart),
+/// over-protecting GET there, with a note.
+#[test]
+fn regression_unwritable_patterns_fall_back_with_a_note() {
+    let p = stepup::policy::parse("p.yaml", WILDCARD_POLICY).unwrap();
+    let (out, notes) = run(&p, &text("site.yaml", SITE_A), &nginx(true));
+    assert_eq!(routed_level(&out, "a.example", "/"), "public");
+    assert_eq!(routed_level(&out, "a.example", "/api/t1/admin"), "admin");
+    assert_eq!(routed_level(&out, "a.example", "/api/orders"), "admin");
+    assert_eq!(routed_level(&out, "a.example", "/pay/x"), "mfa");
+    assert!(
+        notes.iter().any(|n| n.contains("pattern /api/*/admin cannot be written as an Ingress path; its literal start /api (Prefix) is protected at admin")),
+        "{notes:?}"
+    );
+    assert!(
+        notes.iter().any(
+            |n| n.contains("/stepup-probe/secret/stepup-probe needs admin")
+                && n.contains("is exposed; lint reports it")
+        ),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("GET /pay needs nothing") && n.contains("over-protected")),
+        "{notes:?}"
+    );
+    let r = lint_text(&p, &out);
+    let su001: Vec<&str> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule == "SU001")
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(su001.len(), 1, "{}", describe(&r));
+    assert!(
+        su001[0].contains("/stepup-probe/secret/stepup-probe"),
+        "{}",
+        su001[0]
+    );
+}
+
+/// In regex mode (use-regex on the host) every location is `~* "^path"`,
+/// tried longest first: the carved paths are longer than `/`, so they win,
+/// and the plan settles (an `Exact` beside a `Prefix` of the same path is
+/// the same regex there, so it is not cut).
+#[test]
+fn regression_split_in_regex_mode_carves_win_and_the_plan_settles() {
+    let p = policy("testdata/realworld-policy.yaml");
+    let ing = SITE_A.replace(
+        "metadata: {name: site, namespace: web}",
+        "metadata: {name: site, namespace: web, annotations: {nginx.ingress.kubernetes.io/use-regex: \"true\"}}",
+    );
+    let (out, notes) = run(&p, &text("site.yaml", &ing), &nginx(true));
+    assert!(
+        !notes.iter().any(|n| n.contains("did not settle")),
+        "{notes:?}"
+    );
+    for (path, level) in [
+        ("/", "public"),
+        ("/ADMIN/x", "admin"),
+        ("/admin", "admin"),
+        ("/payments/1", "mfa"),
+        ("/api/payments", "mfa"),
+        ("/api/x", "authenticated"),
+        ("/healthz", "public"),
+    ] {
+        assert_eq!(
+            routed_level(&out, "a.example", path),
+            level,
+            "{path}\n{out}"
+        );
+    }
+    let r = lint_text(&p, &out);
+    assert!(
+        !r.findings
+            .iter()
+            .any(|f| matches!(f.rule, "SU001" | "SU002" | "SU028")),
+        "{}",
+        describe(&r)
+    );
 }

@@ -105,8 +105,9 @@ impl Gen<'_> {
                     .carves
                     .iter()
                     .any(|k| k.rule == r && k.cut.path == c.path && k.cut.exact == c.exact);
-                let ok =
-                    carve::inside(p, ty, lit, &c) && !made && (!c.narrowed || e.satisfies(&own));
+                let ok = carve::inside(p, ty, lit, acc.fold, &c)
+                    && !made
+                    && (!c.narrowed || e.satisfies(&own));
                 ok.then_some(c)
             });
             match cut {
@@ -171,6 +172,10 @@ impl Gen<'_> {
                 Fallback::Tightened => format!(
                     "{key}: {path} needs {} but cannot be written as a path of its own below {what}, so the whole path is protected at {} (over-protecting the rest of it)",
                     level(e),
+                    level(&v.need)
+                ),
+                Fallback::Over if *e == Need::Public => format!(
+                    "{key}: GET {path} needs nothing, but {what} is protected at {} for another method's rule there (nginx cannot tell methods apart per location): GET is over-protected",
                     level(&v.need)
                 ),
                 Fallback::Over => format!(

@@ -147,7 +147,13 @@ pub(super) fn cut_for(policy: &Policy, path: &str, rule: Option<usize>, fold: bo
 /// Whether the cut is strictly inside the Ingress path `p` of type `ty`
 /// (a prefix, or a regex starting with literal `lit`): only then can it be
 /// a path of its own that wins over `p`.
-pub(super) fn inside(p: &str, ty: PathType, regex_literal: Option<&str>, c: &Cut) -> bool {
+pub(super) fn inside(
+    p: &str,
+    ty: PathType,
+    regex_literal: Option<&str>,
+    regex_mode: bool,
+    c: &Cut,
+) -> bool {
     if ty == PathType::Exact {
         return false;
     }
@@ -158,8 +164,9 @@ pub(super) fn inside(p: &str, ty: PathType, regex_literal: Option<&str>, c: &Cut
     if c.path == p {
         // `Exact /x` beside `Prefix /x`: ingress-nginx keeps both (a
         // different pathType is a different location), and nginx's `=`
-        // location wins.
-        return c.exact;
+        // location wins. In regex mode both are `~* "^/x"`: the same
+        // location, the older wins.
+        return c.exact && !regex_mode;
     }
     let base = p.trim_end_matches('/');
     c.path
@@ -210,15 +217,34 @@ mod tests {
             pattern: String::new(),
         };
         let pre = PathType::Prefix;
-        assert!(inside("/", pre, None, &cut("/admin", false)));
-        assert!(inside("/api", pre, None, &cut("/api/payments", false)));
-        assert!(!inside("/api", pre, None, &cut("/apix", false)));
-        assert!(!inside("/api", pre, None, &cut("/api", false)));
-        assert!(inside("/api", pre, None, &cut("/api", true)));
-        assert!(!inside("/", pre, None, &cut("/", false)));
-        assert!(inside("/", pre, None, &cut("/", true)));
-        assert!(!inside("/x", PathType::Exact, None, &cut("/x/y", false)));
-        assert!(inside("/(.*)", pre, Some("/"), &cut("/admin", false)));
+        assert!(inside("/", pre, None, false, &cut("/admin", false)));
+        assert!(inside(
+            "/api",
+            pre,
+            None,
+            false,
+            &cut("/api/payments", false)
+        ));
+        assert!(!inside("/api", pre, None, false, &cut("/apix", false)));
+        assert!(!inside("/api", pre, None, false, &cut("/api", false)));
+        assert!(inside("/api", pre, None, false, &cut("/api", true)));
+        assert!(!inside("/", pre, None, false, &cut("/", false)));
+        assert!(inside("/", pre, None, false, &cut("/", true)));
+        assert!(!inside("/", pre, None, true, &cut("/", true)));
+        assert!(!inside(
+            "/x",
+            PathType::Exact,
+            None,
+            false,
+            &cut("/x/y", false)
+        ));
+        assert!(inside(
+            "/(.*)",
+            pre,
+            Some("/"),
+            false,
+            &cut("/admin", false)
+        ));
         assert_eq!(below("/"), "/stepup-probe");
         assert_eq!(below("/api"), "/api/stepup-probe");
     }
