@@ -12,12 +12,16 @@
 //!   wins over every prefix: nginx `ngx_http_core_find_location`);
 //! - `/x/**` becomes `Prefix /x`, which covers `/x` and `/x/…` as `/x/**`
 //!   does (SPEC §1), and not `/xy`: ingress-nginx writes `location /x/`
-//!   plus `location = /x` (`controller.go` `updateServerLocations`), and
+//!   plus `location = /x` (`location.go` `updateServerLocations`), and
 //!   the longer prefix wins over `/`;
 //! - in regex mode (use-regex or rewrite-target on the host) every location
-//!   is `~* "^path"`, tried longest path first (`sortLocations` by length,
-//!   then `buildLocation`): a carved path is longer than the path it is
-//!   carved from, so it is tried first.
+//!   is `~* "^path"` (`template.go` `buildLocation`), tried in the order
+//!   `controller.go` `getBackendServers` sorts them, longest path first: a
+//!   carved path is longer than the path it is carved from, so it is tried
+//!   first. `Exact /x` and `Prefix /x` are then the same regex, so no exact
+//!   cut is made beside its own prefix. A carved `Prefix /admin` there also
+//!   matches `/adminx` (lint's SU007 warning), as every regex-mode prefix
+//!   does.
 //!
 //! That the carved path wins is not assumed: generate routes its own
 //! output through [`crate::routing::RouteTable`] and a request that still

@@ -6,27 +6,28 @@
 //! top: one sign-in Ingress per protected browser host, and (with
 //! `--controller traefik`) the forwardAuth Middlewares.
 //!
-//! **Which level a path gets.** A location protects more than the path that
-//! wrote it: a `Prefix /` also serves every path no other Ingress of the host
-//! defines, a `Prefix /api` serves `/api/admin`, a `spec.defaultBackend` of the
-//! host's first Ingress serves its unmatched paths. So the level of an
-//! Ingress path is the policy need of a `GET` of the path itself, tightened
-//! ([`Need::and`]) by the needs of the request paths ingress-nginx routes to
-//! the same location. Those request paths are the ones `stepup lint` probes
-//! (each location's own path, a sample of every policy rule path, the
-//! built-in and configured sensitive paths, `/` on sensitive hosts), routed
-//! through the same [`RouteTable`] model; that is what makes generate's
-//! output lint clean. Splitting an Ingress changes the routing (new objects
-//! are the newest, and a host's root location belongs to its oldest
-//! Ingress), so the plan is recomputed on its own output until it no longer
-//! changes. Each tightening is reported as a note. When a location's `GET`
-//! needs nothing but another method there needs a login (a policy rule for
-//! `POST` only), the location is protected at that method's level: nginx
-//! cannot tell methods apart per location. A level that combines two
-//! incomparable policy levels becomes the weakest policy level satisfying
-//! both, or `deny` when there is none (with a note). Paths no rule covers
-//! that look sensitive (lint's heuristics, or an Ingress labelled or
-//! annotated `stepup.dev/sensitive: "true"`) need at least `authenticated`.
+//! **Which level a path gets** (`generate/assess.rs`, docs/generate.md). A location
+//! serves more than the path that wrote it: a `Prefix /` also serves every
+//! path no other Ingress of the host defines, a `Prefix /api` serves
+//! `/api/admin`, a `spec.defaultBackend` of the host's first Ingress serves
+//! its unmatched paths. The request paths ingress-nginx routes to a
+//! location are the ones `stepup lint` probes (each location's own path, a
+//! sample of every policy rule path, the built-in and configured sensitive
+//! paths, `/` on sensitive hosts), routed through the same [`RouteTable`]
+//! model; that is what makes generate's output lint clean. A path's level
+//! is its *own*: what a path below it that no narrower pattern names needs
+//! (for an exact path, the path itself; a rule for `POST` only counts where
+//! `GET` needs nothing, as nginx cannot tell methods apart per location).
+//! It is never raised to the strictest of what it serves, nor to `deny`
+//! because those needs differ: that took whole sites down (issue 17).
+//! Requests of another level are sub-paths: `--split` writes each as a path
+//! of its own (`generate/carve.rs`); what cannot be written falls back as that
+//! says, with a note. Splitting changes the routing (new objects are the
+//! newest, and a host's root location belongs to its oldest Ingress), so
+//! the plan is recomputed on its own output until it no longer changes.
+//! Paths no rule covers that look sensitive (lint's heuristics, or an
+//! Ingress labelled or annotated `stepup.dev/sensitive: "true"`) need at
+//! least `authenticated`.
 //!
 //! **What is written.** ingress-nginx (`--controller nginx`, the default):
 //! `auth-url: <authService.url>/auth?level=L&rule=R&host=$host` (`&rule=` only when one
@@ -42,15 +43,24 @@
 //! existing value). Public paths get no auth annotations.
 //!
 //! **One auth annotation covers a whole Ingress.** Without `--split`, an
-//! Ingress whose paths need different levels is protected at the strictest
-//! one, with a note (public paths then need a login). With `--split`, it
-//! becomes one Ingress per level: the public paths keep the original name,
-//! each protected level is `<name>-<level>`; an Ingress of a single level
-//! keeps its name. The parts keep the original's labels, annotations,
-//! class and TLS; new parts drop server-set metadata (`uid`,
-//! `resourceVersion`, `creationTimestamp`, …) and `status`. Rules without
-//! paths stay in the first part; `spec.defaultBackend` goes to the part of its
-//! level.
+//! Ingress with a path that serves sub-paths of other levels keeps its level
+//! (none, or what its auth-url asks for), with a note listing them and
+//! `--split`; an Ingress whose paths need different levels is protected at
+//! the strictest one, with a note (public paths then need a login), unless
+//! that would raise a public catch-all (`/`, a defaultBackend) or no policy
+//! level meets them all: then its level is left unchanged, with a note.
+//! With `--split`, it becomes one Ingress per level: the public paths keep
+//! the original name, each protected level is `<name>-<level>`; an Ingress
+//! of a single level keeps its name. Carved sub-paths go to the part of
+//! their level. The parts keep the original's labels, annotations, class
+//! and TLS; new parts drop server-set metadata (`uid`, `resourceVersion`,
+//! `creationTimestamp`, …) and `status`. Rules without paths stay in the
+//! first part; `spec.defaultBackend` goes to the part of its level.
+//!
+//! **Classes.** An Ingress of a class the controller does not serve
+//! (`--ingress-class`, default `nginx`, and the input's IngressClasses with
+//! controller `k8s.io/ingress-nginx`) is passed through unchanged, with a
+//! note.
 //!
 //! **Only stepup's own annotations are replaced**: a stepup auth-url, an
 //! auth-signin pointing at `<signinPath>/signin`, an auth-response-headers
@@ -127,7 +137,7 @@ pub struct Options {
     /// Target controller.
     pub controller: Controller,
     /// One Ingress per level, and sub-paths of another level as paths of
-    /// their own ([`carve`]).
+    /// their own (see `carve.rs`).
     pub split: bool,
     /// Ingress classes the controller serves (`--ingress-class`); empty:
     /// `nginx` (`traefik` for Traefik). IngressClass objects of the input
@@ -310,7 +320,7 @@ enum Item {
     Carve { carve: usize },
 }
 
-/// A sub-path written as an Ingress path of its own ([`carve`]): the same
+/// A sub-path written as an Ingress path of its own (`carve.rs`): the same
 /// host and backend as path `path` of rule `rule`.
 #[derive(Debug, Clone)]
 struct Carved {
