@@ -1523,3 +1523,46 @@ fn regression_split_in_regex_mode_carves_win_and_the_plan_settles() {
         describe(&r)
     );
 }
+
+/// A policy rule bound to a host that a host-less (catch-all) or wildcard
+/// Ingress serves among others cannot be written as an Ingress path, and
+/// lint's probes (one sample host per server) never see it: it was
+/// dropped without a word. Now a note names the rule, the host and the fix.
+#[test]
+fn regression_host_bound_rule_on_a_catch_all_is_noted() {
+    let p = stepup::policy::parse(
+        "p.yaml",
+        "apiVersion: stepup.dev/v1alpha1
+kind: StepUpPolicy
+metadata: {name: p}
+spec:
+  authService: {url: 'http://stepup.stepup-system.svc.cluster.local:8080'}
+  levels: [{name: admin, acr: [urn:admin]}]
+  rules:
+    - {name: console, hosts: [console.example.com], paths: ['/**'], level: admin}
+  default: public
+",
+    )
+    .unwrap();
+    for host in ["", "host: '*.example.com'"] {
+        let ing = format!(
+            "apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: any, namespace: web}}
+spec:
+  ingressClassName: nginx
+  rules:
+    - {host}
+      http:
+        paths:
+          - {{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}
+"
+        );
+        let (_, notes) = run(&p, &text("any.yaml", &ing), &nginx(true));
+        assert!(
+            notes.iter().any(|n| n.starts_with("web/any: host")
+                && n.contains("also serves console.example.com where policy rule console applies")),
+            "{host:?}: {notes:?}"
+        );
+    }
+}

@@ -204,3 +204,76 @@ impl Gen<'_> {
         }
     }
 }
+
+impl Gen<'_> {
+    /// Policy rules bound to hosts that a catch-all or wildcard Ingress host
+    /// serves among others (`hosts: [admin.example.com]`, an Ingress for
+    /// `*.example.com`): an Ingress path cannot say "only on this host", so
+    /// generate cannot apply them there, and the probes (which use one
+    /// sample host per server) do not see them. Not silent: a note names
+    /// the rule and the fix (an Ingress rule for that host, which generate
+    /// then protects like any other).
+    pub(super) fn host_rule_notes(&self, notes: &mut Vec<String>) {
+        let named: std::collections::BTreeSet<&str> = self
+            .srcs
+            .iter()
+            .flat_map(|s| s.typed.rules.iter().filter_map(|r| r.host.as_deref()))
+            .filter(|h| !h.starts_with("*."))
+            .collect();
+        for s in self.srcs.iter().filter(|s| s.skip.is_none()) {
+            for r in &s.typed.rules {
+                let suffix = match r.host.as_deref() {
+                    None => None,
+                    Some(h) => match h.strip_prefix("*.") {
+                        Some(rest) => Some(rest),
+                        None => continue,
+                    },
+                };
+                let probe = crate::coverage::probe_host_of(r.host.as_deref());
+                for rule in self.policy.rules.iter().filter(|x| !x.hosts.is_empty()) {
+                    if rule.hosts.iter().any(|h| h.matches(&probe)) {
+                        continue;
+                    }
+                    let reached: Vec<String> = rule
+                        .hosts
+                        .iter()
+                        .filter(|h| serves_host(suffix, h, &named))
+                        .map(ToString::to_string)
+                        .collect();
+                    if reached.is_empty() {
+                        continue;
+                    }
+                    notes.push(format!(
+                        "{}: host {} also serves {} where policy rule {} applies (level {}); a host pattern cannot be written as an Ingress path, so it is not applied there: those requests get the level of the path that serves them; give {} an Ingress rule of its own",
+                        s.typed.key(),
+                        r.host.as_deref().unwrap_or("* (catch-all)"),
+                        reached.join(", "),
+                        rule.name,
+                        rule.level,
+                        reached.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Whether the server of Ingress host `*.<suffix>` (`None`: the catch-all)
+/// serves requests for policy host `h` that no exact Ingress host takes.
+fn serves_host(
+    suffix: Option<&str>,
+    h: &crate::glob::HostPattern,
+    named: &std::collections::BTreeSet<&str>,
+) -> bool {
+    use crate::glob::HostPattern;
+    match (suffix, h) {
+        (None, HostPattern::Exact(x)) => !named.contains(x.as_str()),
+        (None, HostPattern::Wildcard(_)) => true,
+        (Some(suf), HostPattern::Exact(x)) => {
+            !named.contains(x.as_str())
+                && x.split_once('.')
+                    .is_some_and(|(l, rest)| !l.is_empty() && rest == suf)
+        }
+        (Some(suf), HostPattern::Wildcard(y)) => y == suf,
+    }
+}

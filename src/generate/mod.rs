@@ -611,6 +611,7 @@ impl<'a> Gen<'a> {
         }
         let round = self.round(&needs, &accs, &mut notes)?;
         self.fallback_notes(&round, &mut notes);
+        self.host_rule_notes(&mut notes);
         self.kept_level_notes(&round, &written, &mut notes);
         let mut seen = BTreeSet::new();
         notes.retain(|n| seen.insert(n.clone()));
