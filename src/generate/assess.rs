@@ -35,6 +35,22 @@ pub(super) struct Verdict {
     pub(super) fallbacks: Vec<(String, Need, Fallback)>,
 }
 
+/// `/admin` and `/admin/**` of one rule: `Prefix /admin` covers both, so
+/// the `Exact /admin` of the same need is not written.
+fn drop_covered_exact(cuts: &mut Vec<(Cut, Need, String)>) {
+    let prefixes: Vec<(String, Need)> = cuts
+        .iter()
+        .filter(|(c, _, _)| !c.exact)
+        .map(|(c, n, _)| (c.path.clone(), n.clone()))
+        .collect();
+    cuts.retain(|(c, n, _)| {
+        !c.exact
+            || !prefixes
+                .iter()
+                .any(|(p, m)| *p == c.path && carve::same(m, n))
+    });
+}
+
 /// What a request needs of a location: its `GET` need, or, when `GET` is
 /// public, another method's (nginx cannot tell methods apart per location;
 /// once a location has stepup's auth the runtime applies per-method needs).
@@ -79,56 +95,58 @@ impl Gen<'_> {
             cuts: Vec::new(),
             fallbacks: Vec::new(),
         };
-        let path = item_path(s, it);
         for src in acc.all() {
             let (e, rule) = effective(src);
             if carve::same(e, &own) {
                 continue;
             }
-            let cut = path.and_then(|(r, p, ty)| {
-                let lit = literal_sample(p).is_none().then(|| regex_literal_prefix(p));
-                let is_base = acc.base.as_ref().is_some_and(|b| b.path == src.path);
-                let c = if is_base {
-                    // The prefix's own path, which an exact rule (or the
-                    // default, when a pattern covers only what is below)
-                    // gives another level: `Exact` wins over the prefix.
-                    Cut {
-                        path: p.to_string(),
-                        exact: true,
-                        narrowed: false,
-                        pattern: src.path.clone(),
-                    }
-                } else {
-                    carve::cut_for(self.policy, &src.path, rule, acc.fold)?
-                };
-                let made = s
-                    .carves
-                    .iter()
-                    .any(|k| k.rule == r && k.cut.path == c.path && k.cut.exact == c.exact);
-                let ok = carve::inside(p, ty, lit, acc.fold, &c)
-                    && !made
-                    && (!c.narrowed || e.satisfies(&own));
-                ok.then_some(c)
-            });
-            match cut {
+            match self.cut_of(s, it, acc, src, rule, e, &own) {
                 Some(c) => v.cuts.push((c, e.clone(), src.path.clone())),
                 None => self.fall_back(&mut v, src, e, it == Item::DefaultBackend),
             }
         }
-        // `/admin` and `/admin/**` of one rule: `Prefix /admin` covers both.
-        let prefixes: Vec<(String, Need)> = v
-            .cuts
-            .iter()
-            .filter(|(c, _, _)| !c.exact)
-            .map(|(c, n, _)| (c.path.clone(), n.clone()))
-            .collect();
-        v.cuts.retain(|(c, n, _)| {
-            !c.exact
-                || !prefixes
-                    .iter()
-                    .any(|(p, m)| *p == c.path && carve::same(m, n))
-        });
+        drop_covered_exact(&mut v.cuts);
         v
+    }
+
+    /// The path to write for request `src` (need `e`, from policy rule
+    /// `rule`) that reaches item `it` of level `own`, if one can serve it:
+    /// below the item, not made already (then it did not win), and for a
+    /// narrowed pattern only when it is stricter (it over-protects).
+    #[allow(clippy::too_many_arguments)]
+    fn cut_of(
+        &self,
+        s: &Src,
+        it: Item,
+        acc: &Acc,
+        src: &Source,
+        rule: Option<usize>,
+        e: &Need,
+        own: &Need,
+    ) -> Option<Cut> {
+        let (r, p, ty) = item_path(s, it)?;
+        let lit = literal_sample(p).is_none().then(|| regex_literal_prefix(p));
+        let is_base = acc.base.as_ref().is_some_and(|b| b.path == src.path);
+        let c = if is_base {
+            // The prefix's own path, which an exact rule (or the default,
+            // when a pattern covers only what is below) gives another
+            // level: `Exact` wins over the prefix.
+            Cut {
+                path: p.to_string(),
+                exact: true,
+                narrowed: false,
+                pattern: src.path.clone(),
+            }
+        } else {
+            carve::cut_for(self.policy, &src.path, rule, acc.fold)?
+        };
+        let made = s
+            .carves
+            .iter()
+            .any(|k| k.rule == r && k.cut.path == c.path && k.cut.exact == c.exact);
+        let ok =
+            carve::inside(p, ty, lit, acc.fold, &c) && !made && (!c.narrowed || e.satisfies(own));
+        ok.then_some(c)
     }
 
     /// A request of another level that no path of its own can serve: the

@@ -1284,77 +1284,7 @@ impl<'a> Gen<'a> {
         let ns = s.typed.namespace.clone();
         let policy = self.policy;
         let signin_path = policy.auth_service.as_ref().map(|a| a.signin_path.clone());
-        let mut desired: Vec<(String, String)> = Vec::new();
-        let mut keep_signin = false;
-        if let Some(l) = &p.level {
-            let base = self.auth_base()?;
-            match self.opts.controller {
-                Controller::Nginx => {
-                    let mut url = format!("{}/auth?level={}", base.url, l.name);
-                    if let Some(r) = p.rule.as_deref().filter(|r| url_token(r)) {
-                        url.push_str(&format!("&rule={r}"));
-                    }
-                    // nginx's `$host` in the auth-url (its validator allows
-                    // variables; the template expands them in `set $target`):
-                    // the host nginx routed on, which X-Original-URL
-                    // (`$http_host`) is not for an absolute-form request.
-                    url.push_str("&host=$host");
-                    desired.push((format!("{NGINX}auth-url"), url));
-                    if p.signin {
-                        let existing = s
-                            .typed
-                            .nginx("auth-signin")
-                            .filter(|v| !is_stepup_signin(v, &base.signin_path));
-                        if let Some(e) = existing {
-                            keep_signin = true;
-                            notes.push(format!("{ns}/{}: keeps its own auth-signin {e}", p.name));
-                        } else {
-                            if !base
-                                .signin_path
-                                .chars()
-                                .all(|c| c.is_ascii_alphanumeric() || "-._~/".contains(c))
-                            {
-                                return Err(InputError::file(
-                                    &policy.file,
-                                    format!(
-                                        "spec.authService.signinPath {:?} cannot be written into auth-signin (letters, digits and - . _ ~ / only)",
-                                        base.signin_path
-                                    ),
-                                ));
-                            }
-                            desired.push((
-                                format!("{NGINX}auth-signin"),
-                                format!(
-                                    "https://$host{}/signin?level={}",
-                                    base.signin_path, l.name
-                                ),
-                            ));
-                        }
-                    }
-                    let mut hs: Vec<String> = s
-                        .typed
-                        .nginx("auth-response-headers")
-                        .map(|h| {
-                            h.split(',')
-                                .map(|x| x.trim().to_string())
-                                .filter(|x| !x.is_empty())
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    for h in RESPONSE_HEADERS {
-                        if !hs.iter().any(|x| x.eq_ignore_ascii_case(h)) {
-                            hs.push(h.to_string());
-                        }
-                    }
-                    desired.push((format!("{NGINX}auth-response-headers"), hs.join(",")));
-                }
-                Controller::Traefik => {}
-            }
-            desired.push((LEVEL_ANNOTATION.into(), l.name.clone()));
-            if let Some(r) = &p.rule {
-                desired.push((RULE_ANNOTATION.into(), r.clone()));
-            }
-        }
+        let (desired, keep_signin) = self.desired(s, p, notes)?;
         let known: BTreeSet<String> = policy
             .levels
             .iter()
@@ -1448,6 +1378,90 @@ impl<'a> Gen<'a> {
             }
         });
         Ok(v)
+    }
+
+    /// The annotations stepup wants on part `p` (key, value), and whether
+    /// the Ingress keeps an auth-signin of its own.
+    fn desired(
+        &self,
+        s: &Src,
+        p: &Part,
+        notes: &mut Vec<String>,
+    ) -> Result<(Vec<(String, String)>, bool), InputError> {
+        let ns = &s.typed.namespace;
+        let policy = self.policy;
+        let mut desired: Vec<(String, String)> = Vec::new();
+        let mut keep_signin = false;
+        if let Some(l) = &p.level {
+            let base = self.auth_base()?;
+            match self.opts.controller {
+                Controller::Nginx => {
+                    let mut url = format!("{}/auth?level={}", base.url, l.name);
+                    if let Some(r) = p.rule.as_deref().filter(|r| url_token(r)) {
+                        url.push_str(&format!("&rule={r}"));
+                    }
+                    // nginx's `$host` in the auth-url (its validator allows
+                    // variables; the template expands them in `set $target`):
+                    // the host nginx routed on, which X-Original-URL
+                    // (`$http_host`) is not for an absolute-form request.
+                    url.push_str("&host=$host");
+                    desired.push((format!("{NGINX}auth-url"), url));
+                    if p.signin {
+                        let existing = s
+                            .typed
+                            .nginx("auth-signin")
+                            .filter(|v| !is_stepup_signin(v, &base.signin_path));
+                        if let Some(e) = existing {
+                            keep_signin = true;
+                            notes.push(format!("{ns}/{}: keeps its own auth-signin {e}", p.name));
+                        } else {
+                            if !base
+                                .signin_path
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "-._~/".contains(c))
+                            {
+                                return Err(InputError::file(
+                                    &policy.file,
+                                    format!(
+                                        "spec.authService.signinPath {:?} cannot be written into auth-signin (letters, digits and - . _ ~ / only)",
+                                        base.signin_path
+                                    ),
+                                ));
+                            }
+                            desired.push((
+                                format!("{NGINX}auth-signin"),
+                                format!(
+                                    "https://$host{}/signin?level={}",
+                                    base.signin_path, l.name
+                                ),
+                            ));
+                        }
+                    }
+                    let mut hs: Vec<String> = s
+                        .typed
+                        .nginx("auth-response-headers")
+                        .map(|h| {
+                            h.split(',')
+                                .map(|x| x.trim().to_string())
+                                .filter(|x| !x.is_empty())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    for h in RESPONSE_HEADERS {
+                        if !hs.iter().any(|x| x.eq_ignore_ascii_case(h)) {
+                            hs.push(h.to_string());
+                        }
+                    }
+                    desired.push((format!("{NGINX}auth-response-headers"), hs.join(",")));
+                }
+                Controller::Traefik => {}
+            }
+            desired.push((LEVEL_ANNOTATION.into(), l.name.clone()));
+            if let Some(r) = &p.rule {
+                desired.push((RULE_ANNOTATION.into(), r.clone()));
+            }
+        }
+        Ok((desired, keep_signin))
     }
 
     /// Give a protected part's hosts a TLS entry from another Ingress of the
