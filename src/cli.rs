@@ -253,9 +253,17 @@ struct GenerateArgs {
     /// Traefik ForwardAuth Middlewares.
     #[arg(long, value_enum, default_value_t = ControllerArg::Nginx)]
     controller: ControllerArg,
-    /// One Ingress per level (`<name>-<level>`) when an Ingress mixes levels.
+    /// One Ingress per level (`<name>-<level>`) when an Ingress mixes levels,
+    /// and the sub-paths of a path that the policy gives another level
+    /// written as paths of their own.
     #[arg(long)]
     split: bool,
+    /// Ingress class the controller serves (repeatable; default nginx, or
+    /// traefik with --controller traefik). IngressClasses of the input with
+    /// the controller's spec.controller count too; other classes are left
+    /// unchanged.
+    #[arg(long = "ingress-class", value_name = "CLASS")]
+    classes: Vec<String>,
     /// Manifests: files, directories or `-` for stdin.
     #[arg(value_name = "FILE|DIR|-", required = true)]
     inputs: Vec<PathBuf>,
@@ -993,6 +1001,7 @@ fn run_generate(out: &mut impl Write, a: GenerateArgs, quiet: bool) -> Result<u8
             ControllerArg::Traefik => crate::generate::Controller::Traefik,
         },
         split: a.split,
+        classes: a.classes,
     };
     let (yaml, notes) = crate::generate::generate(&policy, &inputs, &opts)?;
     out.write_all(yaml.as_bytes())?;

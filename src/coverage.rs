@@ -103,8 +103,8 @@ pub(crate) fn probe_host_of(host: Option<&str>) -> String {
 }
 
 pub(crate) fn glob_sample(g: &crate::glob::PathGlob) -> String {
-    match g.literal() {
-        Some(l) => l.to_string(),
+    let sample = match g.literal() {
+        Some(l) => return l.to_string(),
         None => {
             let p = g.literal_prefix();
             if p == "/" {
@@ -113,6 +113,26 @@ pub(crate) fn glob_sample(g: &crate::glob::PathGlob) -> String {
                 format!("{p}/stepup-probe")
             }
         }
+    };
+    if g.matches(sample.as_bytes(), false) {
+        return sample;
+    }
+    // A wildcard before the end (`/api/*/admin`, `/*/secret/**`): the
+    // literal start plus a segment is not matched, so probing it would
+    // never see what the rule protects. Fill every wildcard instead.
+    let filled: Vec<String> = g
+        .as_str()
+        .split('/')
+        .map(|seg| match seg {
+            "*" | "**" => "stepup-probe".to_string(),
+            s => s.replace('*', "x"),
+        })
+        .collect();
+    let filled = filled.join("/");
+    if g.matches(filled.as_bytes(), false) {
+        filled
+    } else {
+        sample
     }
 }
 

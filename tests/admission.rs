@@ -360,11 +360,12 @@ fn generated_annotations(obj: &Value) -> serde_json::Map<String, Value> {
 fn every_mutating_capture() {
     // (capture, level patched in) — None: no patch.
     let expect: &[(&str, Option<&str>)] = &[
-        // mismatch.example.com: no rule, but `Prefix /` serves /admin &c.
-        (
-            "ingress-create-class-mismatch-mutating.json",
-            Some("authenticated"),
-        ),
+        // mismatch.example.com: no rule, but `Prefix /` serves /admin &c.,
+        // which look sensitive: the rest of the site is public, so one
+        // level for the whole Ingress would either expose /admin or put the
+        // public pages behind a login (issue 17). Not patched; the warning
+        // says to split.
+        ("ingress-create-class-mismatch-mutating.json", None),
         ("ingress-create-dryrun-mutating.json", Some("mfa")),
         ("ingress-create-mutating.json", Some("mfa")),
         // Another auth service's auth-url: stepup does not take it over.
@@ -392,7 +393,10 @@ fn every_mutating_capture() {
             assert!(r.get("patch").is_none(), "{name}: {r}");
             if captured["request"]["operation"] != "DELETE" {
                 let w = r["warnings"][0].as_str().unwrap_or("");
-                assert!(w.contains("another auth service"), "{name}: {r}");
+                assert!(
+                    w.contains("another auth service") || w.contains("need different levels"),
+                    "{name}: {r}"
+                );
             }
             continue;
         };

@@ -497,6 +497,57 @@ fn generate_output_lints_clean() {
     assert!(err.contains("/nonexistent.yaml"), "{err}");
 }
 
+/// Issue 17 through the real binary, on a real-world file: a `Prefix /`
+/// site of class nginx gets its protected sub-paths carved out with
+/// --split and its public root stays public (lint of the output is free of
+/// SU001 and of SU028 over-protection), while the ministryofjustice
+/// Ingresses (class modsec, which ingress-nginx does not serve here) get no
+/// nginx annotations and a note that says why; `--ingress-class` adds one.
+#[test]
+fn regression_generate_split_keeps_public_roots_and_skips_unserved_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = root()
+        .join("testdata/realworld-policy.yaml")
+        .display()
+        .to_string();
+    let site = write(
+        dir.path(),
+        "site.yaml",
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: site, namespace: web}\nspec:\n  ingressClassName: nginx\n  tls: [{hosts: [www.example.org], secretName: t}]\n  rules:\n    - host: www.example.org\n      http:\n        paths:\n          - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}\n",
+    );
+    let (out, err, code) = text(&stepup(&["generate", "--split", "-p", &policy, &site]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("name: site-admin"), "{out}");
+    assert!(!out.contains("level=deny"), "{out}");
+    let generated = write(dir.path(), "gen.yaml", &out);
+    let (lint, _, _) = text(&stepup(&["lint", "-p", &policy, "-o", "json", &generated]));
+    assert!(
+        !lint.contains("\"SU001\"") && !lint.contains("\"SU028\""),
+        "{lint}"
+    );
+    let moj = root()
+        .join("testdata/realworld/ministryofjustice__laa-fee-calculator/kubernetes_deploy/live/production/ingress.yaml")
+        .display()
+        .to_string();
+    let (out, err, code) = text(&stepup(&["generate", "--split", "-p", &policy, &moj]));
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("auth-url"), "{out}");
+    assert!(
+        err.contains("class modsec is not served by ingress-nginx"),
+        "{err}"
+    );
+    let (_, err, code) = text(&stepup(&[
+        "generate",
+        "--ingress-class",
+        "modsec",
+        "-p",
+        &policy,
+        &moj,
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("is not served"), "{err}");
+}
+
 /// The controller's settings are an input (docs/routing.md §8): a default
 /// IngressClass in the manifests gives class-less Ingresses its class; the
 /// ConfigMap (`--controller-config`, or the policy's `spec.controller`)

@@ -6,27 +6,28 @@
 //! top: one sign-in Ingress per protected browser host, and (with
 //! `--controller traefik`) the forwardAuth Middlewares.
 //!
-//! **Which level a path gets.** A location protects more than the path that
-//! wrote it: a `Prefix /` also serves every path no other Ingress of the host
-//! defines, a `Prefix /api` serves `/api/admin`, a `spec.defaultBackend` of the
-//! host's first Ingress serves its unmatched paths. So the level of an
-//! Ingress path is the policy need of a `GET` of the path itself, tightened
-//! ([`Need::and`]) by the needs of the request paths ingress-nginx routes to
-//! the same location. Those request paths are the ones `stepup lint` probes
-//! (each location's own path, a sample of every policy rule path, the
-//! built-in and configured sensitive paths, `/` on sensitive hosts), routed
-//! through the same [`RouteTable`] model; that is what makes generate's
-//! output lint clean. Splitting an Ingress changes the routing (new objects
-//! are the newest, and a host's root location belongs to its oldest
-//! Ingress), so the plan is recomputed on its own output until it no longer
-//! changes. Each tightening is reported as a note. When a location's `GET`
-//! needs nothing but another method there needs a login (a policy rule for
-//! `POST` only), the location is protected at that method's level: nginx
-//! cannot tell methods apart per location. A level that combines two
-//! incomparable policy levels becomes the weakest policy level satisfying
-//! both, or `deny` when there is none (with a note). Paths no rule covers
-//! that look sensitive (lint's heuristics, or an Ingress labelled or
-//! annotated `stepup.dev/sensitive: "true"`) need at least `authenticated`.
+//! **Which level a path gets** (`generate/assess.rs`, docs/generate.md). A location
+//! serves more than the path that wrote it: a `Prefix /` also serves every
+//! path no other Ingress of the host defines, a `Prefix /api` serves
+//! `/api/admin`, a `spec.defaultBackend` of the host's first Ingress serves
+//! its unmatched paths. The request paths ingress-nginx routes to a
+//! location are the ones `stepup lint` probes (each location's own path, a
+//! sample of every policy rule path, the built-in and configured sensitive
+//! paths, `/` on sensitive hosts), routed through the same [`RouteTable`]
+//! model; that is what makes generate's output lint clean. A path's level
+//! is its *own*: what a path below it that no narrower pattern names needs
+//! (for an exact path, the path itself; a rule for `POST` only counts where
+//! `GET` needs nothing, as nginx cannot tell methods apart per location).
+//! It is never raised to the strictest of what it serves, nor to `deny`
+//! because those needs differ: that took whole sites down (issue 17).
+//! Requests of another level are sub-paths: `--split` writes each as a path
+//! of its own (`generate/carve.rs`); what cannot be written falls back as that
+//! says, with a note. Splitting changes the routing (new objects are the
+//! newest, and a host's root location belongs to its oldest Ingress), so
+//! the plan is recomputed on its own output until it no longer changes.
+//! Paths no rule covers that look sensitive (lint's heuristics, or an
+//! Ingress labelled or annotated `stepup.dev/sensitive: "true"`) need at
+//! least `authenticated`.
 //!
 //! **What is written.** ingress-nginx (`--controller nginx`, the default):
 //! `auth-url: <authService.url>/auth?level=L&rule=R&host=$host` (`&rule=` only when one
@@ -42,15 +43,24 @@
 //! existing value). Public paths get no auth annotations.
 //!
 //! **One auth annotation covers a whole Ingress.** Without `--split`, an
-//! Ingress whose paths need different levels is protected at the strictest
-//! one, with a note (public paths then need a login). With `--split`, it
-//! becomes one Ingress per level: the public paths keep the original name,
-//! each protected level is `<name>-<level>`; an Ingress of a single level
-//! keeps its name. The parts keep the original's labels, annotations,
-//! class and TLS; new parts drop server-set metadata (`uid`,
-//! `resourceVersion`, `creationTimestamp`, …) and `status`. Rules without
-//! paths stay in the first part; `spec.defaultBackend` goes to the part of its
-//! level.
+//! Ingress with a path that serves sub-paths of other levels keeps its level
+//! (none, or what its auth-url asks for), with a note listing them and
+//! `--split`; an Ingress whose paths need different levels is protected at
+//! the strictest one, with a note (public paths then need a login), unless
+//! that would raise a public catch-all (`/`, a defaultBackend) or no policy
+//! level meets them all: then its level is left unchanged, with a note.
+//! With `--split`, it becomes one Ingress per level: the public paths keep
+//! the original name, each protected level is `<name>-<level>`; an Ingress
+//! of a single level keeps its name. Carved sub-paths go to the part of
+//! their level. The parts keep the original's labels, annotations, class
+//! and TLS; new parts drop server-set metadata (`uid`, `resourceVersion`,
+//! `creationTimestamp`, …) and `status`. Rules without paths stay in the
+//! first part; `spec.defaultBackend` goes to the part of its level.
+//!
+//! **Classes.** An Ingress of a class the controller does not serve
+//! (`--ingress-class`, default `nginx`, and the input's IngressClasses with
+//! controller `k8s.io/ingress-nginx`) is passed through unchanged, with a
+//! note.
 //!
 //! **Only stepup's own annotations are replaced**: a stepup auth-url, an
 //! auth-signin pointing at `<signinPath>/signin`, an auth-response-headers
@@ -97,6 +107,9 @@
 //! class (class-less Ingresses with the controller's default class) is one
 //! controller.
 
+mod assess;
+mod carve;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Map, Value, json};
@@ -104,7 +117,7 @@ use serde_json::{Map, Value, json};
 use crate::annotations::{Enforcement, auth_of, is_stepup_url};
 use crate::coverage::{Probe, literal_sample, probe_host, probe_host_of, probes, required};
 use crate::error::InputError;
-use crate::ingress::{Backend, Ingress, Loaded, NGINX, load_text};
+use crate::ingress::{Backend, Ingress, Loaded, NGINX, PathType, load_text};
 use crate::policy::{DENY, Need, Policy};
 use crate::routing::{CATCH_ALL, Classes, Location, Outcome, RouteTable, Server};
 
@@ -119,13 +132,23 @@ pub enum Controller {
 }
 
 /// Options of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Options {
     /// Target controller.
     pub controller: Controller,
-    /// One Ingress per level.
+    /// One Ingress per level, and sub-paths of another level as paths of
+    /// their own (see `carve.rs`).
     pub split: bool,
+    /// Ingress classes the controller serves (`--ingress-class`); empty:
+    /// `nginx` (`traefik` for Traefik). IngressClass objects of the input
+    /// whose `spec.controller` is the controller's are served too.
+    pub classes: Vec<String>,
 }
+
+/// `spec.controller` of ingress-nginx's IngressClasses.
+pub const NGINX_CONTROLLER: &str = "k8s.io/ingress-nginx";
+/// `spec.controller` of Traefik's IngressClasses.
+pub const TRAEFIK_CONTROLLER: &str = "traefik.io/ingress-controller";
 
 /// Annotation recording the level stepup chose.
 pub const LEVEL_ANNOTATION: &str = "stepup.dev/level";
@@ -226,7 +249,16 @@ pub fn plan_ingress(
         );
         notes.pop()
     } else {
-        None
+        // One path serving sub-paths of other levels (a `Prefix /` with
+        // /admin below): what --split would carve out.
+        let carves = round.accs[si]
+            .iter()
+            .enumerate()
+            .any(|(ii, a)| !g.assess(s, ii, a).cuts.is_empty());
+        let prefix = format!("{key}: path ");
+        carves
+            .then(|| g.notes.iter().find(|n| n.starts_with(&prefix)).cloned())
+            .flatten()
     };
     let annotations = round.values[si]
         .first()
@@ -279,11 +311,27 @@ enum Node {
     List(Value, Vec<Node>),
 }
 
-/// Something an Ingress serves: one of its paths, or its defaultBackend.
+/// Something an Ingress serves: one of its paths, its defaultBackend, or a
+/// sub-path `--split` carved out of one of its paths (`Src::carves`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Item {
     Path { rule: usize, path: usize },
     DefaultBackend,
+    Carve { carve: usize },
+}
+
+/// A sub-path written as an Ingress path of its own (`carve.rs`): the same
+/// host and backend as path `path` of rule `rule`.
+#[derive(Debug, Clone)]
+struct Carved {
+    rule: usize,
+    path: usize,
+    /// The item it was carved from.
+    parent: usize,
+    cut: carve::Cut,
+    /// At least this need (a narrowed cut is protected at the need of the
+    /// pattern it stands for).
+    floor: Need,
 }
 
 /// An input Ingress.
@@ -298,6 +346,8 @@ struct Src {
     items: Vec<Item>,
     /// Labelled or annotated `stepup.dev/sensitive: "true"`.
     sensitive: bool,
+    /// Sub-paths carved out (`--split`), referenced by `Item::Carve`.
+    carves: Vec<Carved>,
 }
 
 /// The level stepup's auth already on `s` asks for, as a need: its
@@ -375,7 +425,12 @@ struct Source {
 #[derive(Debug, Clone, Default)]
 struct Acc {
     base: Option<Source>,
+    /// For a prefix, a path below it no narrower pattern names
+    /// ([`carve::below`]): the level of the prefix as a whole.
+    own: Option<Source>,
     probes: Vec<Source>,
+    /// The host is in regex mode (paths compare case-insensitively).
+    fold: bool,
 }
 
 impl Acc {
@@ -446,6 +501,7 @@ impl<'a> Gen<'a> {
                 ),
             ));
         }
+        let served = served_classes(opts, &loaded.classes);
         let mut srcs = Vec::new();
         for (raw, typed) in raws.into_iter().zip(loaded.ingresses) {
             let mut items = Vec::new();
@@ -457,7 +513,7 @@ impl<'a> Gen<'a> {
             if typed.default_backend.is_some() {
                 items.push(Item::DefaultBackend);
             }
-            let skip = skip_reason(policy, &typed);
+            let skip = unserved(opts, &typed, &served).or_else(|| skip_reason(policy, &typed));
             let sensitive = crate::coverage::marked_sensitive(&typed);
             srcs.push(Src {
                 raw,
@@ -465,6 +521,7 @@ impl<'a> Gen<'a> {
                 skip,
                 items,
                 sensitive,
+                carves: Vec::new(),
             });
         }
         let keys = srcs.iter().map(|s| s.typed.key()).collect();
@@ -503,22 +560,24 @@ impl<'a> Gen<'a> {
     /// does the level of stepup's auth-url a source already carries
     /// ([`written_floor`]): generate raises a level, never lowers one.
     fn settle(&mut self, floors: &[(usize, Need)]) -> Result<(Round, Vec<Vec<Need>>), InputError> {
-        let mut needs: Vec<Vec<Need>> = self
-            .srcs
-            .iter()
-            .map(|s| vec![Need::Public; s.items.len()])
-            .collect();
         let written: Vec<(usize, Need)> = self
             .srcs
             .iter()
             .enumerate()
             .filter_map(|(i, s)| written_floor(self.policy, s).map(|n| (i, n)))
             .collect();
-        for (si, floor) in floors.iter().chain(&written) {
-            if let Some(ns) = needs.get_mut(*si) {
-                ns.iter_mut().for_each(|n| *n = n.and(floor));
+        let mut floor = vec![Need::Public; self.srcs.len()];
+        for (si, f) in floors.iter().chain(&written) {
+            if let Some(x) = floor.get_mut(*si) {
+                *x = x.and(f);
             }
         }
+        let mut needs: Vec<Vec<Need>> = self
+            .srcs
+            .iter()
+            .zip(&floor)
+            .map(|(s, f)| vec![f.clone(); s.items.len()])
+            .collect();
         let mut accs: Vec<Vec<Acc>> = self
             .srcs
             .iter()
@@ -527,17 +586,17 @@ impl<'a> Gen<'a> {
         let mut converged = false;
         for _ in 0..MAX_ROUNDS {
             let round = self.round(&needs, &accs, &mut Vec::new())?;
-            let next: Vec<Vec<Need>> = needs
-                .iter()
-                .zip(&round.accs)
-                .map(|(ns, acs)| ns.iter().zip(acs).map(|(n, a)| n.and(&a.need())).collect())
-                .collect();
             accs = round.accs;
-            if next == needs {
+            let grew = self.opts.split && self.carve_round(&accs, &floor);
+            let next = self.next_needs(&accs, &floor);
+            if !grew && next == needs {
                 converged = true;
                 break;
             }
             needs = next;
+            for (si, s) in self.srcs.iter().enumerate() {
+                accs[si].resize(s.items.len(), Acc::default());
+            }
         }
         let mut notes = Vec::new();
         for s in &self.srcs {
@@ -551,12 +610,86 @@ impl<'a> Gen<'a> {
             ));
         }
         let round = self.round(&needs, &accs, &mut notes)?;
-        self.tightening_notes(&round, &mut notes);
+        self.fallback_notes(&round, &mut notes);
+        self.host_rule_notes(&mut notes);
         self.kept_level_notes(&round, &written, &mut notes);
         let mut seen = BTreeSet::new();
         notes.retain(|n| seen.insert(n.clone()));
         self.notes = notes;
         Ok((round, needs))
+    }
+
+    /// Each item's need from what reached it, with its source's floor.
+    fn next_needs(&self, accs: &[Vec<Acc>], floor: &[Need]) -> Vec<Vec<Need>> {
+        self.srcs
+            .iter()
+            .enumerate()
+            .map(|(si, s)| {
+                (0..s.items.len())
+                    .map(|ii| match accs[si].get(ii) {
+                        Some(a) => self.assess(s, ii, a).need.and(&floor[si]),
+                        None => floor[si].clone(),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// `--split`: add the sub-paths the round's verdicts ask for as items
+    /// of their own. Whether each serves what it was cut for shows in the
+    /// next round's routing. True when an item was added.
+    fn carve_round(&mut self, accs: &[Vec<Acc>], floor: &[Need]) -> bool {
+        let mut add: Vec<(usize, Carved)> = Vec::new();
+        for (si, s) in self.srcs.iter().enumerate() {
+            if s.skip.is_some() {
+                continue;
+            }
+            for (ii, acc) in accs[si].iter().enumerate().take(s.items.len()) {
+                let Some((rule, _, _)) = item_path(s, s.items[ii]) else {
+                    continue;
+                };
+                let path = match s.items[ii] {
+                    Item::Path { path, .. } => path,
+                    Item::Carve { carve } => s.carves[carve].path,
+                    Item::DefaultBackend => continue,
+                };
+                for (cut, need, _) in self.assess(s, ii, acc).cuts {
+                    let floor = if cut.narrowed {
+                        need.and(&floor[si])
+                    } else {
+                        floor[si].clone()
+                    };
+                    let dup = add.iter_mut().find(|(i, c)| {
+                        *i == si
+                            && c.rule == rule
+                            && c.cut.path == cut.path
+                            && c.cut.exact == cut.exact
+                    });
+                    match dup {
+                        Some((_, c)) => c.floor = c.floor.and(&floor),
+                        None => add.push((
+                            si,
+                            Carved {
+                                rule,
+                                path,
+                                parent: ii,
+                                cut,
+                                floor,
+                            },
+                        )),
+                    }
+                }
+            }
+        }
+        let grew = !add.is_empty();
+        for (si, c) in add {
+            let s = &mut self.srcs[si];
+            s.carves.push(c);
+            s.items.push(Item::Carve {
+                carve: s.carves.len() - 1,
+            });
+        }
+        grew
     }
 
     /// One round: plan with `needs`, render, route, and collect what reaches
@@ -611,7 +744,7 @@ impl<'a> Gen<'a> {
             .collect();
         for (g, list) in groups {
             let t = RouteTable::build(list, &self.classes(&g).into())?;
-            self.probe(&t, &parts, &owner, &mut accs);
+            self.probe(&t, &g, &parts, &owner, &mut accs);
         }
         Ok(Round {
             parts,
@@ -662,91 +795,13 @@ impl<'a> Gen<'a> {
         accs: &[Acc],
         notes: &mut Vec<String>,
     ) -> Result<Vec<Part>, InputError> {
-        let whole = |level: Option<Lvl>| Part {
-            name: s.typed.name.clone(),
-            renamed: false,
-            items: (0..s.items.len()).collect(),
-            primary: true,
-            level,
-            rule: None,
-            signin: false,
-        };
         if s.skip.is_some() {
-            return Ok(vec![whole(None)]);
+            return Ok(vec![self.whole(s, None)]);
         }
-        let key = s.typed.key();
-        let mut parts = if !self.opts.split {
-            let all = needs.iter().fold(Need::Public, |a, n| a.and(n));
-            let level = self.resolve(&all, &key, notes);
-            let labels: BTreeSet<Option<String>> = needs
-                .iter()
-                .map(|n| self.resolve(n, &key, &mut Vec::new()).map(|l| l.name))
-                .collect();
-            if labels.len() > 1 {
-                self.mixed_note(s, needs, level.as_ref(), notes);
-            }
-            vec![whole(level)]
+        let mut parts = if self.opts.split {
+            self.split_parts(s, needs, notes)?
         } else {
-            let mut groups: BTreeMap<(usize, String), (Option<Lvl>, Vec<usize>)> = BTreeMap::new();
-            for (ii, n) in needs.iter().enumerate() {
-                let l = self.resolve(n, &key, notes);
-                let order = self.level_order(l.as_ref());
-                let name = l.as_ref().map_or_else(String::new, |l| l.name.clone());
-                groups
-                    .entry((order, name))
-                    .or_insert((l, Vec::new()))
-                    .1
-                    .push(ii);
-            }
-            if groups.len() <= 1 {
-                let level = groups.into_values().next().and_then(|(l, _)| l);
-                vec![whole(level)]
-            } else {
-                let mut out = Vec::new();
-                for (i, (level, items)) in groups.into_values().enumerate() {
-                    let name = match &level {
-                        None => s.typed.name.clone(),
-                        Some(l) => part_name(&s.typed.name, &l.name),
-                    };
-                    let renamed = name != s.typed.name;
-                    if renamed {
-                        let k = format!("{}/{name}", s.typed.namespace);
-                        if self.keys.contains(&k) {
-                            return Err(InputError::at(
-                                &s.typed.origin.file,
-                                s.typed.origin.line,
-                                format!(
-                                    "cannot split Ingress {key}: its part {k} would replace an existing Ingress of that name; rename one of them"
-                                ),
-                            ));
-                        }
-                    }
-                    out.push(Part {
-                        name,
-                        renamed,
-                        items,
-                        primary: i == 0,
-                        level,
-                        rule: None,
-                        signin: false,
-                    });
-                }
-                let names: Vec<String> = out
-                    .iter()
-                    .map(|p| {
-                        let l = p.level.as_ref().map_or("public", |l| l.name.as_str());
-                        format!("{}/{} ({l})", s.typed.namespace, p.name)
-                    })
-                    .collect();
-                let mut msg = format!("{key} split into {}", names.join(", "));
-                if out.iter().all(|p| p.renamed) {
-                    msg.push_str(&format!(
-                        "; delete {key} when applying (or use kubectl apply --prune)"
-                    ));
-                }
-                notes.push(msg);
-                out
-            }
+            vec![self.whole(s, self.single_level(s, needs, accs, notes))]
         };
         for p in &mut parts {
             if let Some(l) = &p.level {
@@ -756,6 +811,190 @@ impl<'a> Gen<'a> {
             }
         }
         Ok(parts)
+    }
+
+    /// The source as one part.
+    fn whole(&self, s: &Src, level: Option<Lvl>) -> Part {
+        Part {
+            name: s.typed.name.clone(),
+            renamed: false,
+            items: (0..s.items.len()).collect(),
+            primary: true,
+            level,
+            rule: None,
+            signin: false,
+        }
+    }
+
+    /// Without `--split`: one level for the whole Ingress. A path that
+    /// serves sub-paths of other levels, a public catch-all that the other
+    /// paths would raise, or levels no policy level meets together leave
+    /// the level unchanged (what the Ingress already asks for, if anything),
+    /// with a note; otherwise the strictest of its paths' levels.
+    fn single_level(
+        &self,
+        s: &Src,
+        needs: &[Need],
+        accs: &[Acc],
+        notes: &mut Vec<String>,
+    ) -> Option<Lvl> {
+        let key = s.typed.key();
+        let all = needs.iter().fold(Need::Public, |a, n| a.and(n));
+        let unchanged =
+            || written_floor(self.policy, s).and_then(|f| self.resolve(&f, &key, &mut Vec::new()));
+        let mut mixed = Vec::new();
+        for (ii, acc) in accs.iter().enumerate().take(s.items.len()) {
+            let v = self.assess(s, ii, acc);
+            let mut subs: Vec<String> = Vec::new();
+            for (cut, need, _) in &v.cuts {
+                let l = self.resolve(need, "", &mut Vec::new());
+                let ty = if cut.exact { "Exact" } else { "Prefix" };
+                let d = format!(
+                    "{} {ty} {}",
+                    cut.path,
+                    l.map_or("public".to_string(), |l| l.name)
+                );
+                if !subs.contains(&d) {
+                    subs.push(d);
+                }
+            }
+            if !subs.is_empty() {
+                let own = self.resolve(&v.own, "", &mut Vec::new());
+                mixed.push(format!(
+                    "path {} is {} but serves {}",
+                    item_label(s, s.items[ii]),
+                    own.map_or("public".to_string(), |l| l.name),
+                    subs.join(", ")
+                ));
+            }
+        }
+        if !mixed.is_empty() {
+            let l = unchanged();
+            notes.push(format!(
+                "{key}: {}; one auth annotation covers every path of an Ingress, so its level is left {} (neither deny nor the strictest); pass --split to write each sub-path as a path of its own at its level",
+                mixed.join("; "),
+                l.as_ref().map_or("unset (public)".to_string(), |l| format!("at {}", l.name))
+            ));
+            return l;
+        }
+        let raises_catch_all = (0..s.items.len())
+            .any(|ii| is_catch_all(s, s.items[ii]) && needs[ii] == Need::Public)
+            && all != Need::Public;
+        if raises_catch_all || !self.satisfiable(&all) {
+            let l = unchanged();
+            self.mixed_note(s, needs, l.as_ref(), notes);
+            return l;
+        }
+        let level = self.resolve(&all, &key, notes);
+        let labels: BTreeSet<Option<String>> = needs
+            .iter()
+            .map(|n| self.resolve(n, &key, &mut Vec::new()).map(|l| l.name))
+            .collect();
+        if labels.len() > 1 {
+            self.mixed_note(s, needs, level.as_ref(), notes);
+        }
+        level
+    }
+
+    /// With `--split`: one part per level. A carved sub-path of the same
+    /// level as the path it was carved from is not written.
+    fn split_parts(
+        &self,
+        s: &Src,
+        needs: &[Need],
+        notes: &mut Vec<String>,
+    ) -> Result<Vec<Part>, InputError> {
+        let key = s.typed.key();
+        let levels: Vec<Option<Lvl>> = needs.iter().map(|n| self.resolve(n, &key, notes)).collect();
+        let name_of = |l: &Option<Lvl>| l.as_ref().map(|l| l.name.clone());
+        let mut groups: BTreeMap<(usize, String), (Option<Lvl>, Vec<usize>)> = BTreeMap::new();
+        for (ii, l) in levels.iter().enumerate() {
+            if let Item::Carve { carve } = s.items[ii] {
+                let parent = s.carves.get(carve).map(|c| c.parent);
+                if parent.and_then(|pi| levels.get(pi)).map(name_of) == Some(name_of(l)) {
+                    continue;
+                }
+            }
+            let order = self.level_order(l.as_ref());
+            let name = name_of(l).unwrap_or_default();
+            groups
+                .entry((order, name))
+                .or_insert((l.clone(), Vec::new()))
+                .1
+                .push(ii);
+        }
+        if groups.len() <= 1 {
+            let (level, items) = groups.into_values().next().unwrap_or((None, Vec::new()));
+            let mut p = self.whole(s, level);
+            if !s.carves.is_empty() {
+                p.items = items;
+            }
+            return Ok(vec![p]);
+        }
+        let mut out = Vec::new();
+        for (i, (level, items)) in groups.into_values().enumerate() {
+            let name = match &level {
+                None => s.typed.name.clone(),
+                Some(l) => part_name(&s.typed.name, &l.name),
+            };
+            let renamed = name != s.typed.name;
+            if renamed {
+                let k = format!("{}/{name}", s.typed.namespace);
+                if self.keys.contains(&k) {
+                    return Err(InputError::at(
+                        &s.typed.origin.file,
+                        s.typed.origin.line,
+                        format!(
+                            "cannot split Ingress {key}: its part {k} would replace an existing Ingress of that name; rename one of them"
+                        ),
+                    ));
+                }
+            }
+            out.push(Part {
+                name,
+                renamed,
+                items,
+                primary: i == 0,
+                level,
+                rule: None,
+                signin: false,
+            });
+        }
+        self.split_note(s, &out, notes);
+        Ok(out)
+    }
+
+    fn split_note(&self, s: &Src, out: &[Part], notes: &mut Vec<String>) {
+        let key = s.typed.key();
+        let names: Vec<String> = out
+            .iter()
+            .map(|p| {
+                let l = p.level.as_ref().map_or("public", |l| l.name.as_str());
+                let carved: Vec<String> = p
+                    .items
+                    .iter()
+                    .filter(|&&ii| matches!(s.items[ii], Item::Carve { .. }))
+                    .map(|&ii| item_label(s, s.items[ii]))
+                    .collect();
+                if carved.is_empty() {
+                    format!("{}/{} ({l})", s.typed.namespace, p.name)
+                } else {
+                    format!(
+                        "{}/{} ({l}; carved out: {})",
+                        s.typed.namespace,
+                        p.name,
+                        carved.join(" ")
+                    )
+                }
+            })
+            .collect();
+        let mut msg = format!("{key} split into {}", names.join(", "));
+        if out.iter().all(|p| p.renamed) {
+            msg.push_str(&format!(
+                "; delete {key} when applying (or use kubectl apply --prune)"
+            ));
+        }
+        notes.push(msg);
     }
 
     /// Sort key of a level: public, then policy order, then deny.
@@ -851,15 +1090,30 @@ impl<'a> Gen<'a> {
             .map(|((_, l), ps)| format!("{l}: {}", ps.join(" ")))
             .collect();
         let at = level.map_or("public", |l| l.name.as_str());
+        let strictest = by.keys().next_back().map_or("public", |(_, l)| l.as_str());
         let mut msg = format!(
-            "{} mixes levels ({}); one auth annotation covers every path of an Ingress, so all are protected at {at}",
+            "{} mixes levels ({}); one auth annotation covers every path of an Ingress",
             s.typed.key(),
             desc.join("; ")
         );
-        if let Some(((0, _), ps)) = by.iter().next() {
+        if at == strictest {
+            msg.push_str(&format!(", so all are protected at {at}"));
+            if let Some(((0, _), ps)) = by.iter().next() {
+                msg.push_str(&format!(
+                    " and the public paths {} now require a login",
+                    ps.join(" ")
+                ));
+            }
+        } else {
+            // A public catch-all, or levels no policy level meets at once.
+            let exposed: Vec<&str> = by
+                .iter()
+                .filter(|((o, _), _)| *o > self.level_order(level))
+                .flat_map(|(_, ps)| ps.iter().map(String::as_str))
+                .collect();
             msg.push_str(&format!(
-                " and the public paths {} now require a login",
-                ps.join(" ")
+                "; its level is left {at} (neither deny nor the strictest, which would put its public catch-all behind a login or refuse every request), so {} are exposed",
+                exposed.join(" ")
             ));
         }
         msg.push_str("; use --split for one Ingress per level");
@@ -882,71 +1136,18 @@ impl<'a> Gen<'a> {
         }
     }
 
-    fn tightening_notes(&self, r: &Round, notes: &mut Vec<String>) {
+    /// Notes for the requests no carved path serves, per rendered item.
+    fn fallback_notes(&self, r: &Round, notes: &mut Vec<String>) {
         for (si, s) in self.srcs.iter().enumerate() {
             if s.skip.is_some() {
                 continue;
             }
             for p in &r.parts[si] {
-                if p.level.is_none() {
-                    continue;
-                }
                 for &ii in &p.items {
-                    let acc = &r.accs[si][ii];
-                    let base = acc.base.as_ref().map_or(Need::Public, |b| b.get.clone());
-                    let need = acc.need();
-                    if base.satisfies(&need) {
-                        continue;
+                    if let Some(acc) = r.accs[si].get(ii) {
+                        let v = self.assess(s, ii, acc);
+                        self.verdict_notes(s, ii, &v, notes);
                     }
-                    let Some(l) = self.resolve(&need, "", &mut Vec::new()) else {
-                        continue;
-                    };
-                    let mut why = Vec::new();
-                    for pr in &acc.probes {
-                        let (n, m) = if pr.get != Need::Public {
-                            (&pr.get, "")
-                        } else {
-                            (&pr.meth, pr.method)
-                        };
-                        if *n == Need::Public || base.satisfies(n) {
-                            continue;
-                        }
-                        let d = if m.is_empty() || m == "GET" {
-                            format!("{} (needs {})", pr.path, n.label())
-                        } else {
-                            format!("{m} {} (needs {})", pr.path, n.label())
-                        };
-                        if !why.contains(&d) {
-                            why.push(d);
-                        }
-                    }
-                    let shown: Vec<String> = why.iter().take(3).cloned().collect();
-                    let more = if why.len() > 3 {
-                        format!(" and {} more", why.len() - 3)
-                    } else {
-                        String::new()
-                    };
-                    let what = match s.items[ii] {
-                        Item::DefaultBackend => "spec.defaultBackend".to_string(),
-                        it => format!("path {}", item_label(s, it)),
-                    };
-                    let verb = if acc.base.is_some() {
-                        "also serves"
-                    } else {
-                        "serves"
-                    };
-                    let how = if base == Need::Public {
-                        String::new()
-                    } else {
-                        format!(" (its own need: {})", base.label())
-                    };
-                    notes.push(format!(
-                        "{}/{} {what}{how} {verb} {}{more}: protected at {}",
-                        s.typed.namespace,
-                        p.name,
-                        shown.join(", "),
-                        l.name
-                    ));
                 }
             }
         }
@@ -954,49 +1155,65 @@ impl<'a> Gen<'a> {
 
     // === routing probes ===
 
+    /// Each item's own need, whether or not it is rendered this round: its
+    /// path as a request (`base`) and, for a prefix, a path below it
+    /// (`own`); in the regex mode of the server it is on.
+    fn own_needs(&self, t: &RouteTable, group: &str, accs: &mut [Vec<Acc>]) {
+        for (si, s) in self.srcs.iter().enumerate() {
+            if s.skip.is_some() || self.group_of(&s.typed) != group {
+                continue;
+            }
+            for (ii, &it) in s.items.iter().enumerate() {
+                let Some((rule, raw, ty)) = item_path(s, it) else {
+                    continue;
+                };
+                let host = probe_host_of(s.typed.rules[rule].host.as_deref());
+                let fold = t.servers[t.server_for(&host)].regex_mode;
+                let acc = &mut accs[si][ii];
+                acc.fold = fold;
+                let Some(sample) = literal_sample(raw) else {
+                    continue;
+                };
+                if ty != PathType::Exact {
+                    acc.own = Some(self.own_source(&host, carve::below(&sample), fold, s));
+                }
+                acc.base = Some(self.own_source(&host, sample, fold, s));
+            }
+        }
+    }
+
+    /// A request path's need for `GET`, and for the first other method that
+    /// needs more (a rule for `POST` only).
+    fn own_source(&self, host: &str, path: String, fold: bool, s: &Src) -> Source {
+        let need = |m: &str| required(self.policy, host, m, path.as_bytes(), fold, s.sensitive);
+        let (get, get_rule, _) = need("GET");
+        let (method, (meth, meth_rule, _)) = ["POST", "PUT", "PATCH", "DELETE"]
+            .into_iter()
+            .map(|m| (m, need(m)))
+            .find(|(_, n)| n.0 != Need::Public)
+            .unwrap_or(("GET", (get.clone(), get_rule, false)));
+        Source {
+            path,
+            method,
+            get,
+            get_rule,
+            meth,
+            meth_rule,
+        }
+    }
+
     /// Route lint's probe paths through `t` and record, per item of ours,
     /// which request paths reach it.
     fn probe(
         &self,
         t: &RouteTable,
+        group: &str,
         parts: &[Vec<Part>],
         owner: &BTreeMap<String, (usize, usize)>,
         accs: &mut [Vec<Acc>],
     ) {
         let policy = self.policy;
-        let here: BTreeSet<String> = t.ingresses.iter().map(Ingress::key).collect();
-        // Base: each item's own path.
-        for (si, s) in self.srcs.iter().enumerate() {
-            if s.skip.is_some() {
-                continue;
-            }
-            for p in &parts[si] {
-                if !here.contains(&format!("{}/{}", s.typed.namespace, p.name)) {
-                    continue;
-                }
-                for &ii in &p.items {
-                    let Item::Path { rule, path } = s.items[ii] else {
-                        continue;
-                    };
-                    let host = probe_host_of(s.typed.rules[rule].host.as_deref());
-                    let raw = &s.typed.rules[rule].paths[path].path;
-                    let Some(sample) = literal_sample(raw) else {
-                        continue;
-                    };
-                    let fold = t.servers[t.server_for(&host)].regex_mode;
-                    let (get, get_rule, _) =
-                        required(policy, &host, "GET", sample.as_bytes(), fold, s.sensitive);
-                    accs[si][ii].base = Some(Source {
-                        path: sample,
-                        method: "GET",
-                        meth: get.clone(),
-                        meth_rule: get_rule,
-                        get,
-                        get_rule,
-                    });
-                }
-            }
-        }
+        self.own_needs(t, group, accs);
         for s in &t.servers {
             let host = probe_host(s);
             for Probe { path, method, at } in probes(policy, s, &host) {
@@ -1057,7 +1274,7 @@ impl<'a> Gen<'a> {
         if p.renamed {
             rename(&mut v, &p.name);
         }
-        if p.items.len() != s.items.len() || !p.primary {
+        if p.items.len() != s.items.len() || !p.primary || !s.carves.is_empty() {
             keep_items(&mut v, s, p);
         }
         if let Some(l) = &p.level {
@@ -1067,77 +1284,7 @@ impl<'a> Gen<'a> {
         let ns = s.typed.namespace.clone();
         let policy = self.policy;
         let signin_path = policy.auth_service.as_ref().map(|a| a.signin_path.clone());
-        let mut desired: Vec<(String, String)> = Vec::new();
-        let mut keep_signin = false;
-        if let Some(l) = &p.level {
-            let base = self.auth_base()?;
-            match self.opts.controller {
-                Controller::Nginx => {
-                    let mut url = format!("{}/auth?level={}", base.url, l.name);
-                    if let Some(r) = p.rule.as_deref().filter(|r| url_token(r)) {
-                        url.push_str(&format!("&rule={r}"));
-                    }
-                    // nginx's `$host` in the auth-url (its validator allows
-                    // variables; the template expands them in `set $target`):
-                    // the host nginx routed on, which X-Original-URL
-                    // (`$http_host`) is not for an absolute-form request.
-                    url.push_str("&host=$host");
-                    desired.push((format!("{NGINX}auth-url"), url));
-                    if p.signin {
-                        let existing = s
-                            .typed
-                            .nginx("auth-signin")
-                            .filter(|v| !is_stepup_signin(v, &base.signin_path));
-                        if let Some(e) = existing {
-                            keep_signin = true;
-                            notes.push(format!("{ns}/{}: keeps its own auth-signin {e}", p.name));
-                        } else {
-                            if !base
-                                .signin_path
-                                .chars()
-                                .all(|c| c.is_ascii_alphanumeric() || "-._~/".contains(c))
-                            {
-                                return Err(InputError::file(
-                                    &policy.file,
-                                    format!(
-                                        "spec.authService.signinPath {:?} cannot be written into auth-signin (letters, digits and - . _ ~ / only)",
-                                        base.signin_path
-                                    ),
-                                ));
-                            }
-                            desired.push((
-                                format!("{NGINX}auth-signin"),
-                                format!(
-                                    "https://$host{}/signin?level={}",
-                                    base.signin_path, l.name
-                                ),
-                            ));
-                        }
-                    }
-                    let mut hs: Vec<String> = s
-                        .typed
-                        .nginx("auth-response-headers")
-                        .map(|h| {
-                            h.split(',')
-                                .map(|x| x.trim().to_string())
-                                .filter(|x| !x.is_empty())
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    for h in RESPONSE_HEADERS {
-                        if !hs.iter().any(|x| x.eq_ignore_ascii_case(h)) {
-                            hs.push(h.to_string());
-                        }
-                    }
-                    desired.push((format!("{NGINX}auth-response-headers"), hs.join(",")));
-                }
-                Controller::Traefik => {}
-            }
-            desired.push((LEVEL_ANNOTATION.into(), l.name.clone()));
-            if let Some(r) = &p.rule {
-                desired.push((RULE_ANNOTATION.into(), r.clone()));
-            }
-        }
+        let (desired, keep_signin) = self.desired(s, p, notes)?;
         let known: BTreeSet<String> = policy
             .levels
             .iter()
@@ -1233,16 +1380,98 @@ impl<'a> Gen<'a> {
         Ok(v)
     }
 
+    /// The annotations stepup wants on part `p` (key, value), and whether
+    /// the Ingress keeps an auth-signin of its own.
+    fn desired(
+        &self,
+        s: &Src,
+        p: &Part,
+        notes: &mut Vec<String>,
+    ) -> Result<(Vec<(String, String)>, bool), InputError> {
+        let ns = &s.typed.namespace;
+        let policy = self.policy;
+        let mut desired: Vec<(String, String)> = Vec::new();
+        let mut keep_signin = false;
+        if let Some(l) = &p.level {
+            let base = self.auth_base()?;
+            match self.opts.controller {
+                Controller::Nginx => {
+                    let mut url = format!("{}/auth?level={}", base.url, l.name);
+                    if let Some(r) = p.rule.as_deref().filter(|r| url_token(r)) {
+                        url.push_str(&format!("&rule={r}"));
+                    }
+                    // nginx's `$host` in the auth-url (its validator allows
+                    // variables; the template expands them in `set $target`):
+                    // the host nginx routed on, which X-Original-URL
+                    // (`$http_host`) is not for an absolute-form request.
+                    url.push_str("&host=$host");
+                    desired.push((format!("{NGINX}auth-url"), url));
+                    if p.signin {
+                        let existing = s
+                            .typed
+                            .nginx("auth-signin")
+                            .filter(|v| !is_stepup_signin(v, &base.signin_path));
+                        if let Some(e) = existing {
+                            keep_signin = true;
+                            notes.push(format!("{ns}/{}: keeps its own auth-signin {e}", p.name));
+                        } else {
+                            if !base
+                                .signin_path
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "-._~/".contains(c))
+                            {
+                                return Err(InputError::file(
+                                    &policy.file,
+                                    format!(
+                                        "spec.authService.signinPath {:?} cannot be written into auth-signin (letters, digits and - . _ ~ / only)",
+                                        base.signin_path
+                                    ),
+                                ));
+                            }
+                            desired.push((
+                                format!("{NGINX}auth-signin"),
+                                format!(
+                                    "https://$host{}/signin?level={}",
+                                    base.signin_path, l.name
+                                ),
+                            ));
+                        }
+                    }
+                    let mut hs: Vec<String> = s
+                        .typed
+                        .nginx("auth-response-headers")
+                        .map(|h| {
+                            h.split(',')
+                                .map(|x| x.trim().to_string())
+                                .filter(|x| !x.is_empty())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    for h in RESPONSE_HEADERS {
+                        if !hs.iter().any(|x| x.eq_ignore_ascii_case(h)) {
+                            hs.push(h.to_string());
+                        }
+                    }
+                    desired.push((format!("{NGINX}auth-response-headers"), hs.join(",")));
+                }
+                Controller::Traefik => {}
+            }
+            desired.push((LEVEL_ANNOTATION.into(), l.name.clone()));
+            if let Some(r) = &p.rule {
+                desired.push((RULE_ANNOTATION.into(), r.clone()));
+            }
+        }
+        Ok((desired, keep_signin))
+    }
+
     /// Give a protected part's hosts a TLS entry from another Ingress of the
     /// same namespace when it has none.
     fn copy_tls(&self, v: &mut Value, s: &Src, p: &Part, notes: &mut Vec<String>) {
         let hosts: BTreeSet<String> = p
             .items
             .iter()
-            .filter_map(|&ii| match s.items[ii] {
-                Item::Path { rule, .. } => s.typed.rules[rule].host.clone(),
-                Item::DefaultBackend => None,
-            })
+            .filter_map(|&ii| item_path(s, s.items[ii]))
+            .filter_map(|(rule, _, _)| s.typed.rules[rule].host.clone())
             .collect();
         for h in hosts {
             if s.typed
@@ -1314,7 +1543,7 @@ impl<'a> Gen<'a> {
                 let group = self.group_of(&s.typed);
                 let v = &values[si][pi];
                 for &ii in &p.items {
-                    let Item::Path { rule, .. } = s.items[ii] else {
+                    let Some((rule, _, _)) = item_path(s, s.items[ii]) else {
                         continue;
                     };
                     let host = s.typed.rules[rule].host.clone();
@@ -1501,6 +1730,7 @@ fn typed_part(s: &Src, p: &Part, v: &Value) -> Ingress {
             }
             continue;
         }
+        let orig = r.paths.clone();
         let mut pi = 0;
         r.paths.retain(|_| {
             pi += 1;
@@ -1509,6 +1739,18 @@ fn typed_part(s: &Src, p: &Part, v: &Value) -> Ingress {
                 path: pi - 1,
             })
         });
+        for c in carved_in(s, p, ri) {
+            if let Some(base) = orig.get(c.path) {
+                let mut x = base.clone();
+                x.path = c.cut.path.clone();
+                x.path_type = if c.cut.exact {
+                    PathType::Exact
+                } else {
+                    PathType::Prefix
+                };
+                r.paths.push(x);
+            }
+        }
         if !r.paths.is_empty() {
             rules.push(r);
         }
@@ -1585,6 +1827,54 @@ fn node(policy: &Policy, value: Value, in_ingress_list: bool, raws: &mut Vec<Val
     Node::Keep(value)
 }
 
+/// The classes the target controller serves: `--ingress-class` (default
+/// `nginx`, `traefik` for Traefik) and the input's IngressClasses whose
+/// `spec.controller` is the controller's (`k8s.io/ingress-nginx`).
+fn served_classes(opts: &Options, classes: &[crate::ingress::IngressClass]) -> BTreeSet<String> {
+    let (default, controller) = match opts.controller {
+        Controller::Nginx => ("nginx", NGINX_CONTROLLER),
+        Controller::Traefik => ("traefik", TRAEFIK_CONTROLLER),
+    };
+    let mut out: BTreeSet<String> = if opts.classes.is_empty() {
+        [default.to_string()].into()
+    } else {
+        opts.classes.iter().cloned().collect()
+    };
+    out.extend(
+        classes
+            .iter()
+            .filter(|c| c.controller == controller && !c.name.is_empty())
+            .map(|c| c.name.clone()),
+    );
+    out
+}
+
+/// Why an Ingress of a class the controller does not serve is left alone:
+/// that controller never reads its annotations (ingress-nginx `store.go`,
+/// the informer's handlers drop an Ingress `GetIngressClass` rejects), and whatever serves it would read
+/// `nginx.ingress.kubernetes.io/*` differently or not at all. Class-less
+/// Ingresses count as served (the safe side: a controller run with
+/// `--watch-ingress-without-class`, or a default IngressClass, serves them).
+/// With `--controller traefik` every class is taken as Traefik's (its
+/// NGINX-annotation provider reads `nginx`-class Ingresses), unless
+/// `--ingress-class` names the classes.
+fn unserved(opts: &Options, ing: &Ingress, served: &BTreeSet<String>) -> Option<String> {
+    let class = ing.class.as_deref()?;
+    if served.contains(class) || (opts.controller == Controller::Traefik && opts.classes.is_empty())
+    {
+        return None;
+    }
+    let (who, what) = match opts.controller {
+        Controller::Nginx => ("ingress-nginx", "nginx annotations"),
+        Controller::Traefik => ("Traefik", "Traefik middlewares"),
+    };
+    let list: Vec<&str> = served.iter().map(String::as_str).collect();
+    Some(format!(
+        "class {class} is not served by {who} (it serves {}; --ingress-class adds a class): no {what} written",
+        list.join(", ")
+    ))
+}
+
 fn skip_reason(policy: &Policy, ing: &Ingress) -> Option<String> {
     if ing.is_canary() {
         return Some("canary Ingress: ingress-nginx ignores its auth annotations".into());
@@ -1621,9 +1911,53 @@ fn meant_for_stepup(u: &str, policy: &Policy) -> bool {
     is_stepup_url(u, Some(policy)) || crate::annotations::looks_like_stepup(u)
 }
 
+/// The rule, path and type an item writes (`None`: the defaultBackend).
+fn item_path(s: &Src, it: Item) -> Option<(usize, &str, PathType)> {
+    match it {
+        Item::Path { rule, path } => {
+            let p = &s.typed.rules[rule].paths[path];
+            Some((rule, p.path.as_str(), p.path_type))
+        }
+        Item::Carve { carve } => {
+            let c = s.carves.get(carve)?;
+            let ty = if c.cut.exact {
+                PathType::Exact
+            } else {
+                PathType::Prefix
+            };
+            Some((c.rule, c.cut.path.as_str(), ty))
+        }
+        Item::DefaultBackend => None,
+    }
+}
+
+/// A path `/` (Prefix, ImplementationSpecific, or a regex starting there)
+/// or a defaultBackend: it serves every path of its host nothing longer
+/// claims.
+fn is_catch_all(s: &Src, it: Item) -> bool {
+    match it {
+        Item::DefaultBackend => true,
+        Item::Carve { .. } => false,
+        Item::Path { .. } => item_path(s, it).is_some_and(|(_, p, ty)| {
+            ty != PathType::Exact && matches!(crate::coverage::regex_literal_prefix(p), "" | "/")
+        }),
+    }
+}
+
 /// Whether the location `l` of server `s` was written by `item`.
 fn serves(src: &Src, item: Item, s: &Server, l: &Location) -> bool {
     match item {
+        Item::Carve { carve } => src.carves.get(carve).is_some_and(|c| {
+            let ty = if c.cut.exact {
+                PathType::Exact
+            } else {
+                PathType::Prefix
+            };
+            !l.is_default
+                && src.typed.rules[c.rule].host.as_deref().unwrap_or(CATCH_ALL) == s.name
+                && c.cut.path == l.ingress_path
+                && ty == l.written_type
+        }),
         // The root of a host whose first Ingress this is, or the catch-all
         // root a rule-less Ingress configures.
         Item::DefaultBackend => l.is_default || src.typed.rules.is_empty(),
@@ -1639,16 +1973,14 @@ fn serves(src: &Src, item: Item, s: &Server, l: &Location) -> bool {
 }
 
 fn item_label(s: &Src, it: Item) -> String {
-    match it {
-        Item::DefaultBackend => "defaultBackend".into(),
-        Item::Path { rule, path } => {
-            let r = &s.typed.rules[rule];
-            let p = &r.paths[path];
-            let path = if p.path.is_empty() { "/" } else { &p.path };
+    match item_path(s, it) {
+        None => "defaultBackend".into(),
+        Some((rule, path, ty)) => {
+            let path = if path.is_empty() { "/" } else { path };
             format!(
                 "{}{path} ({})",
-                r.host.as_deref().unwrap_or("*"),
-                p.path_type.as_str()
+                s.typed.rules[rule].host.as_deref().unwrap_or("*"),
+                ty.as_str()
             )
         }
     }
@@ -1657,16 +1989,15 @@ fn item_label(s: &Src, it: Item) -> String {
 /// API routes expect a 401, not a sign-in redirect: every host of the part
 /// starts with `api.` or every path is under `/api`.
 fn is_browser(s: &Src, p: &Part) -> bool {
-    !p.items.iter().all(|&ii| match s.items[ii] {
-        Item::Path { rule, path } => {
+    !p.items.iter().all(|&ii| match item_path(s, s.items[ii]) {
+        Some((rule, path, _)) => {
             let r = &s.typed.rules[rule];
-            let path = &r.paths[path].path;
             r.host.as_deref().is_some_and(|h| h.starts_with("api."))
                 || path
                     .strip_prefix("/api")
                     .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '(']))
         }
-        Item::DefaultBackend => false,
+        None => false,
     })
 }
 
@@ -1738,8 +2069,9 @@ fn keep_items(v: &mut Value, s: &Src, p: &Part) {
             .and_then(Value::as_array_mut);
         match paths {
             Some(paths) if !paths.is_empty() => {
-                let mine: Vec<Value> = std::mem::take(paths)
-                    .into_iter()
+                let orig = std::mem::take(paths);
+                let mut mine: Vec<Value> = orig
+                    .iter()
                     .enumerate()
                     .filter(|(pi, _)| {
                         has(Item::Path {
@@ -1747,8 +2079,19 @@ fn keep_items(v: &mut Value, s: &Src, p: &Part) {
                             path: *pi,
                         })
                     })
-                    .map(|(_, x)| x)
+                    .map(|(_, x)| x.clone())
                     .collect();
+                for c in carved_in(s, p, ri) {
+                    let Some(mut x) = orig.get(c.path).cloned() else {
+                        continue;
+                    };
+                    if let Some(o) = x.as_object_mut() {
+                        o.insert("path".into(), Value::from(c.cut.path.as_str()));
+                        let ty = if c.cut.exact { "Exact" } else { "Prefix" };
+                        o.insert("pathType".into(), Value::from(ty));
+                    }
+                    mine.push(x);
+                }
                 if !mine.is_empty() {
                     *paths = mine;
                     kept.push(r);
@@ -1762,6 +2105,18 @@ fn keep_items(v: &mut Value, s: &Src, p: &Part) {
         }
     }
     *rules = kept;
+}
+
+/// The carved sub-paths of rule `ri` in part `p`, in the part's order.
+fn carved_in<'s>(s: &'s Src, p: &Part, ri: usize) -> Vec<&'s Carved> {
+    p.items
+        .iter()
+        .filter_map(|&ii| match s.items[ii] {
+            Item::Carve { carve } => s.carves.get(carve),
+            _ => None,
+        })
+        .filter(|c| c.rule == ri)
+        .collect()
 }
 
 fn with_annotations(v: &mut Value, f: impl FnOnce(&mut Map<String, Value>)) {
