@@ -61,10 +61,6 @@ fn norm(t: PathType) -> PathType {
     }
 }
 
-fn upstream(ns: &str, b: &Backend) -> Option<String> {
-    RouteTable::upstream_of(ns, b)
-}
-
 /// The first canary merged into upstream `primary` (canaries in the
 /// sorted order, as `getBackendServers` merges them), as (canary Ingress,
 /// its backend).
@@ -76,14 +72,14 @@ fn first_alternative<'t>(t: &'t RouteTable, primary: &str) -> Option<(&'t Ingres
                 continue;
             };
             for p in &rule.paths {
-                let Some(alt) = upstream(&c.namespace, &p.backend) else {
+                let Some(alt) = RouteTable::upstream_of(&c.namespace, &p.backend) else {
                     continue;
                 };
                 for loc in &server.locations {
                     let Some(pri) = loc
                         .ingress
                         .and_then(|i| t.ingresses.get(i))
-                        .and_then(|o| upstream(&o.namespace, &loc.backend))
+                        .and_then(|o| RouteTable::upstream_of(&o.namespace, &loc.backend))
                     else {
                         continue;
                     };
@@ -116,7 +112,7 @@ fn policy_owner<'t>(t: &'t RouteTable, alt: &str) -> Option<&'t Ingress> {
                         .iter()
                         .flat_map(|r| r.paths.iter().map(|p| &p.backend)),
                 )
-                .any(|b| upstream(&i.namespace, b).as_deref() == Some(alt))
+                .any(|b| RouteTable::upstream_of(&i.namespace, b).as_deref() == Some(alt))
         })
         .filter(|i| i.is_canary())
 }
@@ -128,9 +124,9 @@ pub fn at_location(
     owner: &Ingress,
     sent: &Sent,
 ) -> Option<CanaryView> {
-    let primary = upstream(&owner.namespace, &l.backend)?;
+    let primary = RouteTable::upstream_of(&owner.namespace, &l.backend)?;
     let (canary, backend) = first_alternative(t, &primary)?;
-    let alt = upstream(&canary.namespace, backend)?;
+    let alt = RouteTable::upstream_of(&canary.namespace, backend)?;
     let mut view = CanaryView {
         ingress: canary.key(),
         backend: backend.to_string(),
