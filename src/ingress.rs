@@ -1087,8 +1087,8 @@ fn removed_api_note(
         namespace: meta("namespace").unwrap_or("default").to_string(),
         name: name.to_string(),
         message: format!(
-            "Ingress {name} uses apiVersion {api}, removed in Kubernetes 1.22 (no API server since serves it); \
-             it was converted to networking.k8s.io/v1 as the API server converted it and linted as such"
+            "Ingress {name} uses apiVersion {api}, removed in Kubernetes 1.22 (API servers since reject it); \
+             it was converted to networking.k8s.io/v1 as the API server converted it, and linted as converted"
         ),
         hint: "Convert the manifest: `kubectl convert -f FILE --output-version networking.k8s.io/v1` \
                (the kubectl-convert plugin), then review pathType (ImplementationSpecific was the default)."
