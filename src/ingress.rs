@@ -584,7 +584,7 @@ pub fn read_all(inputs: &[PathBuf]) -> (Vec<(String, String)>, Vec<Problem>) {
         } else if input.is_dir() {
             let mut files = Vec::new();
             let mut unlisted = Vec::new();
-            walk(input, &mut files, &mut unlisted);
+            walk(input, 0, &mut files, &mut unlisted);
             for (name, e) in unlisted {
                 read(name, Err(e));
             }
@@ -621,9 +621,23 @@ fn read_stdin() -> Result<String, InputError> {
 /// The manifest files under `dir`, in name order, recursively. Hidden
 /// folders and files are read (`.k8s/` is a common home for manifests);
 /// only `.git` is skipped (a repository's own database, never manifests).
-/// A directory that cannot be listed is in `failed`.
-fn walk(dir: &Path, files: &mut Vec<PathBuf>, failed: &mut Vec<(String, InputError)>) {
+/// A directory that cannot be listed, or nested deeper than
+/// [`MAX_WALK_DEPTH`] (a symlink loop), is in `failed`.
+fn walk(
+    dir: &Path,
+    depth: usize,
+    files: &mut Vec<PathBuf>,
+    failed: &mut Vec<(String, InputError)>,
+) {
     let name = dir.display().to_string();
+    if depth > MAX_WALK_DEPTH {
+        let err = InputError::file(
+            &name,
+            format!("more than {MAX_WALK_DEPTH} directories deep (a symlink loop?): not read"),
+        );
+        failed.push((name, err));
+        return;
+    }
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
@@ -638,8 +652,19 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, failed: &mut Vec<(String, InputErr
         if p.file_name().is_some_and(|n| n == ".git") {
             continue;
         }
-        if p.is_dir() {
-            walk(&p, files, failed);
+        // One stat per entry; an entry that cannot be resolved (a dangling
+        // symlink, a symlink loop the OS refuses) is reported, not skipped.
+        let meta = match fs::metadata(&p) {
+            Ok(m) => m,
+            Err(e) => {
+                let name = p.display().to_string();
+                let err = InputError::file(&name, format!("cannot read: {e}"));
+                failed.push((name, err));
+                continue;
+            }
+        };
+        if meta.is_dir() {
+            walk(&p, depth + 1, files, failed);
         } else if matches!(
             p.extension().and_then(|e| e.to_str()),
             Some("yaml" | "yml" | "json")
@@ -648,6 +673,9 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, failed: &mut Vec<(String, InputErr
         }
     }
 }
+
+/// How deep [`walk`] descends.
+const MAX_WALK_DEPTH: usize = 64;
 
 /// Read a file with the size cap.
 pub fn read_capped(path: &Path) -> Result<String, InputError> {
@@ -1423,6 +1451,30 @@ spec:
         let l = load_paths(&[dir.path().to_path_buf()]).unwrap();
         let names: Vec<&str> = l.ingresses.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(names, ["b", "a"]);
+    }
+
+    /// Reading hidden folders must not loop forever on a symlink cycle.
+    #[cfg(unix)]
+    #[test]
+    fn regression_a_symlink_loop_is_a_problem_not_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), ING).unwrap();
+        std::os::unix::fs::symlink(dir.path(), dir.path().join(".loop")).unwrap();
+        let l = load_paths_with(&[dir.path().to_path_buf()], &LoadOptions::default());
+        // The OS may refuse first (ELOOP: "cannot list directory").
+        let unreadable: Vec<&Problem> = l
+            .problems
+            .iter()
+            .filter(|p| p.kind == ProblemKind::Unreadable)
+            .collect();
+        assert!(
+            unreadable
+                .iter()
+                .any(|p| p.message.contains("directories deep")
+                    || p.message.contains("cannot list directory")
+                    || p.message.contains("cannot read")),
+            "{unreadable:?}"
+        );
     }
 
     #[test]
