@@ -984,11 +984,24 @@ fn run_lint(out: &mut impl Write, a: LintArgs, quiet: bool) -> Result<u8, Failur
         LintFormat::Junit => crate::render::junit(out, &report)?,
         LintFormat::Github => crate::render::github(out, &report)?,
     }
-    // Input that could not be read fails the run after the report: a
-    // report on part of the input must not pass as a clean one.
-    let unreadable = problems
+    // Input that could not be read fails the run after the report (a
+    // report on part of the input must not pass as a clean one), and is
+    // said on stderr too, as every command says an input error.
+    out.flush()?;
+    let mut unreadable = false;
+    for p in problems
         .iter()
-        .any(|p| p.kind == crate::ingress::ProblemKind::Unreadable);
+        .filter(|p| p.kind == crate::ingress::ProblemKind::Unreadable)
+    {
+        unreadable = true;
+        eprintln!("{} {}", "error:".red().bold(), p.to_line());
+    }
+    if empty {
+        eprintln!(
+            "{} no Ingress found: {summary}; pass --allow-empty if that is expected",
+            "error:".red().bold()
+        );
+    }
     Ok(if empty || unreadable {
         exit::INPUT
     } else {

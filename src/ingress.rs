@@ -1112,6 +1112,7 @@ fn removed_api_note(
             file: cx.file.clone(),
             line,
         },
+        column: None,
         namespace: meta("namespace").unwrap_or("default").to_string(),
         name: name.to_string(),
         message: format!(
@@ -1166,6 +1167,7 @@ fn substitute(
                 file: cx.file.clone(),
                 line: cx.lines.line_of(&format!("{at}{pointer}")).unwrap_or(line),
             },
+            column: None,
             namespace: namespace.clone(),
             name: name.clone(),
         }));

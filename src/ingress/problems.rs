@@ -42,6 +42,8 @@ pub struct Problem {
     pub kind: ProblemKind,
     /// Where (line 0: the whole file).
     pub origin: Origin,
+    /// The column, for a syntax error.
+    pub column: Option<u32>,
     /// Namespace of the object, when known (`""` otherwise).
     pub namespace: String,
     /// Name of the object, when known (`""` otherwise).
@@ -64,10 +66,10 @@ impl Problem {
 
     /// `file:line: message (hint)`, as printed on stderr.
     pub fn to_line(&self) -> String {
-        let at = if self.origin.line == 0 {
-            self.origin.file.to_string()
-        } else {
-            self.origin.to_string()
+        let at = match (self.origin.line, self.column) {
+            (0, _) => self.origin.file.to_string(),
+            (_, Some(c)) => format!("{}:{c}", self.origin),
+            (_, None) => self.origin.to_string(),
         };
         if self.hint.is_empty() {
             format!("{at}: {}", self.message)
@@ -82,13 +84,14 @@ impl Problem {
     pub fn unreadable(file: &str, e: &InputError, namespace: &str, name: &str) -> Vec<Problem> {
         e.messages()
             .map(|m| {
-                let (line, message) = split_located(file, m);
+                let (line, column, message) = split_located(file, m);
                 Problem {
                     kind: ProblemKind::Unreadable,
                     origin: Origin {
                         file: file.into(),
                         line,
                     },
+                    column,
                     namespace: namespace.to_string(),
                     name: name.to_string(),
                     message,
@@ -99,12 +102,12 @@ impl Problem {
     }
 }
 
-/// `file:12: msg` → `(12, "msg")`; `file:3:7: msg` (a syntax error) →
-/// `(3, "column 7: msg")`; `file: msg` → `(0, "msg")`. Anything else is
-/// kept whole at line 0.
-fn split_located(file: &str, m: &str) -> (u32, String) {
+/// `file:12: msg` → `(12, None, "msg")`; `file:3:7: msg` (a syntax
+/// error) → `(3, Some(7), "msg")`; `file: msg` → `(0, None, "msg")`.
+/// Anything else is kept whole at line 0.
+fn split_located(file: &str, m: &str) -> (u32, Option<u32>, String) {
     let Some(rest) = m.strip_prefix(file).and_then(|r| r.strip_prefix(':')) else {
-        return (0, m.to_string());
+        return (0, None, m.to_string());
     };
     let number = |s: &str| -> Option<(u32, String)> {
         let (n, tail) = s.split_once(':')?;
@@ -113,10 +116,10 @@ fn split_located(file: &str, m: &str) -> (u32, String) {
     };
     match number(rest) {
         Some((line, tail)) => match number(&tail) {
-            Some((col, msg)) => (line, format!("column {col}: {msg}")),
-            None => (line, tail),
+            Some((col, msg)) => (line, Some(col), msg),
+            None => (line, None, tail),
         },
-        None => (0, rest.trim_start().to_string()),
+        None => (0, None, rest.trim_start().to_string()),
     }
 }
 
@@ -158,6 +161,7 @@ pub fn duplicate(key: &str, namespace: &str, name: &str, at: Origin, first: Orig
         ),
         kind: ProblemKind::Duplicate { first, kustomize },
         origin: at,
+        column: None,
         namespace: namespace.to_string(),
         name: name.to_string(),
         hint,
@@ -172,16 +176,30 @@ mod tests {
     fn located_messages_are_split_exactly() {
         assert_eq!(
             split_located("a:b.yaml", "a:b.yaml:12: Ingress x: bad"),
-            (12, "Ingress x: bad".to_string())
+            (12, None, "Ingress x: bad".to_string())
         );
         assert_eq!(
             split_located("f.yaml", "f.yaml:3:7: invalid YAML/JSON: oops"),
-            (3, "column 7: invalid YAML/JSON: oops".to_string())
+            (3, Some(7), "invalid YAML/JSON: oops".to_string())
         );
         assert_eq!(
             split_located("f.yaml", "f.yaml: cannot read: denied"),
-            (0, "cannot read: denied".to_string())
+            (0, None, "cannot read: denied".to_string())
         );
-        assert_eq!(split_located("f", "other"), (0, "other".to_string()));
+        assert_eq!(split_located("f", "other"), (0, None, "other".to_string()));
+        // Printed back exactly as the error was.
+        let e = InputError::at("f.yaml", 3, "x");
+        assert_eq!(
+            Problem::unreadable("f.yaml", &e, "", "")[0].to_line(),
+            "f.yaml:3: x"
+        );
+        let e = InputError {
+            primary: "f.yaml:3:7: invalid YAML/JSON: oops".into(),
+            extra: Vec::new(),
+        };
+        assert_eq!(
+            Problem::unreadable("f.yaml", &e, "", "")[0].to_line(),
+            "f.yaml:3:7: invalid YAML/JSON: oops"
+        );
     }
 }

@@ -37,7 +37,10 @@ pub fn findings(problems: &[Problem], policy: &str) -> Vec<Finding> {
             Finding {
                 rule,
                 severity: super::rule(rule).map_or(Severity::Error, |r| r.severity),
-                message: p.message.clone(),
+                message: match p.column {
+                    Some(c) => format!("{} (column {c})", p.message),
+                    None => p.message.clone(),
+                },
                 file: p.origin.file.to_string(),
                 line: p.origin.line.max(1),
                 namespace: p.namespace.clone(),
