@@ -108,16 +108,37 @@ pub(super) fn substitute(value: &mut Value, vars: &Vars) -> Outcome {
             == Some("disabled")
     });
     if !disabled {
-        walk(value, &mut String::new(), vars, &mut out);
+        walk(value, &mut Vec::new(), vars, &mut out);
     }
     out
 }
 
-fn walk(v: &mut Value, pointer: &mut String, vars: &Vars, out: &mut Outcome) {
-    let len = pointer.len();
+/// One step of the path to a value (kept as borrowed keys; the JSON
+/// pointer is only built for a string that holds `${`).
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn pointer_of(path: &[Seg<'_>]) -> String {
+    let mut p = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                p.push('/');
+                p.push_str(&crate::source::escape_token(k));
+            }
+            Seg::Index(i) => p.push_str(&format!("/{i}")),
+        }
+    }
+    p
+}
+
+fn walk<'a>(v: &'a mut Value, path: &mut Vec<Seg<'a>>, vars: &Vars, out: &mut Outcome) {
     match v {
         Value::String(s) if s.contains("${") => {
-            let field = field_of(pointer);
+            let pointer = pointer_of(path);
+            let field = field_of(&pointer);
             if field.is_none() && !vars.active {
                 return;
             }
@@ -144,17 +165,16 @@ fn walk(v: &mut Value, pointer: &mut String, vars: &Vars, out: &mut Outcome) {
         }
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                pointer.push_str(&format!("/{i}"));
-                walk(item, pointer, vars, out);
-                pointer.truncate(len);
+                path.push(Seg::Index(i));
+                walk(item, path, vars, out);
+                path.pop();
             }
         }
         Value::Object(map) => {
             for (k, item) in map.iter_mut() {
-                pointer.push('/');
-                pointer.push_str(&crate::source::escape_token(k));
-                walk(item, pointer, vars, out);
-                pointer.truncate(len);
+                path.push(Seg::Key(k));
+                walk(item, path, vars, out);
+                path.pop();
             }
         }
         _ => {}
@@ -413,7 +433,7 @@ mod tests {
         let mut plain = Value::from("${host}");
         walk(
             &mut plain,
-            &mut String::new(),
+            &mut Vec::new(),
             &Vars::default(),
             &mut Outcome::default(),
         );
