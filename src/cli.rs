@@ -938,45 +938,12 @@ fn explain(out: &mut impl Write, rule: Option<&str>) -> Result<u8, Failure> {
 }
 
 fn run_lint(out: &mut impl Write, a: LintArgs, quiet: bool) -> Result<u8, Failure> {
-    use crate::lint::inputs;
     let policy = load_policy(&a.policy)?;
     let mut opts = a.input.options();
     opts.each_file = a.each_file;
-    let mut loaded = crate::ingress::load_paths_with(&a.inputs, &opts);
+    let loaded = crate::ingress::load_paths_with(&a.inputs, &opts);
     let ctl = a.controller.controller(a.classes.clone(), &policy)?;
-    let defaulted = crate::ingress::apply_default_class(&mut loaded.ingresses, &loaded.classes);
-    if !quiet {
-        for n in defaulted
-            .into_iter()
-            .chain(ctl.settings.notes())
-            .chain(loaded.notes.iter().cloned())
-        {
-            eprintln!("{} {n}", "note:".cyan().bold());
-        }
-    }
-    let empty = loaded.ingresses.is_empty() && !a.input.allow_empty;
-    let summary = loaded.summary();
-    let problems = std::mem::take(&mut loaded.problems);
-    let lint_opts = crate::lint::Options {
-        no_suppress: a.no_suppress,
-        ..Default::default()
-    };
-    let mut report = crate::lint::Report::default();
-    for cluster in clusters(loaded.ingresses, a.each_file) {
-        let table = RouteTable::build(cluster, &ctl)?;
-        inputs::merge(&mut report, crate::lint::lint(&policy, &table, &lint_opts));
-    }
-    report
-        .findings
-        .extend(inputs::findings(&problems, &a.policy.display().to_string()));
-    if empty {
-        let names: Vec<String> = a.inputs.iter().map(|p| p.display().to_string()).collect();
-        report.findings.push(inputs::no_ingress(&names, &summary));
-    }
-    inputs::mark_dependent(&mut report.findings, &loaded.placeholders);
-    if a.each_file || empty || !problems.is_empty() {
-        inputs::sort(&mut report.findings);
-    }
+    let (report, failed) = lint_loaded(&a, &policy, &ctl, loaded, quiet)?;
     match a.output {
         LintFormat::Human => crate::render::human(out, &report, quiet)?,
         LintFormat::Json => crate::render::json(out, &report)?,
@@ -988,25 +955,68 @@ fn run_lint(out: &mut impl Write, a: LintArgs, quiet: bool) -> Result<u8, Failur
     // report on part of the input must not pass as a clean one), and is
     // said on stderr too, as every command says an input error.
     out.flush()?;
-    let mut unreadable = false;
-    for p in problems
+    for m in &failed {
+        eprintln!("{} {m}", "error:".red().bold());
+    }
+    Ok(if failed.is_empty() {
+        exit_for(&report, a.fail_on)
+    } else {
+        exit::INPUT
+    })
+}
+
+/// Lint what was loaded (one cluster, or one per file with
+/// `--each-file`): the report, the loader's problems in it as findings,
+/// and the input errors that fail the run (one line each, for stderr).
+fn lint_loaded(
+    a: &LintArgs,
+    policy: &Policy,
+    ctl: &Controller,
+    mut loaded: crate::ingress::Loaded,
+    quiet: bool,
+) -> Result<(crate::lint::Report, Vec<String>), Failure> {
+    use crate::lint::inputs;
+    let defaulted = crate::ingress::apply_default_class(&mut loaded.ingresses, &loaded.classes);
+    for n in defaulted
+        .into_iter()
+        .chain(ctl.settings.notes())
+        .chain(loaded.notes.iter().cloned())
+    {
+        note(quiet, &n);
+    }
+    let empty = loaded.ingresses.is_empty() && !a.input.allow_empty;
+    let summary = loaded.summary();
+    let problems = std::mem::take(&mut loaded.problems);
+    let opts = crate::lint::Options {
+        no_suppress: a.no_suppress,
+        ..Default::default()
+    };
+    let mut report = crate::lint::Report::default();
+    for cluster in clusters(loaded.ingresses, a.each_file) {
+        let table = RouteTable::build(cluster, ctl)?;
+        inputs::merge(&mut report, crate::lint::lint(policy, &table, &opts));
+    }
+    let policy_name = a.policy.display().to_string();
+    report
+        .findings
+        .extend(inputs::findings(&problems, &policy_name));
+    let mut failed: Vec<String> = problems
         .iter()
         .filter(|p| p.kind == crate::ingress::ProblemKind::Unreadable)
-    {
-        unreadable = true;
-        eprintln!("{} {}", "error:".red().bold(), p.to_line());
-    }
+        .map(crate::ingress::Problem::to_line)
+        .collect();
     if empty {
-        eprintln!(
-            "{} no Ingress found: {summary}; pass --allow-empty if that is expected",
-            "error:".red().bold()
-        );
+        let names: Vec<String> = a.inputs.iter().map(|p| p.display().to_string()).collect();
+        report.findings.push(inputs::no_ingress(&names, &summary));
+        failed.push(format!(
+            "no Ingress found: {summary}; pass --allow-empty if that is expected"
+        ));
     }
-    Ok(if empty || unreadable {
-        exit::INPUT
-    } else {
-        exit_for(&report, a.fail_on)
-    })
+    inputs::mark_dependent(&mut report.findings, &loaded.placeholders);
+    if a.each_file || empty || !problems.is_empty() {
+        inputs::sort(&mut report.findings);
+    }
+    Ok((report, failed))
 }
 
 /// The Ingresses as clusters: all of them, or (`--each-file`) those of
