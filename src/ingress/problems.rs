@@ -125,7 +125,7 @@ fn split_located(file: &str, m: &str) -> (u32, Option<u32>, String) {
 
 /// The hint for unreadable input of a file that holds `{{`: a Helm
 /// template, which is not a manifest until rendered.
-pub const HELM_HINT: &str = "the file holds `{{`: if it is a Helm template, render it first, \
+pub const HELM_HINT: &str = "The file holds `{{`: if it is a Helm template, render it first, \
 `helm template RELEASE CHART | stepup lint -p POLICY -`";
 
 /// Names of a kustomize root's file (`kubectl kustomize` looks for these).
@@ -150,9 +150,9 @@ pub fn duplicate(key: &str, namespace: &str, name: &str, at: Origin, first: Orig
     let kustomize = kustomize_root(&at.file).or_else(|| kustomize_root(&first.file));
     let hint = match &kustomize {
         Some(dir) => format!(
-            "{dir} is a kustomize root: lint what it builds, `kubectl kustomize {dir} | stepup lint -p POLICY -`"
+            "{dir} is a kustomize root: lint what it builds, `kubectl kustomize {dir} | stepup lint -p POLICY -`."
         ),
-        None => "pass each object once, or lint each file as its own cluster with `--each-file`"
+        None => "Pass each object once, or lint each file as its own cluster with `--each-file`."
             .to_string(),
     };
     Problem {
