@@ -264,6 +264,9 @@ struct GenerateArgs {
     /// unchanged.
     #[arg(long = "ingress-class", value_name = "CLASS")]
     classes: Vec<String>,
+    /// Accept input holding no Ingress at all (otherwise an input error, exit 2).
+    #[arg(long)]
+    allow_empty: bool,
     /// Manifests: files, directories or `-` for stdin.
     #[arg(value_name = "FILE|DIR|-", required = true)]
     inputs: Vec<PathBuf>,
@@ -288,9 +291,59 @@ struct LintArgs {
     classes: Vec<String>,
     #[command(flatten)]
     controller: ControllerArgs,
+    #[command(flatten)]
+    input: InputArgs,
+    /// Each input file is its own cluster (its own route table): for
+    /// repositories of independent examples or environments that reuse
+    /// names. Findings of all files are in one report.
+    #[arg(long)]
+    each_file: bool,
     /// Manifests: files, directories or `-` for stdin.
     #[arg(value_name = "FILE|DIR|-", required = true)]
     inputs: Vec<PathBuf>,
+}
+
+/// How manifests are read (lint, simulate, test).
+#[derive(Args, Debug, Clone, Default)]
+struct InputArgs {
+    /// Accept input holding no Ingress at all (otherwise an input error, exit 2).
+    #[arg(long)]
+    allow_empty: bool,
+    /// The value of a GitOps variable `${NAME}` (Flux post-build
+    /// substitution; repeatable). Flux Kustomizations among the inputs add
+    /// their `spec.postBuild.substitute`; these win.
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+}
+
+impl InputArgs {
+    /// The loader's options: removed APIs converted, variables substituted.
+    fn options(&self) -> crate::ingress::LoadOptions {
+        crate::ingress::LoadOptions {
+            convert_removed: true,
+            substitute: true,
+            vars: crate::ingress::Vars::new(self.vars.iter().cloned()),
+            each_file: false,
+        }
+    }
+}
+
+/// `NAME=VALUE`, NAME as Flux accepts it (`^[_[:alpha:]][_[:alpha:][:digit:]]*$`).
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    let Some((name, value)) = s.split_once('=') else {
+        return Err(format!("{s:?} is not NAME=VALUE"));
+    };
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric());
+    if !valid {
+        return Err(format!(
+            "{name:?} is not a variable name (letters, digits and `_`, not starting with a digit)"
+        ));
+    }
+    Ok((name.to_string(), value.to_string()))
 }
 
 /// The modelled ingress-nginx controller's settings: its ConfigMap and the
@@ -395,6 +448,10 @@ struct AuditArgs {
     /// Read a `kubectl get ingress -A -o json|yaml` dump instead of a cluster.
     #[arg(long, value_name = "DUMP")]
     from_file: Option<PathBuf>,
+    /// With --from-file: accept a dump holding no Ingress (otherwise an
+    /// input error, exit 2).
+    #[arg(long, requires = "from_file")]
+    allow_empty: bool,
     /// Output format (html: one self-contained page).
     #[arg(short, long, value_enum, default_value_t = AuditFormat::Human)]
     output: AuditFormat,
@@ -442,6 +499,8 @@ struct Shared {
     classes: Vec<String>,
     #[command(flatten)]
     controller: ControllerArgs,
+    #[command(flatten)]
+    input: InputArgs,
     /// Clock for the decision: RFC 3339 or epoch seconds (default: now).
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
@@ -668,7 +727,8 @@ fn load(shared: &Shared) -> Result<(Policy, Option<RouteTable>, i64), Failure> {
     let table = if shared.files.is_empty() {
         None
     } else {
-        let mut loaded = crate::ingress::load_paths(&shared.files)?;
+        let opts = shared.input.options();
+        let mut loaded = load_strict(&shared.files, &opts, shared.input.allow_empty, false)?;
         let ctl = shared
             .controller
             .controller(shared.classes.clone(), &policy)?;
@@ -965,23 +1025,11 @@ fn explain(out: &mut impl Write, rule: Option<&str>) -> Result<u8, Failure> {
 
 fn run_lint(out: &mut impl Write, a: LintArgs, quiet: bool) -> Result<u8, Failure> {
     let policy = load_policy(&a.policy)?;
-    let mut loaded = crate::ingress::load_paths(&a.inputs)?;
+    let mut opts = a.input.options();
+    opts.each_file = a.each_file;
+    let loaded = crate::ingress::load_paths_with(&a.inputs, &opts);
     let ctl = a.controller.controller(a.classes.clone(), &policy)?;
-    let defaulted = crate::ingress::apply_default_class(&mut loaded.ingresses, &loaded.classes);
-    if !quiet {
-        for n in defaulted.into_iter().chain(ctl.settings.notes()) {
-            eprintln!("{} {n}", "note:".cyan().bold());
-        }
-    }
-    let table = RouteTable::build(loaded.ingresses, &ctl)?;
-    let report = crate::lint::lint(
-        &policy,
-        &table,
-        &crate::lint::Options {
-            no_suppress: a.no_suppress,
-            ..Default::default()
-        },
-    );
+    let (report, failed) = lint_loaded(&a, &policy, &ctl, loaded, quiet)?;
     match a.output {
         LintFormat::Human => crate::render::human(out, &report, quiet)?,
         LintFormat::Json => crate::render::json(out, &report)?,
@@ -989,12 +1037,146 @@ fn run_lint(out: &mut impl Write, a: LintArgs, quiet: bool) -> Result<u8, Failur
         LintFormat::Junit => crate::render::junit(out, &report)?,
         LintFormat::Github => crate::render::github(out, &report)?,
     }
-    Ok(exit_for(&report, a.fail_on))
+    // Input that could not be read fails the run after the report (a
+    // report on part of the input must not pass as a clean one), and is
+    // said on stderr too, as every command says an input error.
+    out.flush()?;
+    for m in &failed {
+        eprintln!("{} {m}", "error:".red().bold());
+    }
+    Ok(if failed.is_empty() {
+        exit_for(&report, a.fail_on)
+    } else {
+        exit::INPUT
+    })
+}
+
+/// Lint what was loaded (one cluster, or one per file with
+/// `--each-file`): the report, the loader's problems in it as findings,
+/// and the input errors that fail the run (one line each, for stderr).
+fn lint_loaded(
+    a: &LintArgs,
+    policy: &Policy,
+    ctl: &Controller,
+    mut loaded: crate::ingress::Loaded,
+    quiet: bool,
+) -> Result<(crate::lint::Report, Vec<String>), Failure> {
+    use crate::lint::inputs;
+    let defaulted = crate::ingress::apply_default_class(&mut loaded.ingresses, &loaded.classes);
+    for n in defaulted
+        .into_iter()
+        .chain(ctl.settings.notes())
+        .chain(loaded.notes.iter().cloned())
+    {
+        note(quiet, &n);
+    }
+    let empty = loaded.ingresses.is_empty() && !a.input.allow_empty;
+    let summary = loaded.summary();
+    let problems = std::mem::take(&mut loaded.problems);
+    let opts = crate::lint::Options {
+        no_suppress: a.no_suppress,
+        ..Default::default()
+    };
+    let mut report = crate::lint::Report::default();
+    for cluster in clusters(loaded.ingresses, a.each_file) {
+        let table = RouteTable::build(cluster, ctl)?;
+        inputs::merge(&mut report, crate::lint::lint(policy, &table, &opts));
+    }
+    let policy_name = a.policy.display().to_string();
+    report
+        .findings
+        .extend(inputs::findings(&problems, &policy_name));
+    let mut failed: Vec<String> = problems
+        .iter()
+        .filter(|p| p.kind == crate::ingress::ProblemKind::Unreadable)
+        .map(crate::ingress::Problem::to_line)
+        .collect();
+    if empty {
+        let names: Vec<String> = a.inputs.iter().map(|p| p.display().to_string()).collect();
+        report.findings.push(inputs::no_ingress(&names, &summary));
+        failed.push(format!(
+            "no Ingress found: {summary}; pass --allow-empty if that is expected"
+        ));
+    }
+    inputs::mark_dependent(&mut report.findings, &loaded.placeholders);
+    if a.each_file || empty || !problems.is_empty() {
+        inputs::sort(&mut report.findings);
+    }
+    Ok((report, failed))
+}
+
+/// The Ingresses as clusters: all of them, or (`--each-file`) those of
+/// each file, in input order.
+fn clusters(
+    ingresses: Vec<crate::ingress::Ingress>,
+    each_file: bool,
+) -> Vec<Vec<crate::ingress::Ingress>> {
+    if !each_file {
+        return vec![ingresses];
+    }
+    let mut out: Vec<Vec<crate::ingress::Ingress>> = Vec::new();
+    for ing in ingresses {
+        match out.last_mut() {
+            Some(last)
+                if last
+                    .first()
+                    .is_some_and(|f| f.origin.file == ing.origin.file) =>
+            {
+                last.push(ing)
+            }
+            _ => out.push(vec![ing]),
+        }
+    }
+    out
+}
+
+/// Manifests for a command that must not answer on partial input: every
+/// error problem is the error (each `file:line`, all at once); converted
+/// APIs and variables without a value are printed as notes.
+fn load_strict(
+    inputs: &[PathBuf],
+    opts: &crate::ingress::LoadOptions,
+    allow_empty: bool,
+    quiet: bool,
+) -> Result<crate::ingress::Loaded, Failure> {
+    let loaded = crate::ingress::load_paths_with(inputs, opts).strict()?;
+    not_empty(&loaded, inputs, allow_empty)?;
+    for n in loaded
+        .problems
+        .iter()
+        .map(crate::ingress::Problem::to_line)
+        .chain(loaded.notes.iter().cloned())
+    {
+        note(quiet, &n);
+    }
+    Ok(loaded)
+}
+
+/// No Ingress at all is an input error unless `--allow-empty`.
+fn not_empty(
+    loaded: &crate::ingress::Loaded,
+    inputs: &[PathBuf],
+    allow_empty: bool,
+) -> Result<(), Failure> {
+    if allow_empty || !loaded.ingresses.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+    Err(usage(format!(
+        "no Ingress found in {}: {}; pass --allow-empty if that is expected",
+        names.join(", "),
+        loaded.summary()
+    )))
 }
 
 fn run_generate(out: &mut impl Write, a: GenerateArgs, quiet: bool) -> Result<u8, Failure> {
     let policy = load_policy(&a.policy)?;
     let inputs = crate::ingress::read_inputs(&a.inputs)?;
+    // Every input error at once, before generate (which stops at the
+    // first): the same strict reading generate does (no removed APIs).
+    let check = crate::ingress::load_texts(&inputs, &Default::default()).strict()?;
+    not_empty(&check, &a.inputs, a.allow_empty)?;
+    drop(check);
     let opts = crate::generate::Options {
         controller: match a.controller {
             ControllerArg::Nginx => crate::generate::Controller::Nginx,
@@ -1075,7 +1257,11 @@ fn run_audit(
     let mut notes: Vec<String> = Vec::new();
     let (ingresses, source, served, configmap) = match &a.from_file {
         Some(dump) => {
-            let mut loaded = crate::ingress::load_paths(std::slice::from_ref(dump))?;
+            let opts = crate::ingress::LoadOptions {
+                convert_removed: true,
+                ..Default::default()
+            };
+            let mut loaded = load_strict(std::slice::from_ref(dump), &opts, a.allow_empty, quiet)?;
             if let Some(ns) = &a.namespace {
                 loaded.ingresses.retain(|i| &i.namespace == ns);
             }

@@ -3,10 +3,18 @@
 //! Loading accepts what people feed a linter: multi-document YAML, JSON,
 //! `kind: List` (and `IngressList`, as `kubectl get -o yaml` prints), Helm and
 //! kustomize output, directories (recursive; `*.yaml`, `*.yml`, `*.json`, in
-//! name order) and `-` for stdin. Objects of other kinds are skipped. An
-//! Ingress of a removed API version (`extensions/v1beta1`,
-//! `networking.k8s.io/v1beta1`) is an error: its schema differs and
-//! guessing would produce a wrong route map.
+//! name order; hidden folders too, only `.git` is skipped) and `-` for
+//! stdin. Objects of other kinds are skipped.
+//!
+//! Nothing stops a pass ([`load_paths_with`]): every file or object that
+//! cannot be read, every Ingress name defined again, every Ingress of a
+//! removed API version converted ([`convert`]) and every GitOps variable
+//! without a value ([`vars`]) is a [`Problem`] at `file:line`, and the rest
+//! is read. `stepup lint` reports each as a finding; the commands that
+//! answer questions about a cluster refuse partial input
+//! ([`Loaded::strict`], [`load_paths`], [`load_text`]), and the strict
+//! entry points also refuse removed API versions (admission reads one v1
+//! object, generate writes the manifests back).
 //!
 //! Each object keeps its source file and line, and each path its own line, so
 //! every later message can point at `file:line`.
@@ -22,6 +30,13 @@ use serde_json::Value;
 
 use crate::error::InputError;
 use crate::source::{Document, Lines, MAX_FILE_BYTES};
+
+mod convert;
+mod problems;
+mod vars;
+
+pub use problems::{Problem, ProblemKind, kustomize_root};
+pub use vars::{Field, Placeholder, Vars};
 
 /// Annotation prefix of ingress-nginx (also read by Traefik's NGINX provider).
 pub const NGINX: &str = "nginx.ingress.kubernetes.io/";
@@ -330,8 +345,68 @@ pub struct Loaded {
     pub skipped: usize,
     /// Documents that were read (policies or other objects included).
     pub documents: usize,
+    /// Files that were read.
+    pub files: usize,
     /// IngressClass objects among the inputs.
     pub classes: Vec<IngressClass>,
+    /// Every problem found, in input order (see [`Problem::is_error`]).
+    pub problems: Vec<Problem>,
+    /// Hosts and paths modelled with a stand-in for a variable without a
+    /// value.
+    pub placeholders: Vec<Placeholder>,
+    /// Notes on how the input was read (Flux values not read, …).
+    pub notes: Vec<String>,
+}
+
+impl Loaded {
+    /// Every error problem as one input error (each `file:line`), for the
+    /// commands that must not answer on partial input; the other problems
+    /// (converted APIs, variables without a value) stay in `problems`.
+    pub fn strict(mut self) -> Result<Loaded, InputError> {
+        let (errors, rest): (Vec<Problem>, Vec<Problem>) =
+            self.problems.into_iter().partition(Problem::is_error);
+        self.problems = rest;
+        let mut lines = errors.iter().map(Problem::to_line);
+        match lines.next() {
+            None => Ok(self),
+            Some(primary) => Err(InputError {
+                primary,
+                extra: lines.collect(),
+            }),
+        }
+    }
+
+    /// What was read, for the message when no Ingress was found.
+    pub fn summary(&self) -> String {
+        let unreadable = self.problems.iter().filter(|p| p.is_error()).count();
+        format!(
+            "read {} file(s), {} document(s), {} object(s) of other kinds{}",
+            self.files,
+            self.documents,
+            self.skipped,
+            if unreadable > 0 {
+                format!(", {unreadable} problem(s)")
+            } else {
+                String::new()
+            }
+        )
+    }
+}
+
+/// How the loader reads manifests.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Convert Ingresses of a removed API version (reported as
+    /// [`ProblemKind::RemovedApi`]); otherwise they are unreadable.
+    pub convert_removed: bool,
+    /// Substitute GitOps variables (`--var`; Flux Kustomizations among the
+    /// inputs add theirs).
+    pub substitute: bool,
+    /// Values given on the command line (they win over Flux's).
+    pub vars: Vars,
+    /// Each file is its own cluster: a name reused in another file is not
+    /// a duplicate.
+    pub each_file: bool,
 }
 
 /// An IngressClass object, reduced to what decides who serves an Ingress.
@@ -393,27 +468,72 @@ impl IngressClass {
     }
 }
 
-/// Read every input (`-` is stdin) and collect the Ingresses.
+/// Read every input (`-` is stdin) and collect the Ingresses; the first
+/// error problem (and every other) is the error.
 pub fn load_paths(inputs: &[PathBuf]) -> Result<Loaded, InputError> {
+    load_paths_with(inputs, &LoadOptions::default()).strict()
+}
+
+/// Read every input and collect the Ingresses, and every problem on the
+/// way: nothing stops the pass.
+pub fn load_paths_with(inputs: &[PathBuf], opts: &LoadOptions) -> Loaded {
+    let (files, problems) = read_all(inputs);
+    let mut out = load_texts(&files, opts);
+    // Problems reading the files come first: they name no line.
+    out.problems.splice(0..0, problems);
+    out
+}
+
+/// [`load_paths_with`] over texts already read (`(name, text)` pairs).
+pub fn load_texts(files: &[(String, String)], opts: &LoadOptions) -> Loaded {
     let mut out = Loaded::default();
-    let mut seen: HashMap<String, Origin> = HashMap::new();
-    let files = read_inputs(inputs)?;
-    // Files are parsed in parallel (a directory of manifests), then taken
-    // in order, so the first error in input order is the one reported.
-    for ((_, text), parsed) in files.iter().zip(parse_files(&files)) {
-        add_parsed(text, parsed?, &mut out, &mut seen)?;
+    let mut vars = opts.vars.clone();
+    if opts.substitute {
+        let flux = vars::from_flux(files);
+        if flux.active {
+            vars.activate();
+        }
+        vars.add_missing(flux.values);
+        out.notes = flux.notes;
     }
-    Ok(out)
+    let ctx = ParseOptions {
+        opts,
+        vars: opts.substitute.then_some(&vars),
+    };
+    let mut seen: HashMap<String, Origin> = HashMap::new();
+    // Files are parsed in parallel (a directory of manifests), then taken
+    // in order, so problems are reported in input order.
+    for ((_, text), parsed) in files.iter().zip(parse_files(files, &ctx)) {
+        if opts.each_file {
+            seen.clear();
+        }
+        add_parsed(
+            text,
+            parsed,
+            &mut ParsedInto {
+                out: &mut out,
+                seen: &mut seen,
+            },
+        );
+    }
+    out
+}
+
+/// What the parse of one file needs to know.
+struct ParseOptions<'a> {
+    opts: &'a LoadOptions,
+    /// The variables, when substituting.
+    vars: Option<&'a Vars>,
 }
 
 /// [`parse_file`] for every file, on up to one thread per core; results in
 /// file order.
-fn parse_files(files: &[(String, String)]) -> Vec<Result<Parsed, InputError>> {
+fn parse_files<'a>(files: &[(String, String)], ctx: &ParseOptions<'a>) -> Vec<Parsed<'a>> {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(8);
     if files.len() < 2 || threads < 2 {
-        return files.iter().map(|(n, t)| parse_file(n, t)).collect();
+        return files.iter().map(|(n, t)| parse_file(n, t, ctx)).collect();
     }
     let size = files.len().div_ceil(threads);
     std::thread::scope(|scope| {
@@ -423,7 +543,7 @@ fn parse_files(files: &[(String, String)]) -> Vec<Result<Parsed, InputError>> {
                 scope.spawn(move || {
                     chunk
                         .iter()
-                        .map(|(n, t)| parse_file(n, t))
+                        .map(|(n, t)| parse_file(n, t, ctx))
                         .collect::<Vec<_>>()
                 })
             })
@@ -436,53 +556,115 @@ fn parse_files(files: &[(String, String)]) -> Vec<Result<Parsed, InputError>> {
 }
 
 /// Read every input (`-` is stdin; directories recursively, `*.yaml`,
-/// `*.yml`, `*.json` in name order) as `(name, text)` pairs.
+/// `*.yml`, `*.json` in name order) as `(name, text)` pairs; every file
+/// that cannot be read is in the error.
 pub fn read_inputs(inputs: &[PathBuf]) -> Result<Vec<(String, String)>, InputError> {
-    let mut out = Vec::new();
-    for input in inputs {
-        if input.as_os_str() == "-" {
-            let mut text = String::new();
-            std::io::stdin()
-                .take(MAX_FILE_BYTES + 1)
-                .read_to_string(&mut text)
-                .map_err(|e| InputError::file("-", format!("cannot read stdin: {e}")))?;
-            if text.len() as u64 > MAX_FILE_BYTES {
-                return Err(InputError::file(
-                    "-",
-                    format!("larger than {} MiB", MAX_FILE_BYTES >> 20),
-                ));
-            }
-            out.push(("-".to_string(), text));
-        } else if input.is_dir() {
-            let mut files = Vec::new();
-            walk(input, &mut files)?;
-            for f in files {
-                out.push((f.display().to_string(), read_capped(&f)?));
-            }
-        } else {
-            out.push((input.display().to_string(), read_capped(input)?));
-        }
+    let (files, problems) = read_all(inputs);
+    let mut lines = problems.iter().map(Problem::to_line);
+    match lines.next() {
+        None => Ok(files),
+        Some(primary) => Err(InputError {
+            primary,
+            extra: lines.collect(),
+        }),
     }
-    Ok(out)
 }
 
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), InputError> {
-    let name = dir.display().to_string();
-    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
-        .map_err(|e| InputError::file(&name, format!("cannot list directory: {e}")))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
+/// [`read_inputs`], with each file that cannot be read as a problem.
+pub fn read_all(inputs: &[PathBuf]) -> (Vec<(String, String)>, Vec<Problem>) {
+    let mut out = Vec::new();
+    let mut failed: Vec<(String, InputError)> = Vec::new();
+    let mut read = |name: String, r: Result<String, InputError>| match r {
+        Ok(text) => out.push((name, text)),
+        Err(e) => failed.push((name, e)),
+    };
+    for input in inputs {
+        if input.as_os_str() == "-" {
+            read("-".to_string(), read_stdin());
+        } else if input.is_dir() {
+            let mut files = Vec::new();
+            let mut unlisted = Vec::new();
+            walk(input, 0, &mut files, &mut unlisted);
+            for (name, e) in unlisted {
+                read(name, Err(e));
+            }
+            for f in files {
+                read(f.display().to_string(), read_capped(&f));
+            }
+        } else {
+            read(input.display().to_string(), read_capped(input));
+        }
+    }
+    let problems = failed
+        .iter()
+        .flat_map(|(name, e)| Problem::unreadable(name, e, "", ""))
         .collect();
+    (out, problems)
+}
+
+/// Standard input, with the size cap.
+fn read_stdin() -> Result<String, InputError> {
+    let mut text = String::new();
+    std::io::stdin()
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| InputError::file("-", format!("cannot read stdin: {e}")))?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(InputError::file(
+            "-",
+            format!("larger than {} MiB", MAX_FILE_BYTES >> 20),
+        ));
+    }
+    Ok(text)
+}
+
+/// The manifest files under `dir`, in name order, recursively. Hidden
+/// folders and files are read (`.k8s/` is a common home for manifests);
+/// only `.git` is skipped (a repository's own database, never manifests).
+/// A directory that cannot be listed, or nested deeper than
+/// [`MAX_WALK_DEPTH`] (a symlink loop), is in `failed`.
+fn walk(
+    dir: &Path,
+    depth: usize,
+    files: &mut Vec<PathBuf>,
+    failed: &mut Vec<(String, InputError)>,
+) {
+    let name = dir.display().to_string();
+    if depth > MAX_WALK_DEPTH {
+        let err = InputError::file(
+            &name,
+            format!("more than {MAX_WALK_DEPTH} directories deep (a symlink loop?): not read"),
+        );
+        failed.push((name, err));
+        return;
+    }
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            let err = InputError::file(&name, format!("cannot list directory: {e}"));
+            failed.push((name, err));
+            return;
+        }
+    };
+    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for p in entries {
-        let hidden = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with('.'));
-        if hidden {
+        if p.file_name().is_some_and(|n| n == ".git") {
             continue;
         }
-        if p.is_dir() {
-            walk(&p, files)?;
+        // One stat per entry; an entry that cannot be resolved (a dangling
+        // symlink, a symlink loop the OS refuses) is reported, not skipped.
+        let meta = match fs::metadata(&p) {
+            Ok(m) => m,
+            Err(e) => {
+                let name = p.display().to_string();
+                let err = InputError::file(&name, format!("cannot read: {e}"));
+                failed.push((name, err));
+                continue;
+            }
+        };
+        if meta.is_dir() {
+            walk(&p, depth + 1, files, failed);
         } else if matches!(
             p.extension().and_then(|e| e.to_str()),
             Some("yaml" | "yml" | "json")
@@ -490,8 +672,10 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), InputError> {
             files.push(p);
         }
     }
-    Ok(())
 }
+
+/// How deep [`walk`] descends.
+const MAX_WALK_DEPTH: usize = 64;
 
 /// Read a file with the size cap.
 pub fn read_capped(path: &Path) -> Result<String, InputError> {
@@ -513,14 +697,44 @@ pub fn read_capped(path: &Path) -> Result<String, InputError> {
     String::from_utf8(bytes).map_err(|e| InputError::file(&name, format!("not UTF-8 text: {e}")))
 }
 
-/// Parse one file's text into `out`.
+/// Parse one file's text into `out`; every error problem of the file is
+/// the error (strict: no removed APIs, no substitution).
 pub fn load_text(
     file: &str,
     text: &str,
     out: &mut Loaded,
     seen: &mut HashMap<String, Origin>,
 ) -> Result<(), InputError> {
-    add_parsed(text, parse_file(file, text)?, out, seen)
+    let before = out.problems.len();
+    load_text_with(file, text, &LoadOptions::default(), out, seen);
+    let found: Vec<Problem> = out.problems.drain(before..).collect();
+    let mut lines = found.iter().filter(|p| p.is_error()).map(Problem::to_line);
+    match lines.next() {
+        None => Ok(()),
+        Some(primary) => Err(InputError {
+            primary,
+            extra: lines.collect(),
+        }),
+    }
+}
+
+/// Parse one file's text into `out`, its problems included.
+pub fn load_text_with(
+    file: &str,
+    text: &str,
+    opts: &LoadOptions,
+    out: &mut Loaded,
+    seen: &mut HashMap<String, Origin>,
+) {
+    let ctx = ParseOptions {
+        opts,
+        vars: opts.substitute.then_some(&opts.vars),
+    };
+    add_parsed(
+        text,
+        parse_file(file, text, &ctx),
+        &mut ParsedInto { out, seen },
+    );
 }
 
 /// One Ingress object given as a JSON value (an admission review's
@@ -541,57 +755,93 @@ pub fn load_object(file: &str, object: &Value) -> Result<Ingress, InputError> {
     }
 }
 
-/// One file's documents, each as the objects it holds.
-struct Parsed {
+/// One file's documents, each as the objects it holds (or the syntax
+/// error that stopped its parse), and how to read one again.
+struct Parsed<'a> {
     file: Arc<str>,
-    docs: Vec<Vec<Entry>>,
+    docs: Result<Vec<Vec<Entry>>, InputError>,
+    convert: bool,
+    vars: Option<&'a Vars>,
+}
+
+/// Where [`add_parsed`] puts what it reads.
+struct ParsedInto<'a> {
+    out: &'a mut Loaded,
+    seen: &'a mut HashMap<String, Origin>,
 }
 
 /// Parse one file (no state shared with other files).
-fn parse_file(file: &str, text: &str) -> Result<Parsed, InputError> {
+fn parse_file<'a>(file: &str, text: &str, ctx: &ParseOptions<'a>) -> Parsed<'a> {
     let file: Arc<str> = Arc::from(file);
+    // One byte scan decides whether the objects of the file are searched
+    // for variables at all.
+    let vars = ctx.vars.filter(|_| text.contains("${"));
+    let convert = ctx.opts.convert_removed;
     // Each document becomes its Ingresses on the thread that parsed it (in
     // parallel for large streams), moving the strings out of its JSON tree.
-    // What needs the whole input in order — counts, the duplicate check,
-    // which error comes first — happens below. A syntax error anywhere in
-    // the file is reported before any error about an object.
+    // What needs the whole input in order — counts, the duplicate check —
+    // happens in [`add_parsed`]. A syntax error anywhere in the file is
+    // the file's one problem.
     let docs = crate::source::parse_each(text, |doc| {
         let Document {
             mut value,
             lines,
             line,
         } = doc;
+        let cx = Cx {
+            file: &file,
+            lines: &lines,
+            doc_line: line,
+            convert,
+            vars,
+        };
         let mut entries = Vec::with_capacity(1);
-        match collect(
-            &file,
-            &lines,
-            line,
-            "",
-            &mut value,
-            Mode::Fast,
-            &mut entries,
-        ) {
-            Ok(()) => {}
-            Err(Fail::Input(e)) => entries.push(Entry::Error(e)),
-            Err(Fail::Redo) => {
-                entries.clear();
-                entries.push(Entry::Redo);
-            }
+        if collect(&cx, "", &mut value, Mode::Fast, &mut entries).is_err() {
+            entries.clear();
+            entries.push(Entry::Redo);
         }
         entries
     })
-    .map_err(|e| InputError::syntax(&file, &e))?;
-    Ok(Parsed { file, docs })
+    .map_err(|e| InputError::syntax(&file, &e));
+    Parsed {
+        file,
+        docs,
+        convert,
+        vars,
+    }
 }
 
-/// Add a parsed file to `out`, in order: counts, duplicates, the first error.
-fn add_parsed(
-    text: &str,
-    parsed: Parsed,
-    out: &mut Loaded,
-    seen: &mut HashMap<String, Origin>,
-) -> Result<(), InputError> {
-    let Parsed { file, docs } = parsed;
+/// Add a parsed file to `into`, in order: counts, duplicates, problems.
+fn add_parsed(text: &str, parsed: Parsed<'_>, into: &mut ParsedInto<'_>) {
+    into.out.files += 1;
+    let first_problem = into.out.problems.len();
+    match &parsed.docs {
+        Ok(_) => add_docs(text, parsed, into),
+        Err(e) => {
+            let p = Problem::unreadable(&parsed.file, e, "", "");
+            into.out.problems.extend(p);
+        }
+    }
+    if text.contains("{{") {
+        for p in &mut into.out.problems[first_problem..] {
+            if p.kind == ProblemKind::Unreadable && p.hint.is_empty() {
+                p.hint = problems::HELM_HINT.to_string();
+            }
+        }
+    }
+}
+
+fn add_docs(text: &str, parsed: Parsed<'_>, into: &mut ParsedInto<'_>) {
+    let Parsed {
+        file,
+        docs,
+        convert,
+        vars,
+    } = parsed;
+    let Ok(docs) = docs else {
+        return;
+    };
+    let out = &mut *into.out;
     out.ingresses.reserve(docs.iter().map(Vec::len).sum());
     // Documents with an object serde rejected, read again exactly (rare).
     let mut again: Option<Vec<Document>> = None;
@@ -599,67 +849,86 @@ fn add_parsed(
         out.documents += 1;
         let entries = if matches!(entries.first(), Some(Entry::Redo)) {
             if again.is_none() {
-                again = Some(
-                    crate::source::parse_documents(text)
-                        .map_err(|e| InputError::syntax(&file, &e))?,
-                );
+                match crate::source::parse_documents(text) {
+                    Ok(d) => again = Some(d),
+                    Err(e) => {
+                        let e = InputError::syntax(&file, &e);
+                        out.problems.extend(Problem::unreadable(&file, &e, "", ""));
+                        return;
+                    }
+                }
             }
-            let Some(doc) = again.as_mut().and_then(|d| d.get_mut(k)) else {
-                return Err(InputError::file(
-                    &file,
-                    "documents changed on a second read",
-                ));
-            };
-            let mut exact = Vec::new();
-            let mut value = std::mem::take(&mut doc.value);
-            if let Err(f) = collect(
-                &file,
-                &doc.lines,
-                doc.line,
-                "",
-                &mut value,
-                Mode::Exact,
-                &mut exact,
-            ) {
-                exact.push(Entry::Error(match f {
-                    Fail::Input(e) => e,
-                    Fail::Redo => InputError::at(&file, doc.line, "object could not be read"),
-                }));
+            match again.as_mut().and_then(|d| d.get_mut(k)) {
+                Some(doc) => exact(&file, doc, convert, vars),
+                None => {
+                    let e = InputError::file(&file, "documents changed on a second read");
+                    out.problems.extend(Problem::unreadable(&file, &e, "", ""));
+                    return;
+                }
             }
-            exact
         } else {
             entries
         };
         for entry in entries {
-            let ing = match entry {
-                Entry::Ingress(ing) => ing,
-                Entry::Skipped => {
-                    out.skipped += 1;
-                    continue;
-                }
-                Entry::Class(c) => {
-                    out.classes.push(c);
-                    continue;
-                }
-                Entry::Error(e) => return Err(e),
-                Entry::Redo => {
-                    return Err(InputError::file(&file, "object could not be read"));
-                }
-            };
-            if let Some(prev) = seen.insert(ing.key(), ing.origin.clone()) {
-                return Err(InputError::at(
-                    &file,
-                    ing.origin.line,
-                    format!(
-                        "Ingress {} is defined twice (first at {prev}); pass each object once",
-                        ing.key()
-                    ),
-                ));
-            }
+            add_entry(entry, out, into.seen);
+        }
+    }
+}
+
+/// A document's entries read in [`Mode::Exact`] (errors name the field).
+fn exact(file: &Arc<str>, doc: &mut Document, convert: bool, vars: Option<&Vars>) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    let mut value = std::mem::take(&mut doc.value);
+    let cx = Cx {
+        file,
+        lines: &doc.lines,
+        doc_line: doc.line,
+        convert,
+        vars,
+    };
+    if collect(&cx, "", &mut value, Mode::Exact, &mut entries).is_err() {
+        let e = InputError::at(file, doc.line, "object could not be read");
+        entries.extend(
+            Problem::unreadable(file, &e, "", "")
+                .into_iter()
+                .map(Entry::Problem),
+        );
+    }
+    entries
+}
+
+/// One entry into `out`: an Ingress (unless its name is taken), a class,
+/// a count, a problem.
+fn add_entry(entry: Entry, out: &mut Loaded, seen: &mut HashMap<String, Origin>) {
+    let ing = match entry {
+        Entry::Ingress(ing) => ing,
+        Entry::Skipped => {
+            out.skipped += 1;
+            return;
+        }
+        Entry::Class(c) => return out.classes.push(c),
+        Entry::Problem(p) => return out.problems.push(p),
+        Entry::Placeholder(p) => return out.placeholders.push(p),
+        // Only the fast pass asks for a redo, and the document was redone.
+        Entry::Redo => return,
+    };
+    let key = ing.key();
+    match seen.get(&key) {
+        Some(first) => {
+            let p = problems::duplicate(
+                &key,
+                &ing.namespace,
+                &ing.name,
+                ing.origin.clone(),
+                first.clone(),
+            );
+            out.problems.push(p);
+        }
+        None => {
+            seen.insert(key, ing.origin.clone());
             out.ingresses.push(ing);
         }
     }
-    Ok(())
 }
 
 /// What one object of a document turned into. Nearly every entry is an
@@ -671,8 +940,10 @@ enum Entry {
     Skipped,
     /// An IngressClass.
     Class(IngressClass),
-    /// The first object that could not be read (nothing after it is kept).
-    Error(InputError),
+    /// An object that could not be read, or a note on one that was.
+    Problem(Problem),
+    /// A host or path with a variable without a value.
+    Placeholder(Placeholder),
     /// The document must be read again in [`Mode::Exact`] (its only entry).
     Redo,
 }
@@ -681,7 +952,8 @@ enum Entry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     /// Move the strings out of the tree (which is dropped afterwards); if
-    /// serde rejects the object, ask for [`Mode::Exact`].
+    /// serde rejects the object, or it cannot be built, ask for
+    /// [`Mode::Exact`].
     Fast,
     /// Borrow the tree; a rejected object's error names the field and its
     /// line.
@@ -701,16 +973,28 @@ impl From<InputError> for Fail {
     }
 }
 
-fn collect(
-    file: &Arc<str>,
-    lines: &Lines,
+/// What [`collect`] needs about the document it reads.
+struct Cx<'a> {
+    file: &'a Arc<str>,
+    lines: &'a Lines,
     doc_line: u32,
+    /// Convert removed API versions (else they are unreadable).
+    convert: bool,
+    /// Substitute variables (the file holds `${`).
+    vars: Option<&'a Vars>,
+}
+
+/// The objects of `value` (at `pointer`) into `out`. Only [`Mode::Fast`]
+/// fails (asking for a redo); in [`Mode::Exact`] every object that cannot
+/// be read is a problem entry and the others are still read.
+fn collect(
+    cx: &Cx<'_>,
     pointer: &str,
     value: &mut Value,
     mode: Mode,
     out: &mut Vec<Entry>,
 ) -> Result<(), Fail> {
-    let line = lines.line_of(pointer).unwrap_or(doc_line);
+    let line = cx.lines.line_of(pointer).unwrap_or(cx.doc_line);
     let Some(obj) = value.as_object_mut() else {
         out.push(Entry::Skipped);
         return Ok(());
@@ -731,7 +1015,7 @@ fn collect(
                         m.insert("apiVersion".into(), Value::from(api.as_str()));
                     }
                 }
-                collect(file, lines, doc_line, &p, item, mode, out)?;
+                collect(cx, &p, item, mode, out)?;
             }
         }
         return Ok(());
@@ -745,26 +1029,150 @@ fn collect(
         return Ok(());
     }
     if api != "networking.k8s.io/v1" {
-        let name = obj
-            .get("metadata")
-            .and_then(|m| m.get("name"))
-            .and_then(Value::as_str)
-            .unwrap_or("?");
-        return Err(InputError::at(
-            file,
-            line,
-            format!(
-                "Ingress {name} uses apiVersion {api:?}; stepup reads networking.k8s.io/v1 only \
-                 (extensions/v1beta1 and networking.k8s.io/v1beta1 were removed in Kubernetes 1.22; \
-                 convert with `kubectl convert --output-version networking.k8s.io/v1`)"
-            ),
-        )
-        .into());
+        if !cx.convert || !convert::is_removed(api) {
+            let e = removed_api_error(cx.file, line, obj, api);
+            out.extend(object_problems(cx.file, &e, value));
+            return Ok(());
+        }
+        let note = removed_api_note(cx, line, obj, api);
+        convert::to_v1(obj);
+        out.push(Entry::Problem(note));
     }
-    out.push(Entry::Ingress(ingress_from(
-        file, lines, pointer, value, line, mode,
-    )?));
+    if let Some(vars) = cx.vars {
+        substitute(cx, pointer, line, value, vars, out);
+    }
+    match ingress_from(cx.file, cx.lines, pointer, value, line, mode) {
+        Ok(ing) => out.push(Entry::Ingress(ing)),
+        Err(Fail::Input(e)) => out.extend(object_problems(cx.file, &e, value)),
+        Err(Fail::Redo) => return Err(Fail::Redo),
+    }
     Ok(())
+}
+
+/// The problem entries of an object that could not be read, with its
+/// namespace and name when it has them.
+fn object_problems(file: &str, e: &InputError, value: &Value) -> impl Iterator<Item = Entry> {
+    let s = |k: &str| {
+        value
+            .get("metadata")
+            .and_then(|m| m.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let name = s("name");
+    let ns = match s("namespace") {
+        n if n.is_empty() && !name.is_empty() => "default".to_string(),
+        n => n,
+    };
+    Problem::unreadable(file, e, &ns, &name)
+        .into_iter()
+        .map(Entry::Problem)
+}
+
+fn removed_api_error(
+    file: &str,
+    line: u32,
+    obj: &serde_json::Map<String, Value>,
+    api: &str,
+) -> InputError {
+    let name = obj
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    InputError::at(
+        file,
+        line,
+        format!(
+            "Ingress {name} uses apiVersion {api:?}; stepup reads networking.k8s.io/v1 only \
+             (extensions/v1beta1 and networking.k8s.io/v1beta1 were removed in Kubernetes 1.22; \
+             convert with `kubectl convert --output-version networking.k8s.io/v1`)"
+        ),
+    )
+}
+
+/// The SU026 note for an Ingress of a removed API version.
+fn removed_api_note(
+    cx: &Cx<'_>,
+    line: u32,
+    obj: &serde_json::Map<String, Value>,
+    api: &str,
+) -> Problem {
+    let meta = |k: &str| {
+        obj.get("metadata")
+            .and_then(|m| m.get(k))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let name = meta("name").unwrap_or("");
+    Problem {
+        kind: ProblemKind::RemovedApi,
+        origin: Origin {
+            file: cx.file.clone(),
+            line,
+        },
+        column: None,
+        namespace: meta("namespace").unwrap_or("default").to_string(),
+        name: name.to_string(),
+        message: format!(
+            "Ingress {name} uses apiVersion {api}, removed in Kubernetes 1.22 (API servers since reject it); \
+             it was converted to networking.k8s.io/v1 as the API server converted it, and linted as converted"
+        ),
+        hint: "Convert the manifest: `kubectl convert -f FILE --output-version networking.k8s.io/v1` \
+               (the kubectl-convert plugin), then review pathType (ImplementationSpecific was the default)."
+            .to_string(),
+    }
+}
+
+/// Substitute the variables of an Ingress object; each variable without a
+/// value is an SU027 problem, each host or path it is in a placeholder.
+fn substitute(
+    cx: &Cx<'_>,
+    at: &str,
+    line: u32,
+    value: &mut Value,
+    vars: &Vars,
+    out: &mut Vec<Entry>,
+) {
+    let found = vars::substitute(value, vars);
+    if found.unresolved.is_empty() {
+        return;
+    }
+    let meta = |k: &str| {
+        value
+            .get("metadata")
+            .and_then(|m| m.get(k))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let name = meta("name").unwrap_or_default();
+    let namespace = meta("namespace").unwrap_or_else(|| "default".into());
+    for (expression, pointer, text) in found.unresolved {
+        let field = crate::error::pointer_to_field(&pointer);
+        let var = expression.trim_start_matches("${").trim_end_matches('}');
+        out.push(Entry::Problem(Problem {
+            message: format!(
+                "{expression} in {field} ({text:?}) has no value (no --var, no Flux Kustomization substitute, no default): \
+                 it is modelled as written, hosts and paths with a stand-in (var-…, hosts under .invalid); \
+                 Flux would substitute an empty string"
+            ),
+            hint: format!(
+                "Give it a value: `--var {}=VALUE`, or lint what Flux applies (`kustomize build DIR | flux envsubst | stepup lint -p POLICY -`).",
+                var.split([':', '-', '=', '/']).next().unwrap_or(var)
+            ),
+            kind: ProblemKind::Unresolved { expression },
+            origin: Origin {
+                file: cx.file.clone(),
+                line: cx.lines.line_of(&format!("{at}{pointer}")).unwrap_or(line),
+            },
+            column: None,
+            namespace: namespace.clone(),
+            name: name.clone(),
+        }));
+    }
+    out.extend(found.placeholders.into_iter().map(Entry::Placeholder));
 }
 
 fn ingress_from(
@@ -778,9 +1186,11 @@ fn ingress_from(
     // Re-root pointers: deserialize from the sub-value, then look lines up
     // under `pointer`.
     if mode == Mode::Fast {
-        // The tree is dropped after this object: move its strings.
+        // The tree is dropped after this object: move its strings. An
+        // object that cannot be built is read again exactly, where the
+        // tree is still there to name it in the problem.
         return match RawIngress::deserialize(std::mem::take(value)) {
-            Ok(raw) => Ok(build_ingress(file, lines, pointer, raw, line)?),
+            Ok(raw) => build_ingress(file, lines, pointer, raw, line).map_err(|_| Fail::Redo),
             Err(_) => Err(Fail::Redo),
         };
     }
@@ -1045,9 +1455,33 @@ spec:
         assert_eq!(names, ["b", "a"]);
     }
 
+    /// Reading hidden folders must not loop forever on a symlink cycle.
+    #[cfg(unix)]
+    #[test]
+    fn regression_a_symlink_loop_is_a_problem_not_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), ING).unwrap();
+        std::os::unix::fs::symlink(dir.path(), dir.path().join(".loop")).unwrap();
+        let l = load_paths_with(&[dir.path().to_path_buf()], &LoadOptions::default());
+        // The OS may refuse first (ELOOP: "cannot list directory").
+        let unreadable: Vec<&Problem> = l
+            .problems
+            .iter()
+            .filter(|p| p.kind == ProblemKind::Unreadable)
+            .collect();
+        assert!(
+            unreadable
+                .iter()
+                .any(|p| p.message.contains("directories deep")
+                    || p.message.contains("cannot list directory")
+                    || p.message.contains("cannot read")),
+            "{unreadable:?}"
+        );
+    }
+
     #[test]
     fn duplicates_are_errors() {
         let e = load(&format!("{ING}---\n{ING}")).unwrap_err();
-        assert!(e.primary.contains("defined twice"), "{e}");
+        assert!(e.primary.contains("defined again"), "{e}");
     }
 }

@@ -296,11 +296,6 @@ fn bad_manifests_exit_2_with_location() {
     let policy = shop("policy.yaml");
     let cases = [
         (
-            "old-api.yaml",
-            "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: old}\n",
-            ":1: Ingress old uses apiVersion \"extensions/v1beta1\"",
-        ),
-        (
             "syntax.yaml",
             "kind: Ingress\nmetadata: {name: x\n",
             "invalid YAML/JSON",
@@ -835,4 +830,357 @@ fn regression_satisfy_any_lets_the_auth_decide_outside_the_range() {
     let v = simulate_json(&[], url);
     assert_eq!(v["status"], 401, "{v}");
     assert!(v["conditions"].to_string().contains("without auth"), "{v}");
+}
+
+// === reading real repository trees (issue 17) ===
+
+const LINT_POLICY: &str = "testdata/lint/policy.yaml";
+
+fn lint_policy() -> String {
+    root().join(LINT_POLICY).display().to_string()
+}
+
+/// An Ingress `ns/name` on `host` routing `path` (Prefix) without auth.
+fn ingress(ns: &str, name: &str, host: &str, path: &str) -> String {
+    format!(
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  ingressClassName: nginx\n  rules:\n    - host: {host}\n      http:\n        paths:\n          - path: {path}\n            pathType: Prefix\n            backend:\n              service: {{name: {name}, port: {{number: 80}}}}\n"
+    )
+}
+
+/// `stepup lint -p testdata/lint/policy.yaml ARGS… -o json`: (JSON, stderr, exit).
+fn lint_json(args: &[&str]) -> (serde_json::Value, String, i32) {
+    let policy = lint_policy();
+    let mut all = vec!["lint", "-p", policy.as_str(), "-o", "json"];
+    all.extend_from_slice(args);
+    let (out, err, code) = text(&stepup(&all));
+    let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    (v, err, code)
+}
+
+fn rules_of(v: &serde_json::Value) -> Vec<String> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap().to_string())
+        .collect()
+}
+
+// Regression (issue 17): manifests in a hidden folder (`.k8s/`, as in
+// ministryofjustice/Claim-for-Crown-Court-Defence) were skipped, and lint
+// said "0 Ingress(es)" with exit 0. Hidden folders are read; only `.git`
+// is skipped (a broken file in it is never reported).
+#[test]
+fn regression_hidden_folders_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".k8s/live")).unwrap();
+    std::fs::create_dir_all(dir.path().join(".git")).unwrap();
+    write(
+        &dir.path().join(".k8s/live"),
+        "ingress.yaml",
+        &ingress("shop", "console", "admin.example.com", "/admin"),
+    );
+    write(&dir.path().join(".git"), "config.yaml", "not: [valid");
+    let d = dir.path().display().to_string();
+    let (v, err, code) = lint_json(&[&d, "--fail-on", "never"]);
+    assert_eq!(code, 0, "{v}\n{err}");
+    assert_eq!(v["summary"]["ingresses"], 1, "{v}");
+    assert!(rules_of(&v).contains(&"SU001".to_string()), "{v}");
+    assert!(!rules_of(&v).contains(&"SU023".to_string()), "{v}");
+}
+
+// Regression (issue 17): an input without any Ingress was a clean lint
+// (exit 0). It is an input error (exit 2) saying what was read, in lint's
+// report and on stderr of the other commands, unless --allow-empty.
+#[test]
+fn regression_no_ingress_is_an_input_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "svc.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n---\nplain: yaml\n",
+    );
+    let d = dir.path().display().to_string();
+    let (v, _, code) = lint_json(&[&d]);
+    assert_eq!(code, 2, "{v}");
+    let f = &v["findings"][0];
+    assert_eq!(f["rule"], "SU023", "{v}");
+    let msg = f["message"].as_str().unwrap();
+    assert!(
+        msg.contains("no Ingress found")
+            && msg.contains("read 1 file(s), 2 document(s), 2 object(s) of other kinds"),
+        "{msg}"
+    );
+    let (v, _, code) = lint_json(&[&d, "--allow-empty"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(rules_of(&v), Vec::<String>::new());
+    let policy = lint_policy();
+    let sim = |extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            "-p",
+            &policy,
+            "-f",
+            &d,
+            "https://a.example.com/",
+        ];
+        args.extend_from_slice(extra);
+        text(&stepup(&args))
+    };
+    let (_, err, code) = sim(&[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("no Ingress found") && err.contains("--allow-empty"),
+        "{err}"
+    );
+    assert_eq!(sim(&["--allow-empty"]).2, 0);
+}
+
+// Regression (issue 17): the loader stopped at the first bad file, so a
+// repository showed one error per run. Every problem of every file is
+// reported at once (file:line each), the valid Ingresses are linted, a
+// Helm template gets a hint, and lint exits 2 after its report;
+// simulate refuses to answer and prints them all.
+#[test]
+fn regression_every_input_error_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(
+        dir.path(),
+        "a-syntax.yaml",
+        "kind: Ingress\nmetadata: {name: x\n",
+    );
+    let b = write(
+        dir.path(),
+        "b-type.yaml",
+        &ingress("shop", "b", "b.example.com", "/b").replace("Prefix", "Prefixed"),
+    );
+    let c = write(
+        dir.path(),
+        "c-ok.yaml",
+        &ingress("shop", "console", "admin.example.com", "/admin"),
+    );
+    let h = write(
+        dir.path(),
+        "d-helm.yaml",
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {{ .Release.Name }}\n",
+    );
+    let d = dir.path().display().to_string();
+    let (v, _, code) = lint_json(&[&d, "--fail-on", "never"]);
+    assert_eq!(code, 2, "{v}");
+    assert_eq!(v["summary"]["ingresses"], 1, "{v}");
+    let findings = v["findings"].as_array().unwrap();
+    let at = |file: &str, line: u64| {
+        findings
+            .iter()
+            .find(|f| f["rule"] == "SU023" && f["file"] == file && f["line"] == line)
+            .unwrap_or_else(|| panic!("no SU023 at {file}:{line} in {v}"))
+    };
+    at(&a, 3);
+    at(&b, 12);
+    let helm = at(&h, 4);
+    assert!(
+        helm["fix"].as_str().unwrap().contains("helm template"),
+        "{helm}"
+    );
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["rule"] == "SU001" && f["file"] == c.as_str()),
+        "{v}"
+    );
+    let policy = lint_policy();
+    let (_, err, code) = text(&stepup(&[
+        "simulate",
+        "-p",
+        &policy,
+        "-f",
+        &d,
+        "https://admin.example.com/admin",
+    ]));
+    assert_eq!(code, 2, "{err}");
+    for want in [format!("{a}:3:"), format!("{b}:12:"), format!("{h}:4:")] {
+        assert!(err.contains(&want), "simulate: no {want} in\n{err}");
+    }
+    // generate and audit --from-file refuse partial input the same way.
+    for args in [
+        vec!["generate", "-p", policy.as_str(), d.as_str()],
+        vec!["audit", "-p", policy.as_str(), "--from-file", d.as_str()],
+    ] {
+        let (out, err, code) = text(&stepup(&args));
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?} answered on partial input:\n{out}");
+        for want in [format!("{a}:3:"), format!("{b}:12:"), format!("{h}:4:")] {
+            assert!(err.contains(&want), "{args:?}: no {want} in\n{err}");
+        }
+    }
+}
+
+// Regression (issue 17): a name reused across files stopped the run
+// ("Ingress default/cafe-ingress is defined twice"). Now the second is an
+// SU024 finding (not modelled) and the run goes on; --each-file lints each
+// file as its own cluster; in a kustomize tree the fix names the build.
+#[test]
+fn regression_reused_names_are_reported_and_linting_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    for env in ["prod", "staging"] {
+        std::fs::create_dir_all(dir.path().join(env)).unwrap();
+        write(
+            &dir.path().join(env),
+            "ingress.yaml",
+            &ingress("shop", "console", &format!("{env}.example.com"), "/admin"),
+        );
+    }
+    let d = dir.path().display().to_string();
+    let (v, _, code) = lint_json(&[&d, "--fail-on", "never"]);
+    assert_eq!(code, 0, "{v}");
+    let dup = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "SU024")
+        .unwrap_or_else(|| panic!("no SU024 in {v}"));
+    assert!(
+        dup["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("staging/ingress.yaml"),
+        "{dup}"
+    );
+    assert!(
+        dup["message"]
+            .as_str()
+            .unwrap()
+            .contains("prod/ingress.yaml:1"),
+        "{dup}"
+    );
+    assert!(
+        dup["fix"].as_str().unwrap().contains("--each-file"),
+        "{dup}"
+    );
+    assert_eq!(v["summary"]["ingresses"], 1, "{v}");
+    // Each file its own cluster: both linted, no SU024.
+    let (v, _, code) = lint_json(&[&d, "--each-file", "--fail-on", "never"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["summary"]["ingresses"], 2, "{v}");
+    assert!(!rules_of(&v).contains(&"SU024".to_string()), "{v}");
+    let hosts: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "SU001")
+        .map(|f| f["host"].as_str().unwrap())
+        .collect();
+    assert!(
+        hosts.contains(&"prod.example.com") && hosts.contains(&"staging.example.com"),
+        "{v}"
+    );
+    // A kustomize root above the files: the fix is to lint its build.
+    write(
+        dir.path(),
+        "kustomization.yaml",
+        "resources: [prod, staging]\n",
+    );
+    let (v, _, _) = lint_json(&[&d, "--fail-on", "never"]);
+    let dup = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "SU024")
+        .unwrap_or_else(|| panic!("no SU024 in {v}"));
+    let want = format!("kubectl kustomize {d} | stepup lint -p {} -", lint_policy());
+    assert!(dup["fix"].as_str().unwrap().contains(&want), "{dup}");
+}
+
+// Regression (issue 17): extensions/v1beta1 and networking.k8s.io/v1beta1
+// Ingresses (still common in older repositories) stopped the run. They
+// are converted as the API server converted them (serviceName/servicePort,
+// default pathType ImplementationSpecific, spec.backend) and linted, with
+// an SU026 warning each; simulate routes them (with a note).
+#[test]
+fn regression_removed_api_versions_are_converted_and_linted() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = write(
+        dir.path(),
+        "old.yaml",
+        "apiVersion: networking.k8s.io/v1beta1\nkind: Ingress\nmetadata:\n  name: console\n  namespace: shop\nspec:\n  ingressClassName: nginx\n  backend:\n    serviceName: fallback\n    servicePort: 8080\n  rules:\n    - host: admin.example.com\n      http:\n        paths:\n          - path: /admin\n            backend:\n              serviceName: console\n              servicePort: http\n",
+    );
+    let (v, _, code) = lint_json(&[&old, "--fail-on", "never"]);
+    assert_eq!(code, 0, "{v}");
+    let rules = rules_of(&v);
+    assert!(rules.contains(&"SU026".to_string()), "{v}");
+    assert!(
+        rules.contains(&"SU001".to_string()),
+        "linted as converted: {v}"
+    );
+    let policy = lint_policy();
+    let (out, err, code) = text(&stepup(&[
+        "simulate",
+        "-p",
+        &policy,
+        "-f",
+        &old,
+        "-o",
+        "json",
+        "https://admin.example.com/admin/users",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("removed in Kubernetes 1.22"), "{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["route"]["pathType"], "ImplementationSpecific", "{r}");
+    assert_eq!(r["route"]["backend"], "console:http", "{r}");
+    let (out, _, _) = text(&stepup(&[
+        "simulate",
+        "-p",
+        &policy,
+        "-f",
+        &old,
+        "-o",
+        "json",
+        "https://admin.example.com/other",
+    ]));
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["route"]["backend"], "fallback:8080", "spec.backend: {r}");
+}
+
+// Regression (issue 17): Flux post-build variables (`${domain}`) made
+// hosts invalid and stopped the run. Values come from --var and from a
+// Flux Kustomization's spec.postBuild.substitute among the inputs
+// (substituteFrom is noted as not read).
+#[test]
+fn regression_flux_variables_are_substituted() {
+    let dir = tempfile::tempdir().unwrap();
+    let ing = ingress("shop", "console", "admin.${domain}", "/admin");
+    write(dir.path(), "ingress.yaml", &ing);
+    let d = dir.path().display().to_string();
+    let hosts = |v: &serde_json::Value| -> Vec<String> {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == "SU001")
+            .map(|f| f["host"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (v, _, _) = lint_json(&[&d, "--var", "domain=example.com", "--fail-on", "never"]);
+    assert_eq!(hosts(&v), ["admin.example.com"], "{v}");
+    write(
+        dir.path(),
+        "flux.yaml",
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: shop, namespace: flux-system}\nspec:\n  postBuild:\n    substitute: {domain: shop.test}\n    substituteFrom:\n      - {kind: ConfigMap, name: cluster-vars}\n",
+    );
+    let (v, err, code) = lint_json(&[&d, "--fail-on", "never"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(hosts(&v), ["admin.shop.test"], "{v}");
+    assert!(!rules_of(&v).contains(&"SU027".to_string()), "{v}");
+    assert!(
+        err.contains("substituteFrom (ConfigMap cluster-vars) is not read"),
+        "{err}"
+    );
+    // --var wins over the Kustomization's value.
+    let (v, _, _) = lint_json(&[&d, "--var", "domain=example.com", "--fail-on", "never"]);
+    assert_eq!(hosts(&v), ["admin.example.com"], "{v}");
+    assert_eq!(
+        text(&stepup(&["lint", "-p", "x", "--var", "1x=y", &d])).2,
+        2
+    );
 }

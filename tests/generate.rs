@@ -253,6 +253,13 @@ const NOT_FIXED: &[&str] = &[
     "SU025", "SU029",
 ];
 
+/// Rules about the input itself (lint's loader findings): their fixtures
+/// are input generate refuses, as it writes the manifests back and must not
+/// answer on partial input — unreadable objects (SU023), a name defined
+/// twice (SU024), a removed API version (SU026) — or does not substitute
+/// (SU027: GitOps variables are not read by generate).
+const INPUT_RULES: &[&str] = &["SU023", "SU024", "SU026", "SU027"];
+
 /// Findings allowed to remain on top of the fixture's own rule, per file
 /// (relative to testdata/lint) and mode.
 fn extra_allowed(file: &str, split: bool) -> &'static [&'static str] {
@@ -295,6 +302,9 @@ fn lint_fixtures_generate_lint_clean() {
             continue;
         }
         let rule = rel.split('/').next().unwrap().to_string();
+        if INPUT_RULES.contains(&rule.as_str()) {
+            continue;
+        }
         let fires = rel.ends_with("fires.yaml");
         for split in [false, true] {
             let mut allowed: BTreeSet<&str> = extra_allowed(&rel, split).iter().copied().collect();

@@ -582,10 +582,13 @@ table! {
     /// Nesting deeper than the parser's recursion limit.
     manifest_deep_nesting: bad_manifest(Class::Unparsable, DEEP,
         &["ingress.yaml:4:262: invalid YAML/JSON: recursion limit exceeded"]);
-    /// An Ingress of an API version Kubernetes removed.
-    manifest_removed_api_version: bad_manifest(Class::WrongKind,
-        "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: old}\n",
-        &[r#"ingress.yaml:1: Ingress old uses apiVersion "extensions/v1beta1"; stepup reads networking.k8s.io/v1 only"#]);
+    /// An Ingress of an API version Kubernetes removed: lint converts it
+    /// as the API server did and says so (SU026, a warning: exit 0);
+    /// generate and admission refuse it (tests/generate.rs, load_object).
+    manifest_removed_api_version: Row { class: Class::WrongKind,
+        via: Via::Lint(Doc::Text("apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: old}\n")),
+        status: 0, header: Hdr::None,
+        log: Log::Stderr(&["ingress.yaml:1: warning[SU026] Ingress old uses apiVersion extensions/v1beta1, removed in Kubernetes 1.22"]) };
     manifest_duplicate_key: bad_manifest(Class::DuplicateKeys,
         "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: x, name: y}\n",
         &["ingress.yaml:3:21: invalid YAML/JSON: duplicate key `name`"]);

@@ -31,6 +31,7 @@
 //! cert-manager's ACME solver Ingresses are exempt.
 
 mod controller;
+pub mod inputs;
 mod probe;
 mod rewrite;
 mod rules;

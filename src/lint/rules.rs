@@ -294,6 +294,63 @@ paths to it, so those requests fall to whatever else matches. Either way the aut
 one the primary Ingress states.\n\nFix: give each canary a Service of its own, as ingress-nginx's \
 canary documentation requires.",
     },
+    RuleInfo {
+        id: "SU023",
+        name: "input-error",
+        severity: Severity::Error,
+        summary: "a file or object cannot be read (or no Ingress was found at all): it was not linted",
+        explain: "A YAML/JSON syntax error, a file that cannot be read, an Ingress that the API server \
+would reject (a pathType other than Exact, Prefix or ImplementationSpecific, a relative path, an \
+invalid host, an unquoted annotation value) or an input holding no Ingress at all. stepup reads \
+everything else and lints it, reports each such problem once with its file and line, and exits 2: \
+a report on part of the input must not pass as a clean one. A file holding `{{` is probably a Helm \
+template, which is not a manifest until it is rendered.\n\nFix: correct the object, or render \
+templates first (`helm template RELEASE CHART | stepup lint -p POLICY -`). Pass --allow-empty when an \
+input without Ingresses is expected.",
+    },
+    RuleInfo {
+        id: "SU024",
+        name: "duplicate-name",
+        severity: Severity::Error,
+        summary: "an Ingress namespace/name is defined again: only one can exist in a cluster, the later one is not modelled",
+        explain: "Two manifests define the same Ingress namespace and name. Applied to one cluster, the \
+later replaces the earlier, so the two can never be served side by side; stepup models the first and \
+reports the second, whose routes are not checked. In a repository this is usually one of: overlays of \
+a kustomize tree (each overlay patches the same base object), examples that reuse a name, or \
+several environments in one directory.\n\nFix: lint what is applied. For a kustomize tree, `kubectl \
+kustomize DIR | stepup lint -p POLICY -` (the message names the DIR); for independent examples or \
+environments, `stepup lint --each-file` makes each file its own cluster.",
+    },
+    RuleInfo {
+        id: "SU026",
+        name: "removed-api",
+        severity: Severity::Warning,
+        summary: "an Ingress uses extensions/v1beta1 or networking.k8s.io/v1beta1 (removed in Kubernetes 1.22); linted as converted",
+        explain: "Kubernetes 1.22 removed the beta Ingress APIs: no current API server accepts the \
+manifest as written. stepup converts it in memory the way the API server did \
+(`serviceName`/`servicePort` become `service.name` and `service.port.number` or `.name`, \
+`spec.backend` becomes `spec.defaultBackend`, a missing `pathType` becomes ImplementationSpecific; \
+Kubernetes `pkg/apis/networking/v1beta1` conversion and defaults) and lints the result, so the \
+findings describe what the converted object would do.\n\nFix: convert the manifest with `kubectl \
+convert -f FILE --output-version networking.k8s.io/v1` (the kubectl-convert plugin) and choose each \
+pathType deliberately: ImplementationSpecific is a prefix match in ingress-nginx, and a regex when \
+the host is in regex mode.",
+    },
+    RuleInfo {
+        id: "SU027",
+        name: "unresolved-variable",
+        severity: Severity::Note,
+        summary: "a GitOps ${var} (Flux post-build substitution) has no value: hosts and paths are modelled with a stand-in",
+        explain: "Flux's kustomize-controller substitutes `${var}`, `${var:-default}` and \
+`${var:=default}` after the build from a Kustomization's `spec.postBuild.substitute` (and the \
+ConfigMaps and Secrets of `substituteFrom`); `$${var}` is a literal `${var}`. stepup takes values from \
+`--var NAME=VALUE` and from the Flux Kustomizations among the inputs (substituteFrom is not read). \
+A variable with no value and no default is not guessed: a host gets a stand-in label under \
+`.invalid`, a path the segment `var-<name>`, any other field keeps the text, and every finding on such \
+a host or path says what it depends on. Flux itself would substitute an empty string (or fail with \
+StrictPostBuildSubstitutions).\n\nFix: pass `--var NAME=VALUE` for each variable, or lint what Flux \
+applies: `kustomize build DIR | flux envsubst | stepup lint -p POLICY -`.",
+    },
 ];
 
 /// The SU019 sentence about updates; `/validate` replaces it with one

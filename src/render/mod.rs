@@ -54,23 +54,27 @@ pub fn human(out: &mut impl Write, r: &Report, quiet: bool) -> io::Result<()> {
             "{}:{}: {sev}[{}] {}",
             f.file, f.line, f.rule, f.message
         )?;
-        writeln!(
-            out,
-            "    {} {}/{}{}{}",
-            "at".dimmed(),
-            f.namespace,
-            f.ingress,
-            if f.host.is_empty() {
-                String::new()
-            } else {
-                format!("  host {}", f.host)
-            },
-            if f.path.is_empty() {
-                String::new()
-            } else {
-                format!("  path {}", f.path)
-            }
-        )?;
+        // Input findings about a whole file (SU023) name no object.
+        let located = !(f.namespace.is_empty() && f.ingress.is_empty() && f.host.is_empty());
+        if located {
+            writeln!(
+                out,
+                "    {} {}/{}{}{}",
+                "at".dimmed(),
+                f.namespace,
+                f.ingress,
+                if f.host.is_empty() {
+                    String::new()
+                } else {
+                    format!("  host {}", f.host)
+                },
+                if f.path.is_empty() {
+                    String::new()
+                } else {
+                    format!("  path {}", f.path)
+                }
+            )?;
+        }
         writeln!(out, "    {} {}", "fix".dimmed(), f.fix)?;
     }
     if !r.findings.is_empty() {
