@@ -999,7 +999,10 @@ impl<'a> Gen<'a> {
         }
         for s in &t.servers {
             let host = probe_host(s);
-            for Probe { path, method, at } in probes(policy, s, &host) {
+            for Probe {
+                path, method, at, ..
+            } in probes(policy, s, &host)
+            {
                 let routed = t.route(&host, path.as_bytes());
                 let (li, uri) = match (at, &routed.outcome) {
                     (Some(i), _) => (i, path.as_bytes().to_vec()),
@@ -1472,6 +1475,7 @@ fn typed_part(s: &Src, p: &Part, v: &Value) -> Ingress {
         name: p.name.clone(),
         created: if p.renamed { None } else { t.created.clone() },
         annotations: BTreeMap::new(),
+        annotation_lines: t.annotation_lines.clone(),
         labels: t.labels.clone(),
         class: t.class.clone(),
         default_backend: t.default_backend.clone(),

@@ -12,7 +12,11 @@
 //!   on which `stepup lint` must report nothing at all, of any rule.
 //!
 //! All of them are linted against `testdata/lint/policy.yaml` by the real
-//! binary (`-o json --fail-on never`), as a user or CI would run it.
+//! binary (`-o json --fail-on never`), as a user or CI would run it; a
+//! fixture `NAME.yaml` with a `NAME.policy.yaml` beside it is linted against
+//! that policy instead, whose own `# expect:` markers (rules about the
+//! policy, SU029) are checked too. A finding about an annotation points at
+//! the annotation's line.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -47,13 +51,26 @@ fn stepup(args: &[&str]) -> Output {
         .expect("run stepup")
 }
 
+/// The policy a fixture is linted against: `NAME.policy.yaml` next to
+/// `NAME.yaml` when there is one (rules about the policy itself, SU029),
+/// else the shared `testdata/lint/policy.yaml`.
+fn policy_for(file: &str) -> String {
+    let own = format!("{}.policy.yaml", file.trim_end_matches(".yaml"));
+    if root().join(&own).is_file() {
+        own
+    } else {
+        POLICY.to_string()
+    }
+}
+
 /// `stepup lint -p POLICY FILE -o json --fail-on never`, checked for the
 /// JSON contract (SPEC §3); returns the findings.
 fn lint(file: &str) -> Vec<Finding> {
+    let policy = policy_for(file);
     let out = stepup(&[
         "lint",
         "-p",
-        POLICY,
+        &policy,
         file,
         "-o",
         "json",
@@ -226,11 +243,21 @@ fn object_at(text: &str, line: u64) -> (String, String) {
     )
 }
 
+/// An annotation's line (`    nginx.ingress.kubernetes.io/auth-url: ...`):
+/// annotation findings point at the annotation they are about.
+fn is_annotation_line(line: &str) -> bool {
+    line.starts_with("    ")
+        && line
+            .trim_start()
+            .split_once(':')
+            .is_some_and(|(k, _)| k.contains('/') && !k.contains(' '))
+}
+
 /// Problems with one marker, or `None` when a finding matches it exactly.
 fn check_marker(file: &str, text: &str, m: &Marker, findings: &[Finding]) -> Option<String> {
     let at_line: Vec<&Finding> = findings
         .iter()
-        .filter(|f| f.rule == m.rule && f.line == m.line)
+        .filter(|f| f.rule == m.rule && f.line == m.line && f.file == file)
         .collect();
     let Some(f) = at_line.first() else {
         let same_rule: Vec<String> = findings
@@ -252,8 +279,13 @@ fn check_marker(file: &str, text: &str, m: &Marker, findings: &[Finding]) -> Opt
     if f.severity != m.severity {
         errs.push(format!("severity {} (expected {})", f.severity, m.severity));
     }
-    if f.file != file {
-        errs.push(format!("file {:?} (expected {file:?})", f.file));
+    if file.ends_with(".policy.yaml") {
+        // A finding about the policy names no Ingress, host or path.
+        if !(f.namespace.is_empty() && f.ingress.is_empty() && f.path.is_empty()) {
+            errs.push("a policy finding should name no Ingress or path".to_string());
+        }
+        return (!errs.is_empty())
+            .then(|| format!("{file}:{}: {}\n    {f}", m.line, errs.join("; ")));
     }
     let (ns, name) = object_at(text, m.line);
     if (f.namespace.as_str(), f.ingress.as_str()) != (ns.as_str(), name.as_str()) {
@@ -267,9 +299,10 @@ fn check_marker(file: &str, text: &str, m: &Marker, findings: &[Finding]) -> Opt
         if !line_text
             .trim_start_matches(['-', ' '])
             .starts_with("apiVersion:")
+            && !is_annotation_line(line_text)
         {
             errs.push(format!(
-                "no path, so the line should be the object's start, not {line_text:?}"
+                "no path, so the line should be the object's start or an annotation's, not {line_text:?}"
             ));
         }
     } else if !line_text.contains(&format!("path: {}", f.path)) {
@@ -405,20 +438,36 @@ fn fires_files_fire_where_marked() {
         if !root().join(&file).is_file() {
             continue; // every_rule_has_fixtures reports it
         }
-        let text = read(&file);
-        let ms = markers(&text);
         let findings = lint(&file);
-        if !ms.iter().any(|m| m.rule == id && !m.known_bug) {
+        // The fixture and, when it has one, its own policy (SU029).
+        let mut marked: BTreeSet<(String, u64)> = BTreeSet::new();
+        let mut any_own = false;
+        let policy = policy_for(&file);
+        let sources = if policy == POLICY {
+            vec![file.clone()]
+        } else {
+            vec![file.clone(), policy]
+        };
+        for src in &sources {
+            let text = read(src);
+            let ms = markers(&text);
+            any_own |= ms.iter().any(|m| m.rule == id && !m.known_bug);
+            for m in ms.iter().filter(|m| !m.known_bug) {
+                if let Some(e) = check_marker(src, &text, m, &findings) {
+                    failures.push(e);
+                }
+            }
+            marked.extend(
+                ms.iter()
+                    .filter(|m| m.rule == id)
+                    .map(|m| (src.clone(), m.line)),
+            );
+        }
+        if !any_own {
             failures.push(format!("{file}: no `# expect: {id} <severity>` marker"));
         }
-        for m in ms.iter().filter(|m| !m.known_bug) {
-            if let Some(e) = check_marker(&file, &text, m, &findings) {
-                failures.push(e);
-            }
-        }
-        let marked: BTreeSet<u64> = ms.iter().filter(|m| m.rule == id).map(|m| m.line).collect();
         for f in findings.iter().filter(|f| f.rule == id) {
-            if !marked.contains(&f.line) {
+            if !marked.contains(&(f.file.clone(), f.line)) {
                 failures.push(format!(
                     "{file}:{}: unexpected {id} finding\n    {f}",
                     f.line

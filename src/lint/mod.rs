@@ -34,6 +34,7 @@ mod controller;
 mod probe;
 mod rewrite;
 mod rules;
+mod shadow;
 
 pub use rules::{PREVIOUS_DELETED, PREVIOUS_STAYS};
 
@@ -251,11 +252,21 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
     // SU019, SU020: what the controller does before routing.
     findings.extend(table.dropped.iter().map(rules::dropped));
     findings.extend(all.iter().filter_map(|i| rules::changed(i)));
+    // SU025: what the controller does not serve (its class) is skipped
+    // by every route rule; say so.
+    findings.extend(
+        table
+            .ignored
+            .iter()
+            .map(|(i, why)| rules::not_served(i, why)),
+    );
     let mut routed = Vec::new();
     probe::routes(policy, table, &mut routed);
     findings.extend(aggregate(routed));
     rewrite::check(policy, table, &mut findings);
     controller::check(policy, table, &mut findings);
+    // SU029: the policy's own dead rules.
+    shadow::check(policy, &mut findings);
     findings.retain(|f| {
         by_key
             .get(&(f.namespace.as_str(), f.ingress.as_str()))
@@ -306,14 +317,15 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
                     .iter()
                     .find_map(|r| r.host.clone())
                     .unwrap_or_default();
-                extra.push(rules::finding(
+                let f = rules::finding(
                     "SU017",
                     ing,
                     &host,
                     "",
                     bad,
                     "Add a reason after the rule ID, e.g. `stepup.dev/ignore: \"SU013: TLS ends at the cloud load balancer\"`.".into(),
-                ));
+                );
+                extra.push(rules::at_annotation(f, ing, IGNORE_ANNOTATION));
             }
         }
         findings.extend(extra);
@@ -334,7 +346,7 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
 /// SU017 for an error finding `stepup lint` suppressed but `/validate`
 /// will not, as no grant covers it.
 fn ungranted(ing: &Ingress, f: &Finding, why: &str) -> Finding {
-    rules::finding(
+    let found = rules::finding(
         "SU017",
         ing,
         &f.host,
@@ -348,7 +360,8 @@ fn ungranted(ing: &Ingress, f: &Finding, why: &str) -> Finding {
             f.rule,
             exemptions::SECTION
         ),
-    )
+    );
+    rules::at_annotation(found, ing, IGNORE_ANNOTATION)
 }
 
 /// `f` over contiguous chunks of `items`, in chunk order. With at least

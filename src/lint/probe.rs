@@ -91,10 +91,231 @@ pub(super) fn routes(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
             }
         }
     }
+    let from = out.len();
     mixed_levels(&cx, &needs, out);
+    // An Ingress SU002 already says mixes levels (public ones included)
+    // gets no SU028 too: its fix, `--split`, is the same.
+    let mixed: BTreeSet<(String, String)> = out[from..]
+        .iter()
+        .map(|f| (f.namespace.clone(), f.ingress.clone()))
+        .collect();
+    out.retain(|f| f.rule != "SU028" || !mixed.contains(&(f.namespace.clone(), f.ingress.clone())));
     signin(&cx, out);
 }
 
+/// What one probe found at a location: the path it stands for (as the
+/// policy or the Ingress writes it), what that needs and why.
+struct Hit {
+    shown: String,
+    need: Need,
+    why: String,
+}
+
+/// The hits of one rule at one location (SU014: one Ingress), reported as
+/// one finding once every probe of the server is in.
+struct Group<'a> {
+    rule: &'static str,
+    li: usize,
+    ing: &'a Ingress,
+    /// SU006: the Ingress shadowed; SU003: the check; SU002, SU005: the level.
+    detail: String,
+    hits: Vec<Hit>,
+}
+
+/// Groups by rule, location (or Ingress) and detail, in first-hit order.
+#[derive(Default)]
+struct Groups<'a> {
+    list: Vec<Group<'a>>,
+    index: HashMap<(&'static str, usize, String), usize>,
+}
+
+/// A location as a person reads it: its Ingress and path as written (a
+/// Prefix path builds two nginx locations, `= /p` and `/p/`; they are one
+/// line of the manifest).
+fn path_key(s: &Server, li: usize) -> usize {
+    let Some(l) = s.locations.get(li) else {
+        return li;
+    };
+    s.locations
+        .iter()
+        .position(|o| {
+            o.ingress == l.ingress
+                && o.ingress_path == l.ingress_path
+                && o.is_default == l.is_default
+        })
+        .unwrap_or(li)
+}
+
+impl<'a> Groups<'a> {
+    /// Add `hit`; a path already listed keeps the stricter need.
+    fn add(&mut self, rule: &'static str, li: usize, ing: &'a Ingress, detail: &str, hit: Hit) {
+        let key = (rule, li, detail.to_string());
+        let i = match self.index.get(&key) {
+            Some(&i) => i,
+            None => {
+                self.index.insert(key, self.list.len());
+                self.list.push(Group {
+                    rule,
+                    li,
+                    ing,
+                    detail: detail.to_string(),
+                    hits: Vec::new(),
+                });
+                self.list.len() - 1
+            }
+        };
+        let hits = &mut self.list[i].hits;
+        match hits.iter_mut().find(|h| h.shown == hit.shown) {
+            Some(h) if !h.need.satisfies(&hit.need) => {
+                h.need = h.need.and(&hit.need);
+                h.why = hit.why;
+            }
+            Some(_) => {}
+            None => hits.push(hit),
+        }
+    }
+}
+
+impl Group<'_> {
+    /// The strictest need of the group: the level its fix must name.
+    fn need(&self) -> Need {
+        self.hits.iter().fold(Need::Public, |n, h| n.and(&h.need))
+    }
+
+    /// `/admin/** needs admin (policy rule admin-console); /api/** needs …`.
+    /// Paths of the same need and reason share one entry.
+    fn list(&self) -> String {
+        let mut parts: Vec<(String, &str, Vec<&str>)> = Vec::new();
+        for h in self
+            .hits
+            .iter()
+            .filter(|h| !self.hits.iter().any(|o| covers(o, h)))
+        {
+            let label = h.need.label();
+            match parts
+                .iter_mut()
+                .find(|(l, w, _)| *l == label && *w == h.why)
+            {
+                Some((_, _, paths)) => paths.push(&h.shown),
+                None => parts.push((label, &h.why, vec![&h.shown])),
+            }
+        }
+        let text: Vec<String> = parts
+            .iter()
+            .map(|(label, why, paths)| {
+                let verb = if paths.len() > 1 { "need" } else { "needs" };
+                format!("{} {verb} {label} ({why})", paths.join(", "))
+            })
+            .collect();
+        text.join("; ")
+    }
+}
+
+/// Whether `o`'s glob names the literal path of `h` too, with the same
+/// need and reason (`/admin/**` lists `/admin`): only `o` is worth saying.
+fn covers(o: &Hit, h: &Hit) -> bool {
+    o.shown != h.shown
+        && o.need == h.need
+        && o.why == h.why
+        && o.shown.contains('*')
+        && !h.shown.contains('*')
+        && crate::glob::PathGlob::parse(&o.shown)
+            .is_ok_and(|g| g.matches(h.shown.as_bytes(), false))
+}
+
+/// Why a probe needs what it needs, for messages.
+fn why_text(policy: &Policy, rule: Option<usize>, heuristic: bool) -> String {
+    match (rule, heuristic) {
+        (Some(i), _) => format!("policy rule {}", policy.rules[i].name),
+        (None, true) => "it looks sensitive and no policy rule covers it".into(),
+        (None, false) => "the policy default".into(),
+    }
+}
+
+/// A location's path as findings name it.
+fn shown_path(l: &Location) -> &str {
+    if l.is_default {
+        "/"
+    } else {
+        l.ingress_path.as_str()
+    }
+}
+
+/// Locations of `s` that serve another auth proxy's sign-in path: the path
+/// of an `auth-signin` URL on the same host (`$host` or the server's name),
+/// served by a location of its own (not `/`), e.g. oauth2-proxy's
+/// `/oauth2/start` by `/oauth2`. ingress-nginx sends browsers there to log
+/// in (`authreq` `SigninURL`, nginx.tmpl's `error_page 401`), so it is
+/// public by design.
+fn foreign_signin_locations(cx: &Cx<'_>, s: &Server, host: &str) -> BTreeSet<usize> {
+    let mut out = BTreeSet::new();
+    let owners: BTreeSet<usize> = s.locations.iter().filter_map(|l| l.ingress).collect();
+    for i in owners {
+        let Some(url) = cx.auth(i).signin else {
+            continue;
+        };
+        let Some(rest) = url.split_once("://").map(|(_, r)| r) else {
+            continue;
+        };
+        let (url_host, path) = rest.find('/').map_or((rest, "/"), |k| rest.split_at(k));
+        let path = path.split(['?', '#']).next().unwrap_or("/");
+        let same_host = matches!(url_host, "$host" | "$http_host" | "$server_name")
+            || url_host.eq_ignore_ascii_case(&s.name);
+        if !same_host || path == "/" || cx.policy.is_signin_path(path.as_bytes()) {
+            continue;
+        }
+        let routed = cx.t.route(host, path.as_bytes());
+        let Some(li) = (match routed.outcome {
+            Outcome::Location(li) | Outcome::Answer { at: Some(li), .. } => Some(li),
+            _ => None,
+        }) else {
+            continue;
+        };
+        let own = s.locations.get(li).is_some_and(|l| {
+            !l.is_default
+                && !regex_literal_prefix(&l.ingress_path)
+                    .trim_matches('/')
+                    .is_empty()
+        });
+        if own {
+            out.insert(path_key(s, li));
+        }
+    }
+    out
+}
+
+/// Whether the deciding policy rule names `uri` itself: a literal glob,
+/// or one with a literal start other than `/` (`/oauth2/**`, not `/**`,
+/// which is a default in all but name).
+fn names_explicitly(policy: &Policy, rule: Option<usize>, uri: &[u8]) -> bool {
+    rule.and_then(|i| policy.rules.get(i)).is_some_and(|r| {
+        r.paths
+            .iter()
+            .any(|g| (g.literal().is_some() || g.literal_prefix() != "/") && g.matches(uri, false))
+    })
+}
+
+/// Public paths served behind auth at one location (SU028).
+#[derive(Default)]
+struct Over {
+    what: String,
+    /// Public paths, each with whether a `public` rule names it.
+    hits: Vec<(Hit, bool)>,
+}
+
+/// What a location's auth is, for SU028.
+fn auth_words(auth: &EnforcementRef<'_>, gate: &crate::routing::Gate) -> String {
+    match (gate, auth) {
+        (crate::routing::Gate::Global(url), _) => format!("the controller's global-auth-url {url}"),
+        (_, EnforcementRef::Stepup { level, .. }) => format!("stepup's auth-url, level {level}"),
+        (_, EnforcementRef::External(url)) => format!("auth-url {url}"),
+        (_, EnforcementRef::Basic) => "basic auth".into(),
+        _ => "auth".into(),
+    }
+}
+
+/// One server's probes: what each location serves, and the route rules'
+/// findings, one per location and rule.
 fn server<'a>(
     cx: &Cx<'a>,
     s: &'a Server,
@@ -103,14 +324,13 @@ fn server<'a>(
 ) {
     let (policy, t) = (cx.policy, cx.t);
     let host = probe_host(s);
-    let report_host = if s.name == CATCH_ALL {
-        "*".to_string()
-    } else {
-        s.name.clone()
-    };
-    let probes = probes(policy, s, &host);
+    let report_host = super::report_host(&s.name).to_string();
+    let signin_locs = foreign_signin_locations(cx, s, &host);
+    let mut groups = Groups::default();
+    let mut over: BTreeMap<usize, Over> = BTreeMap::new();
+    let mut protected: BTreeSet<usize> = BTreeSet::new();
     let mut regex_protected = None;
-    for pr in probes {
+    for pr in probes(policy, s, &host) {
         let routed = t.route(&host, pr.path.as_bytes());
         let (li, uri) = match (pr.at, &routed.outcome) {
             (Some(i), _) => (i, pr.path.as_bytes().to_vec()),
@@ -129,168 +349,335 @@ fn server<'a>(
         {
             needs.push(((i, l.ingress_path.as_str()), need.clone()));
         }
-        if need == Need::Public {
-            continue;
-        }
+        // The catch-all's default root (no Ingress), and the default
+        // backend's 404: nothing is exposed.
         let (Some(ing), Some(ii)) = (ingress_of(t, l), l.ingress) else {
-            // The catch-all's default root: 404 from the default backend.
             continue;
         };
         if l.backend == Backend::Default {
-            // The default backend answers 404: nothing is exposed.
             continue;
         }
-        let path = pr.path.as_str();
         let auth = at_location(cx.auth(ii), l, Some(policy));
-        let why = || match (rule, heuristic) {
-            (Some(i), _) => format!(
-                "policy rule {} requires {}",
-                policy.rules[i].name,
-                need.label()
-            ),
-            (None, true) => "it looks sensitive and no policy rule covers it".to_string(),
-            (None, false) => format!("the policy default requires {}", need.label()),
+        let hit = Hit {
+            shown: pr.shown.clone(),
+            need: need.clone(),
+            why: why_text(policy, rule, heuristic),
         };
-        let ing_path = if l.is_default {
-            "/"
-        } else {
-            l.ingress_path.as_str()
-        };
-        match auth.enforcement {
-            EnforcementRef::None => {
-                let why = why();
-                let shadow = shadowed_by(cx, s, l, path, &need);
-                let (rule_id, msg, fix) = match shadow {
-                    Some(owner) => (
-                        "SU006",
-                        format!(
-                            "{report_host}{path} is served by Ingress {} ({}) without auth, shadowing Ingress {} which protects it; {why}",
-                            ing.key(),
-                            l.directive(),
-                            owner
-                        ),
-                        format!(
-                            "Protect Ingress {} at level {} or remove its path {ing_path}.",
-                            ing.key(),
-                            need.label()
-                        ),
-                    ),
-                    None => (
-                        "SU001",
-                        format!(
-                            "{report_host}{path} reaches {} through Ingress {} with no auth; {why}",
-                            l.backend,
-                            ing.key()
-                        ),
-                        format!(
-                            "Run `stepup generate` and apply it, or add stepup's auth-url with level={} to Ingress {}.",
-                            need.label(),
-                            ing.key()
-                        ),
-                    ),
-                };
-                out.push(finding(rule_id, ing, &report_host, ing_path, msg, fix));
+        if need == Need::Public {
+            let enforced = !matches!(
+                auth.enforcement,
+                EnforcementRef::None | EnforcementRef::RequestChosen(_)
+            );
+            if enforced && !policy.is_signin_path(&uri) {
+                let o = over.entry(path_key(s, li)).or_default();
+                o.what = auth_words(&auth.enforcement, &l.gate);
+                o.hits.push((hit, names_explicitly(policy, rule, &uri)));
             }
-            // SU003 (an error whatever the path needs) reports it per Ingress.
-            EnforcementRef::RequestChosen(_) => {}
-            EnforcementRef::External(url) => {
-                let auth_only = policy
-                    .need_of(crate::policy::AUTHENTICATED)
-                    .unwrap_or(Need::Public);
-                if !auth_only.satisfies(&need) {
-                    out.push(finding(
-                        "SU003",
-                        ing,
-                        &report_host,
-                        ing_path,
-                        format!("{report_host}{path} is checked by {url}, not stepup, which cannot enforce {}; {}", need.label(), why()),
-                        "Replace the auth-url with stepup's (`stepup generate`).".into(),
-                    ));
-                }
-                if let Some(f) = out.last_mut().filter(|f| f.rule == "SU003") {
-                    f.severity = super::Severity::Warning;
-                }
-            }
-            EnforcementRef::Basic => {
-                let auth_only = policy
-                    .need_of(crate::policy::AUTHENTICATED)
-                    .unwrap_or(Need::Public);
-                if !auth_only.satisfies(&need) {
-                    let mut f = finding(
-                        "SU003",
-                        ing,
-                        &report_host,
-                        ing_path,
-                        format!(
-                            "{report_host}{path} uses basic auth, which cannot enforce {}; {}",
-                            need.label(),
-                            why()
-                        ),
-                        "Replace basic auth with stepup's auth-url (`stepup generate`).".into(),
-                    );
-                    f.severity = super::Severity::Warning;
-                    out.push(f);
-                }
-            }
-            EnforcementRef::Stepup { level, .. } => {
-                // The level is what the sign-in flow asks for, so it must meet
-                // what a GET of the path needs; stricter per-method needs
-                // (POST on payments) are enforced by the runtime from the policy.
-                let (get_need, _, _) = required(policy, &host, "GET", &uri, s.regex_mode, marked);
-                if let Some(have) = policy.need_of(level) {
-                    if !have.satisfies(&get_need) {
-                        out.push(finding(
-                            "SU002",
-                            ing,
-                            &report_host,
-                            ing_path,
-                            format!("{report_host}{path}: auth-url level {level} does not satisfy {}, which the policy requires for GET", get_need.label()),
-                            format!("Set level={} in the auth-url (or `stepup generate --split`).", get_need.label()),
-                        ));
-                    }
-                }
-                if auth.signin.is_none() && is_browser_route(&report_host, path) {
-                    out.push(finding(
-                        "SU005",
-                        ing,
-                        &report_host,
-                        ing_path,
-                        format!("{report_host}{path} is protected but has no auth-signin: browsers get a bare 401"),
-                        format!("Add nginx.ingress.kubernetes.io/auth-signin: https://$host{}/signin?level={level}", signin_path(policy)),
-                    ));
-                }
-            }
+            continue;
         }
+        if signin_locs.contains(&path_key(s, li)) && !names_explicitly(policy, rule, &uri) {
+            // Another auth proxy's sign-in: public by design.
+            continue;
+        }
+        protected.insert(path_key(s, li));
+        judge(
+            cx,
+            s,
+            l,
+            path_key(s, li),
+            ing,
+            &auth,
+            &pr,
+            &uri,
+            hit,
+            &mut groups,
+        );
         if s.regex_mode {
-            regex_protected.get_or_insert((ing, ing_path));
+            regex_protected.get_or_insert((ing, shown_path(l)));
             if l.modifier == Modifier::Regex && !l.is_default && leaks(l) {
                 out.push(finding(
                     "SU007",
                     ing,
                     &report_host,
-                    ing_path,
+                    shown_path(l),
                     format!("location {} on {report_host} is an unanchored prefix: {}x matches it too", l.directive(), regex_literal_prefix(&l.name)),
                     format!("End the path with `/` or `(/|$)`, or take use-regex/rewrite-target off {report_host}."),
                 ));
             }
         }
     }
-    if let Some((ing, path)) = regex_protected {
-        let turner = s
-            .locations
-            .iter()
-            .filter_map(|l| ingress_of(t, l))
-            .find(|i| i.nginx("use-regex") == Some("true") || i.nginx("rewrite-target").is_some())
-            .unwrap_or(ing);
-        out.push(finding(
-            "SU008",
-            turner,
-            &report_host,
-            if turner.key() == ing.key() { path } else { "" },
-            format!("host {report_host} is in regex mode (use-regex or rewrite-target on Ingress {}): protected paths match case-insensitively and unanchored", turner.key()),
-            format!("Move regex paths off {report_host}, or drop use-regex/rewrite-target."),
-        ));
+    for g in &groups.list {
+        out.push(group_finding(cx, s, &report_host, g));
     }
+    for (li, o) in &over {
+        if let Some(f) = over_protected(s, t, &report_host, *li, o, protected.contains(li)) {
+            out.push(f);
+        }
+    }
+    if let Some((ing, path)) = regex_protected {
+        out.push(regex_mode(t, s, &report_host, ing, path));
+    }
+}
+
+/// The rules that judge a protected probe by the auth of its location.
+#[allow(clippy::too_many_arguments)]
+fn judge<'a>(
+    cx: &Cx<'a>,
+    s: &Server,
+    l: &Location,
+    li: usize,
+    ing: &'a Ingress,
+    auth: &AuthRef<'_>,
+    pr: &crate::coverage::Probe,
+    uri: &[u8],
+    hit: Hit,
+    groups: &mut Groups<'a>,
+) {
+    let policy = cx.policy;
+    let host = probe_host(s);
+    let auth_only = || {
+        policy
+            .need_of(crate::policy::AUTHENTICATED)
+            .unwrap_or(Need::Public)
+    };
+    match auth.enforcement {
+        EnforcementRef::None => {
+            if opted_out(ing, l).is_some() {
+                let opt = Hit {
+                    shown: hit.shown.clone(),
+                    need: hit.need.clone(),
+                    why: hit.why.clone(),
+                };
+                groups.add("SU014", usize::MAX, ing, "", opt);
+            }
+            match shadowed_by(cx, s, l, &pr.path, &hit.need) {
+                Some(owner) => groups.add("SU006", li, ing, &owner, hit),
+                None => groups.add("SU001", li, ing, "", hit),
+            }
+        }
+        // SU003 (an error whatever the path needs) reports it per Ingress.
+        EnforcementRef::RequestChosen(_) => {}
+        EnforcementRef::External(url) => {
+            if !auth_only().satisfies(&hit.need) {
+                groups.add("SU003", li, ing, url, hit);
+            }
+        }
+        EnforcementRef::Basic => {
+            if !auth_only().satisfies(&hit.need) {
+                groups.add("SU003", li, ing, "basic auth", hit);
+            }
+        }
+        EnforcementRef::Stepup { level, .. } => {
+            // The level is what the sign-in flow asks for, so it must meet
+            // what a GET of the path needs; stricter per-method needs
+            // (POST on payments) are enforced by the runtime from the policy.
+            let marked = marked_sensitive(ing);
+            let (get_need, get_rule, heuristic) =
+                required(policy, &host, "GET", uri, s.regex_mode, marked);
+            if policy
+                .need_of(level)
+                .is_some_and(|have| !have.satisfies(&get_need))
+            {
+                let get = Hit {
+                    shown: hit.shown.clone(),
+                    need: get_need,
+                    why: why_text(policy, get_rule, heuristic),
+                };
+                groups.add("SU002", li, ing, level, get);
+            }
+            let report_host = super::report_host(&s.name);
+            if auth.signin.is_none() && is_browser_route(report_host, &pr.path) {
+                groups.add("SU005", li, ing, level, hit);
+            }
+        }
+    }
+}
+
+/// The ConfigMap's global auth URL a location opted out of with
+/// `enable-global-auth: "false"`; `Some("")` when the Ingress opts out but
+/// no global-auth-url is modelled (the cluster's controller may have one).
+fn opted_out<'l>(ing: &Ingress, l: &'l Location) -> Option<&'l str> {
+    match &l.gate {
+        crate::routing::Gate::OptedOut(url) => Some(url),
+        crate::routing::Gate::Ingress => {
+            let off = ing
+                .nginx("enable-global-auth")
+                .and_then(crate::routing::settings::parse_bool)
+                == Some(false);
+            (off && ing.nginx("auth-url").is_none_or(|u| u.trim().is_empty())).then_some("")
+        }
+        _ => None,
+    }
+}
+
+/// The finding of one group.
+fn group_finding(cx: &Cx<'_>, s: &Server, host: &str, g: &Group<'_>) -> Finding {
+    let (policy, ing) = (cx.policy, g.ing);
+    let l = s.locations.get(g.li);
+    let (path, backend) = l.map_or(("", String::new()), |l| {
+        (shown_path(l), l.backend.to_string())
+    });
+    let (key, need, list) = (ing.key(), g.need().label(), g.list());
+    let (msg, fix) = match g.rule {
+        "SU006" => (
+            format!(
+                "{host}{path} is served by Ingress {key} without auth, shadowing Ingress {} which protects it: {list}",
+                g.detail
+            ),
+            format!("Protect Ingress {key} at level {need} or remove its path {path}."),
+        ),
+        "SU003" if g.detail == "basic auth" => (
+            format!(
+                "{host}{path} uses basic auth, which cannot enforce what the policy requires: {list}"
+            ),
+            "Replace basic auth with stepup's auth-url (`stepup generate`).".into(),
+        ),
+        "SU003" => (
+            format!(
+                "{host}{path} is checked by {}, not stepup, which cannot enforce what the policy requires: {list}",
+                g.detail
+            ),
+            "Replace the auth-url with stepup's (`stepup generate`).".into(),
+        ),
+        "SU002" => (
+            format!(
+                "{host}{path}: auth-url level {} does not satisfy what the policy requires for GET: {list}",
+                g.detail
+            ),
+            format!("Set level={need} in the auth-url (or `stepup generate --split`)."),
+        ),
+        "SU005" => (
+            format!("{host}{path} is protected but has no auth-signin: browsers get a bare 401"),
+            format!(
+                "Add nginx.ingress.kubernetes.io/auth-signin: https://$host{}/signin?level={}",
+                signin_path(policy),
+                g.detail
+            ),
+        ),
+        "SU014" => return opt_out_finding(s, host, g),
+        _ => (
+            format!(
+                "{host}{path} reaches {backend} through Ingress {key} with no auth, and the policy protects what it serves: {list}"
+            ),
+            format!(
+                "Run `stepup generate` and apply it, or add stepup's auth-url with level={need} to Ingress {key}."
+            ),
+        ),
+    };
+    let mut f = finding(g.rule, ing, host, path, msg, fix);
+    if g.rule == "SU003" {
+        f.severity = super::Severity::Warning;
+    }
+    f
+}
+
+/// SU014 for an Ingress that opts out of global auth where the policy
+/// requires auth, at the `enable-global-auth` annotation.
+fn opt_out_finding(s: &Server, host: &str, g: &Group<'_>) -> Finding {
+    let url = s
+        .locations
+        .iter()
+        .filter(|l| l.ingress.is_some())
+        .find_map(|l| match &l.gate {
+            crate::routing::Gate::OptedOut(u) => Some(u.to_string()),
+            _ => None,
+        });
+    let whose = match url {
+        Some(u) => format!("the controller's global-auth-url ({u})"),
+        None => "any global-auth-url the controller has (none is modelled: lint with --controller-config to check it)".into(),
+    };
+    let f = finding(
+        "SU014",
+        g.ing,
+        host,
+        "",
+        format!(
+            "enable-global-auth: \"false\" opts Ingress {} out of {whose}, and it has no auth of its own on {host}: {}",
+            g.ing.key(),
+            g.list()
+        ),
+        "Remove enable-global-auth, or protect the Ingress with stepup's auth-url (`stepup generate`).".into(),
+    );
+    super::rules::at_annotation(f, g.ing, "enable-global-auth")
+}
+
+/// SU028 for a location whose auth the policy says some of its paths must
+/// not have: all of them public, or paths a `public` rule names.
+fn over_protected(
+    s: &Server,
+    t: &RouteTable,
+    host: &str,
+    li: usize,
+    o: &Over,
+    mixed: bool,
+) -> Option<Finding> {
+    let l = s.locations.get(li)?;
+    let ing = ingress_of(t, l)?;
+    // Paths with the same reason share one entry.
+    let mut seen = BTreeSet::new();
+    let mut by_why: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (h, _) in o.hits.iter().filter(|(_, explicit)| !mixed || *explicit) {
+        if !seen.insert(h.shown.clone()) {
+            continue;
+        }
+        match by_why.iter_mut().find(|(w, _)| *w == h.why) {
+            Some((_, paths)) => paths.push(&h.shown),
+            None => by_why.push((&h.why, vec![&h.shown])),
+        }
+    }
+    if by_why.is_empty() {
+        return None;
+    }
+    let listed: Vec<String> = by_why
+        .iter()
+        .map(|(why, paths)| format!("{} ({why})", paths.join(", ")))
+        .collect();
+    let path = shown_path(l);
+    let public: Vec<&str> = by_why.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+    let fix = if mixed {
+        format!(
+            "Serve {} from an Ingress without auth (an Exact path, or a longer Prefix, wins over {path}), or change the policy if they need a login.",
+            public.join(", ")
+        )
+    } else {
+        format!(
+            "Remove the auth from Ingress {} (for global auth: enable-global-auth: \"false\"), or change the policy if these paths need a login.",
+            ing.key()
+        )
+    };
+    Some(finding(
+        "SU028",
+        ing,
+        host,
+        path,
+        format!(
+            "{host}{path} demands a login ({}) on paths the policy calls public: {}",
+            o.what,
+            listed.join("; ")
+        ),
+        fix,
+    ))
+}
+
+/// SU008 for a host in regex mode that serves protected paths.
+fn regex_mode(t: &RouteTable, s: &Server, host: &str, ing: &Ingress, path: &str) -> Finding {
+    let turner = s
+        .locations
+        .iter()
+        .filter_map(|l| ingress_of(t, l))
+        .find(|i| i.nginx("use-regex") == Some("true") || i.nginx("rewrite-target").is_some())
+        .unwrap_or(ing);
+    finding(
+        "SU008",
+        turner,
+        host,
+        if turner.key() == ing.key() { path } else { "" },
+        format!(
+            "host {host} is in regex mode (use-regex or rewrite-target on Ingress {}): protected paths match case-insensitively and unanchored",
+            turner.key()
+        ),
+        format!("Move regex paths off {host}, or drop use-regex/rewrite-target."),
+    )
 }
 
 fn signin_path(policy: &Policy) -> String {
