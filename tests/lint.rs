@@ -683,3 +683,298 @@ fn su017_unknown_rule_message_names_the_rule() {
     );
     assert!(!f.message.contains("gives no reason"), "{f}");
 }
+
+// === issue 17: findings a reviewer can act on ===
+
+/// `stepup lint ARGS -o json --fail-on never` (file names as given).
+fn lint_json(args: &[&str]) -> Vec<Finding> {
+    let mut all = vec!["lint"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-o", "json", "--fail-on", "never"]);
+    let out = stepup(&all);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{all:?}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| Finding::from_json("-", f))
+        .collect()
+}
+
+fn write(dir: &Path, name: &str, body: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, body).expect("write");
+    p.display().to_string()
+}
+
+/// An Ingress of a class the modelled controller does not serve was
+/// skipped in silence: the run looked clean. SU025 says so in every output
+/// format, and the flag it names makes the route rules see it.
+#[test]
+fn regression_unserved_class_is_said_in_every_format() {
+    let file = rel("SU025", "fires.yaml");
+    for format in ["human", "json", "sarif", "junit", "github"] {
+        let out = stepup(&[
+            "lint",
+            "-p",
+            POLICY,
+            &file,
+            "-o",
+            format,
+            "--fail-on",
+            "never",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("SU025") && text.contains("--ingress-class modsec"),
+            "-o {format}:\n{text}"
+        );
+        assert!(
+            text.contains("--watch-ingress-without-class"),
+            "-o {format}:\n{text}"
+        );
+    }
+    let served = lint_json(&[
+        "-p",
+        POLICY,
+        &file,
+        "--ingress-class",
+        "modsec",
+        "--watch-ingress-without-class",
+    ]);
+    assert!(!served.iter().any(|f| f.rule == "SU025"), "{served:?}");
+    // Its unprotected Prefix / is now judged.
+    assert!(
+        served
+            .iter()
+            .any(|f| f.rule == "SU001" && f.ingress == "fee-calculator"),
+        "{served:?}"
+    );
+}
+
+const ROOT_WITHOUT_AUTH: &str = "apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: web
+  namespace: shop
+spec:
+  ingressClassName: nginx
+  rules:
+    - host: shop.example.com
+      http:
+        paths:
+          - path: /
+            pathType: Prefix
+            backend:
+              service: {name: web, port: {number: 80}}
+";
+
+/// A `Prefix /` without auth gave one SU001 per policy rule it covers,
+/// each with another fix level, and named invented probe paths
+/// (`/admin/stepup-probe`). Now: one SU001, the strictest level as the fix,
+/// the policy's own paths per level.
+#[test]
+fn regression_prefix_root_gives_one_finding_with_the_strictest_level() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(dir.path(), "web.yaml", ROOT_WITHOUT_AUTH);
+    let found = lint_json(&["-p", POLICY, &file]);
+    let su001: Vec<&Finding> = found.iter().filter(|f| f.rule == "SU001").collect();
+    assert_eq!(su001.len(), 1, "{found:?}");
+    let f = su001[0];
+    assert_eq!((f.path.as_str(), f.line), ("/", 12), "{f}");
+    assert!(f.fix.contains("level=admin"), "{f}: {}", f.fix);
+    assert!(f.message.contains("/admin/** needs admin"), "{f}");
+    assert!(
+        f.message.contains("needs authenticated") || f.message.contains("need authenticated"),
+        "{f}"
+    );
+    assert!(!f.message.contains("more probe path"), "{f}");
+}
+
+/// Messages and paths named probe samples that exist in no manifest and no
+/// policy (`/api/payments/stepup-probe`, host `stepup-probe.…`).
+#[test]
+fn regression_messages_name_no_probe_paths() {
+    let mut files: Vec<String> = rule_dirs()
+        .keys()
+        .map(|id| rel(id, "fires.yaml"))
+        .filter(|f| root().join(f).is_file())
+        .collect();
+    files.push("testdata/shop/ingresses".into());
+    let dir = tempfile::tempdir().expect("tempdir");
+    files.push(write(dir.path(), "web.yaml", ROOT_WITHOUT_AUTH));
+    for file in files {
+        let policy = if file.starts_with("testdata/shop") {
+            "testdata/shop/policy.yaml".to_string()
+        } else {
+            policy_for(&file)
+        };
+        for f in lint_json(&["-p", &policy, &file]) {
+            for text in [&f.message, &f.path, &f.host, &f.fix] {
+                assert!(!text.contains("stepup-probe"), "{file}: {f}");
+            }
+        }
+    }
+}
+
+/// Annotation findings pointed at the Ingress's first line; now at the
+/// annotation's own line, in human, JSON and SARIF output alike.
+#[test]
+fn regression_annotation_findings_point_at_the_annotation() {
+    let file = rel("SU009", "fires.yaml");
+    let text = read(&file);
+    let key_line = text
+        .lines()
+        .position(|l| l.contains("configuration-snippet:"))
+        .expect("snippet in fixture") as u64
+        + 1;
+    let json = lint(&file);
+    assert!(
+        json.iter().any(|f| f.rule == "SU009" && f.line == key_line),
+        "{json:?}"
+    );
+    let human = stepup(&["lint", "-p", POLICY, &file, "--fail-on", "never"]);
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        human.contains(&format!("{file}:{key_line}: error[SU009]")),
+        "{human}"
+    );
+    let sarif = stepup(&[
+        "lint",
+        "-p",
+        POLICY,
+        &file,
+        "-o",
+        "sarif",
+        "--fail-on",
+        "never",
+    ]);
+    let v: Value = serde_json::from_slice(&sarif.stdout).expect("sarif json");
+    let lines: Vec<u64> = v["runs"][0]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["ruleId"] == "SU009")
+        .filter_map(|r| r["locations"][0]["physicalLocation"]["region"]["startLine"].as_u64())
+        .collect();
+    assert!(lines.contains(&key_line), "{lines:?}");
+}
+
+/// oauth2-proxy's own Ingress (`/oauth2`, the path of the other Ingress's
+/// `auth-signin: https://$host/oauth2/start`) was SU001 under a default
+/// that requires a login: it is how a browser gets the login at all
+/// (ingress-nginx docs/examples/auth/oauth-external-auth). Only that
+/// location on that host is exempt, and a policy rule naming the path wins.
+#[test]
+fn regression_other_proxies_signin_path_is_public() {
+    let src = read(
+        "testdata/realworld/kubernetes__ingress-nginx/docs/examples/auth/oauth-external-auth/oauth2-proxy.yaml",
+    )
+    .replace("__INGRESS_HOST__", "dash.example.com")
+    .replace("__INGRESS_SECRET__", "dash-tls");
+    // The same proxy Ingress on a host where nothing signs in through it.
+    let other = src
+        .split("\n---")
+        .find(|d| d.contains("name: oauth2-proxy") && d.contains("kind: Ingress"))
+        .expect("proxy Ingress")
+        .replace("name: oauth2-proxy\n", "name: oauth2-proxy-other\n")
+        .replace("dash.example.com", "other.example.com");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(dir.path(), "oauth2.yaml", &format!("{src}\n---\n{other}"));
+    let found = lint_json(&["-p", POLICY, &file]);
+    let su001 = |f: &&Finding| f.rule == "SU001";
+    assert!(
+        !found
+            .iter()
+            .filter(su001)
+            .any(|f| f.ingress == "oauth2-proxy"),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .filter(su001)
+            .any(|f| f.ingress == "oauth2-proxy-other"),
+        "{found:?}"
+    );
+    // A policy that names /oauth2/** itself decides.
+    let policy = read(POLICY).replace(
+        "  rules:\n",
+        "  rules:\n    - name: oauth2\n      paths: [/oauth2/**]\n      level: authenticated\n",
+    );
+    let policy = write(dir.path(), "policy.yaml", &policy);
+    let found = lint_json(&["-p", &policy, &file]);
+    assert!(
+        found
+            .iter()
+            .filter(su001)
+            .any(|f| f.ingress == "oauth2-proxy"),
+        "{found:?}"
+    );
+}
+
+/// `enable-global-auth: "False"` (Go ParseBool) on a `Prefix /` that serves
+/// /admin/** was no SU014: the check read the Ingress path `/` as public.
+/// With the controller's global-auth-url it names the URL; and a public
+/// path behind that global auth is SU028.
+#[test]
+fn regression_global_auth_opt_out_on_prefix_root_is_su014() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cm = write(
+        dir.path(),
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ingress-nginx-controller, namespace: ingress-nginx}\ndata:\n  global-auth-url: \"https://auth.example.com/check\"\n",
+    );
+    let root = ROOT_WITHOUT_AUTH.replace(
+        "  namespace: shop\n",
+        "  namespace: shop\n  annotations:\n    nginx.ingress.kubernetes.io/enable-global-auth: \"False\"\n",
+    );
+    let health = "apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: health
+  namespace: shop
+spec:
+  ingressClassName: nginx
+  rules:
+    - host: status.example.com
+      http:
+        paths:
+          - path: /healthz
+            pathType: Exact
+            backend:
+              service: {name: web, port: {number: 80}}
+";
+    let file = write(dir.path(), "web.yaml", &format!("{root}---\n{health}"));
+    let found = lint_json(&["-p", POLICY, &file, "--controller-config", &cm]);
+    let opt: Vec<&Finding> = found.iter().filter(|f| f.rule == "SU014").collect();
+    assert_eq!(opt.len(), 1, "{found:?}");
+    assert_eq!(opt[0].line, 7, "at the annotation: {}", opt[0]);
+    assert!(
+        opt[0].message.contains("https://auth.example.com/check"),
+        "{}",
+        opt[0]
+    );
+    assert!(opt[0].message.contains("/admin/**"), "{}", opt[0]);
+    assert!(
+        found.iter().any(|f| f.rule == "SU028"
+            && f.ingress == "health"
+            && f.message.contains("global-auth-url")),
+        "{found:?}"
+    );
+    // Without a global-auth-url modelled, the opt-out still says so.
+    let found = lint_json(&["-p", POLICY, &file]);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.rule == "SU014" && f.message.contains("none is modelled")),
+        "{found:?}"
+    );
+}

@@ -10,7 +10,12 @@
 //!   exactly as `simulate` routes it, and what the serving location enforces
 //!   is compared with what the policy requires. Shadowing, regex-mode
 //!   case-folding and prefix leaks therefore come out of the same model that
-//!   the nginx differential test proves.
+//!   the nginx differential test proves. Their findings are one per
+//!   Ingress path and rule ([`probe`]), naming the paths as the policy or
+//!   the Ingress writes them, never the probe samples.
+//! - **Not served** (SU025): an Ingress the modelled controller skips for
+//!   its class; every route rule skipped it too, so it is said.
+//! - **Policy rule** (SU029, [`shadow`]): a rule earlier ones shadow.
 //! - **Annotation rules** read each Ingress's annotations (snippets,
 //!   injection characters, auth-url shape, canary, cache key, TLS, …).
 //! - **Admission rules** (SU019, SU020): an Ingress the controller drops

@@ -359,7 +359,13 @@ fn server<'a>(
         }
         let auth = at_location(cx.auth(ii), l, Some(policy));
         let hit = Hit {
-            shown: pr.shown.clone(),
+            // A rule of some methods only (payments: POST, PUT, …) is
+            // probed with its first; say so.
+            shown: if pr.method == "GET" {
+                pr.shown.clone()
+            } else {
+                format!("{} {}", pr.method, pr.shown)
+            },
             need: need.clone(),
             why: why_text(policy, rule, heuristic),
         };
@@ -479,7 +485,7 @@ fn judge<'a>(
                 .is_some_and(|have| !have.satisfies(&get_need))
             {
                 let get = Hit {
-                    shown: hit.shown.clone(),
+                    shown: pr.shown.clone(),
                     need: get_need,
                     why: why_text(policy, get_rule, heuristic),
                 };
