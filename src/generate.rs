@@ -363,7 +363,9 @@ struct Part {
 /// One request path that reaches an item, and what it needs.
 #[derive(Debug, Clone)]
 struct Source {
-    path: String,
+    /// The path in notes: the policy's glob or the path as written, never
+    /// a probe sample (`/admin/stepup-probe`).
+    shown: String,
     method: &'static str,
     get: Need,
     get_rule: Option<usize>,
@@ -912,9 +914,9 @@ impl<'a> Gen<'a> {
                             continue;
                         }
                         let d = if m.is_empty() || m == "GET" {
-                            format!("{} (needs {})", pr.path, n.label())
+                            format!("{} (needs {})", pr.shown, n.label())
                         } else {
-                            format!("{m} {} (needs {})", pr.path, n.label())
+                            format!("{m} {} (needs {})", pr.shown, n.label())
                         };
                         if !why.contains(&d) {
                             why.push(d);
@@ -987,7 +989,7 @@ impl<'a> Gen<'a> {
                     let (get, get_rule, _) =
                         required(policy, &host, "GET", sample.as_bytes(), fold, s.sensitive);
                     accs[si][ii].base = Some(Source {
-                        path: sample,
+                        shown: sample,
                         method: "GET",
                         meth: get.clone(),
                         meth_rule: get_rule,
@@ -1000,7 +1002,10 @@ impl<'a> Gen<'a> {
         for s in &t.servers {
             let host = probe_host(s);
             for Probe {
-                path, method, at, ..
+                path,
+                shown,
+                method,
+                at,
             } in probes(policy, s, &host)
             {
                 let routed = t.route(&host, path.as_bytes());
@@ -1025,7 +1030,7 @@ impl<'a> Gen<'a> {
                     required(policy, &host, method, &uri, s.regex_mode, sens);
                 let (get, get_rule, _) = required(policy, &host, "GET", &uri, s.regex_mode, sens);
                 let source = Source {
-                    path: path.clone(),
+                    shown,
                     method,
                     get,
                     get_rule,

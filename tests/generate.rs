@@ -569,6 +569,11 @@ spec:
                 && n.ends_with("protected at admin")),
         "{notes:?}"
     );
+    // Notes name the policy's paths, never probe samples (issue 17).
+    assert!(
+        notes.iter().all(|n| !n.contains("stepup-probe")),
+        "{notes:?}"
+    );
 }
 
 // === (d) idempotence ===

@@ -129,21 +129,20 @@ struct Groups<'a> {
     index: HashMap<(&'static str, usize, String), usize>,
 }
 
-/// A location as a person reads it: its Ingress and path as written (a
-/// Prefix path builds two nginx locations, `= /p` and `/p/`; they are one
-/// line of the manifest).
-fn path_key(s: &Server, li: usize) -> usize {
-    let Some(l) = s.locations.get(li) else {
-        return li;
-    };
+/// For each location of `s`, the first location of the same Ingress path:
+/// a location as a person reads it (a Prefix path builds two nginx
+/// locations, `= /p` and `/p/`; they are one line of the manifest).
+fn path_keys(s: &Server) -> Vec<usize> {
+    let mut first: HashMap<(Option<usize>, &str, bool), usize> = HashMap::new();
     s.locations
         .iter()
-        .position(|o| {
-            o.ingress == l.ingress
-                && o.ingress_path == l.ingress_path
-                && o.is_default == l.is_default
+        .enumerate()
+        .map(|(li, l)| {
+            *first
+                .entry((l.ingress, l.ingress_path.as_str(), l.is_default))
+                .or_insert(li)
         })
-        .unwrap_or(li)
+        .collect()
 }
 
 impl<'a> Groups<'a> {
@@ -247,7 +246,12 @@ fn shown_path(l: &Location) -> &str {
 /// `/oauth2/start` by `/oauth2`. ingress-nginx sends browsers there to log
 /// in (`authreq` `SigninURL`, nginx.tmpl's `error_page 401`), so it is
 /// public by design.
-fn foreign_signin_locations(cx: &Cx<'_>, s: &Server, host: &str) -> BTreeSet<usize> {
+fn foreign_signin_locations(
+    cx: &Cx<'_>,
+    s: &Server,
+    host: &str,
+    keys: &[usize],
+) -> BTreeSet<usize> {
     let mut out = BTreeSet::new();
     let owners: BTreeSet<usize> = s.locations.iter().filter_map(|l| l.ingress).collect();
     for i in owners {
@@ -278,7 +282,7 @@ fn foreign_signin_locations(cx: &Cx<'_>, s: &Server, host: &str) -> BTreeSet<usi
                     .is_empty()
         });
         if own {
-            out.insert(path_key(s, li));
+            out.insert(keys.get(li).copied().unwrap_or(li));
         }
     }
     out
@@ -325,7 +329,8 @@ fn server<'a>(
     let (policy, t) = (cx.policy, cx.t);
     let host = probe_host(s);
     let report_host = super::report_host(&s.name).to_string();
-    let signin_locs = foreign_signin_locations(cx, s, &host);
+    let keys = path_keys(s);
+    let signin_locs = foreign_signin_locations(cx, s, &host, &keys);
     let mut groups = Groups::default();
     let mut over: BTreeMap<usize, Over> = BTreeMap::new();
     let mut protected: BTreeSet<usize> = BTreeSet::new();
@@ -337,7 +342,7 @@ fn server<'a>(
             (None, Outcome::Location(i)) => (*i, routed.uri.clone()),
             _ => continue,
         };
-        let Some(l) = s.locations.get(li) else {
+        let (Some(l), Some(&key)) = (s.locations.get(li), keys.get(li)) else {
             continue;
         };
         let marked = ingress_of(t, l).is_some_and(marked_sensitive);
@@ -375,29 +380,18 @@ fn server<'a>(
                 EnforcementRef::None | EnforcementRef::RequestChosen(_)
             );
             if enforced && !policy.is_signin_path(&uri) {
-                let o = over.entry(path_key(s, li)).or_default();
+                let o = over.entry(key).or_default();
                 o.what = auth_words(&auth.enforcement, &l.gate);
                 o.hits.push((hit, names_explicitly(policy, rule, &uri)));
             }
             continue;
         }
-        if signin_locs.contains(&path_key(s, li)) && !names_explicitly(policy, rule, &uri) {
+        if signin_locs.contains(&key) && !names_explicitly(policy, rule, &uri) {
             // Another auth proxy's sign-in: public by design.
             continue;
         }
-        protected.insert(path_key(s, li));
-        judge(
-            cx,
-            s,
-            l,
-            path_key(s, li),
-            ing,
-            &auth,
-            &pr,
-            &uri,
-            hit,
-            &mut groups,
-        );
+        protected.insert(key);
+        judge(cx, s, l, key, ing, &auth, &pr, &uri, hit, &mut groups);
         if s.regex_mode {
             regex_protected.get_or_insert((ing, shown_path(l)));
             if l.modifier == Modifier::Regex && !l.is_default && leaks(l) {
