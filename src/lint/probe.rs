@@ -335,6 +335,7 @@ fn server<'a>(
     let mut over: BTreeMap<usize, Over> = BTreeMap::new();
     let mut protected: BTreeSet<usize> = BTreeSet::new();
     let mut regex_protected = None;
+    let mut leaked = BTreeSet::new();
     for pr in probes(policy, s, &host) {
         let routed = t.route(&host, pr.path.as_bytes());
         let (li, uri) = match (pr.at, &routed.outcome) {
@@ -394,7 +395,8 @@ fn server<'a>(
         judge(cx, s, l, key, ing, &auth, &pr, &uri, hit, &mut groups);
         if s.regex_mode {
             regex_protected.get_or_insert((ing, shown_path(l)));
-            if l.modifier == Modifier::Regex && !l.is_default && leaks(l) {
+            // Once per location, however many probes it serves.
+            if l.modifier == Modifier::Regex && !l.is_default && leaked.insert(li) && leaks(l) {
                 out.push(finding(
                     "SU007",
                     ing,

@@ -173,9 +173,14 @@ issue the certificate). If TLS ends in front of the cluster, suppress with that 
         name: "auth-opt-out",
         severity: Severity::Error,
         summary: "enable-global-auth: \"false\", or satisfy: any with an allowlist, on a sensitive route",
-        explain: "`enable-global-auth: \"false\"` opts an Ingress out of the controller's global auth; \
-`satisfy: any` lets a request in when it passes EITHER the auth check OR the source allowlist, so anyone \
-inside the allowlisted range skips step-up.\n\nFix: remove the opt-out, or use `satisfy: all`.",
+        explain: "`enable-global-auth: \"false\"` (read with Go's `strconv.ParseBool`, so `False`, `0` and \
+`f` too) opts an Ingress without its own auth-url out of the controller's `global-auth-url` \
+(annotations/authreqglobal, template.go `shouldApplyGlobalAuth`). stepup judges it per location, with \
+every path the location serves (a `Prefix /` serves /admin/** unless another location does), and \
+names the global-auth-url when the controller's ConfigMap is given (`--controller-config` or the \
+policy's `spec.controller`); without one it says none is modelled. `satisfy: any` lets a request in \
+when it passes EITHER the auth check OR the source allowlist, so anyone inside the allowlisted range \
+skips step-up.\n\nFix: remove the opt-out, or use `satisfy: all`.",
     },
     RuleInfo {
         id: "SU015",
