@@ -36,6 +36,7 @@
 //! cert-manager's ACME solver Ingresses are exempt.
 
 mod controller;
+mod grouped;
 mod probe;
 mod rewrite;
 mod rules;
