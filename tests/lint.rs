@@ -978,3 +978,45 @@ spec:
         "{found:?}"
     );
 }
+
+/// A finding about the policy (SU029) has no Ingress: SARIF gave it a
+/// logical location `/` and JUnit a test case named `SU029 /`.
+#[test]
+fn regression_policy_findings_name_no_ingress() {
+    let (file, policy) = (
+        rel("SU029", "fires.yaml"),
+        rel("SU029", "fires.policy.yaml"),
+    );
+    let run = |format: &str| {
+        let out = stepup(&[
+            "lint",
+            "-p",
+            &policy,
+            &file,
+            "-o",
+            format,
+            "--fail-on",
+            "never",
+        ]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let sarif: Value = serde_json::from_str(&run("sarif")).expect("sarif json");
+    let results = sarif["runs"][0]["results"].as_array().expect("results");
+    let su029: Vec<&Value> = results.iter().filter(|r| r["ruleId"] == "SU029").collect();
+    assert_eq!(su029.len(), 2, "{results:?}");
+    for r in su029 {
+        let loc = &r["locations"][0];
+        assert!(loc.get("logicalLocations").is_none(), "{r}");
+        assert_eq!(
+            loc["physicalLocation"]["artifactLocation"]["uri"],
+            policy.as_str()
+        );
+    }
+    let junit = run("junit");
+    assert!(
+        junit.contains(&format!("name=\"SU029 {policy}:29\"")),
+        "{junit}"
+    );
+    let human = run("human");
+    assert!(!human.contains("    at \n"), "{human}");
+}
