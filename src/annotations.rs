@@ -422,7 +422,7 @@ pub fn at_location<'a>(
     policy: Option<&Policy>,
 ) -> AuthRef<'a> {
     match &loc.gate {
-        Gate::Ingress => base,
+        Gate::Ingress | Gate::OptedOut(_) => base,
         Gate::NoAuth(_) => AuthRef {
             enforcement: EnforcementRef::None,
             signin: base.signin,

@@ -171,6 +171,10 @@ pub(crate) fn regex_literal_prefix(p: &str) -> &str {
 /// One request lint sends to a server.
 pub(crate) struct Probe {
     pub(crate) path: String,
+    /// What the probe stands for in messages: the location's path, the
+    /// policy's glob (`/admin/**`) or the sensitive path, never the
+    /// invented sample below a glob (`/admin/stepup-probe`).
+    pub(crate) shown: String,
     pub(crate) method: &'static str,
     /// Judge this location directly (a regex location whose literal start
     /// the regex itself may not match), instead of routing the path.
@@ -180,16 +184,26 @@ pub(crate) struct Probe {
 /// lint's probe set for a server, deduplicated, in order.
 pub(crate) fn probes(policy: &Policy, s: &Server, host: &str) -> Vec<Probe> {
     let mut out: Vec<Probe> = Vec::new();
-    let mut push = |path: String, method: &'static str, at: Option<usize>| {
-        out.push(Probe { path, method, at });
+    let mut push = |path: String, shown: &str, method: &'static str, at: Option<usize>| {
+        out.push(Probe {
+            path,
+            shown: shown.to_string(),
+            method,
+            at,
+        });
     };
     for (i, l) in s.locations.iter().enumerate() {
+        let shown = if l.ingress_path.is_empty() {
+            "/"
+        } else {
+            l.ingress_path.as_str()
+        };
         if let Some(p) = literal_sample(&l.ingress_path) {
-            push(p, "GET", None);
+            push(p, shown, "GET", None);
         } else if l.modifier == Modifier::Regex && !l.is_default {
             let lp = regex_literal_prefix(&l.ingress_path);
             let lp = if lp.is_empty() { "/" } else { lp };
-            push(lp.to_string(), "GET", Some(i));
+            push(lp.to_string(), shown, "GET", Some(i));
         }
     }
     for (i, r) in policy.rules.iter().enumerate() {
@@ -197,17 +211,17 @@ pub(crate) fn probes(policy: &Policy, s: &Server, host: &str) -> Vec<Probe> {
             continue;
         }
         for g in &r.paths {
-            push(glob_sample(g), method_of(policy, i), None);
+            push(glob_sample(g), g.as_str(), method_of(policy, i), None);
         }
     }
     for p in SENSITIVE_PATHS {
-        push((*p).to_string(), "GET", None);
+        push((*p).to_string(), p, "GET", None);
     }
     for g in &policy.sensitive.paths {
-        push(glob_sample(g), "GET", None);
+        push(glob_sample(g), g.as_str(), "GET", None);
     }
     if sensitive_host(policy, host) {
-        push("/".into(), "GET", None);
+        push("/".into(), "/", "GET", None);
     }
     let mut seen = BTreeSet::new();
     out.retain(|p| seen.insert((p.path.clone(), p.method, p.at)));

@@ -173,6 +173,30 @@ impl PathGlob {
         false
     }
 
+    /// Whether this glob matches every path `other` matches (under either
+    /// case mode: folding only widens both alike). Decided on the segment
+    /// language (`**` any run of segments, `*` one segment, `a*b` one
+    /// segment of that shape): sound, not complete, since an inner-`*`
+    /// segment is only known to cover literals it matches and itself.
+    pub fn covers(&self, other: &PathGlob) -> bool {
+        let (a, b) = (&self.segs, &other.segs);
+        // ok[i][j]: a[i..] matches every path b[j..] matches.
+        let mut ok = vec![vec![false; b.len() + 1]; a.len() + 1];
+        for i in (0..=a.len()).rev() {
+            for j in (0..=b.len()).rev() {
+                ok[i][j] = match (a.get(i), b.get(j)) {
+                    (None, None) => true,
+                    // `**` matches nothing here, or swallows b's first
+                    // segment (or b's own `**`) and goes on.
+                    (Some(Seg::Deep), bj) => ok[i + 1][j] || (bj.is_some() && ok[i][j + 1]),
+                    (None, Some(_)) | (Some(_), None) | (Some(_), Some(Seg::Deep)) => false,
+                    (Some(x), Some(y)) => seg_covers(x, y) && ok[i + 1][j + 1],
+                };
+            }
+        }
+        ok[0][0]
+    }
+
     /// The literal part before the first wildcard segment (`/admin/**` →
     /// `/admin`), used by lint to pick a sample path.
     pub fn literal_prefix(&self) -> String {
@@ -398,6 +422,18 @@ fn reference(pat: &[Seg], parts: &[&[u8]], fold: bool) -> bool {
     }
 }
 
+/// Whether glob segment `x` matches every segment `y` matches (neither
+/// is `**`).
+fn seg_covers(x: &Seg, y: &Seg) -> bool {
+    match (x, y) {
+        (Seg::Any, _) => true,
+        (Seg::Lit(l), Seg::Lit(m)) => l == m,
+        (Seg::Wild(p), Seg::Lit(m)) => wild(p, m, false),
+        (Seg::Wild(p), Seg::Wild(q)) => p == q,
+        _ => false,
+    }
+}
+
 fn seg_matches(seg: &Seg, part: &[u8], fold: bool) -> bool {
     match seg {
         Seg::Lit(l) => eq(l, part, fold),
@@ -483,6 +519,16 @@ impl HostPattern {
                 Some((label, rest)) => !label.is_empty() && rest == suffix,
                 None => false,
             },
+        }
+    }
+}
+
+impl HostPattern {
+    /// Whether this pattern matches every host `other` matches.
+    pub fn covers(&self, other: &HostPattern) -> bool {
+        match (self, other) {
+            (HostPattern::Wildcard(_), HostPattern::Exact(h)) => self.matches(h),
+            _ => self == other,
         }
     }
 }
@@ -753,5 +799,96 @@ mod under_tests {
         assert!(!covers("/static/**", "/"));
         assert!(!covers("/static", "/static/"));
         assert!(!covers("/a/**/b", "/a/"));
+    }
+}
+
+#[cfg(test)]
+mod covers_tests {
+    use super::{HostPattern, PathGlob};
+
+    fn covers(a: &str, b: &str) -> bool {
+        PathGlob::parse(a)
+            .unwrap()
+            .covers(&PathGlob::parse(b).unwrap())
+    }
+
+    /// SU029 reports only what is certain: `covers` must never claim a
+    /// glob covers one with a path it does not match.
+    #[test]
+    fn covers_is_sound_on_samples() {
+        let globs = [
+            "/",
+            "/**",
+            "/*",
+            "/admin",
+            "/admin/**",
+            "/admin/*",
+            "/admin/*/x",
+            "/api/**",
+            "/api/payments/**",
+            "/api/*/admin",
+            "/files/*.pdf",
+            "/files/**",
+            "/a/**/b",
+            "/**/b",
+            "/admin/",
+            "/*.pdf",
+        ];
+        let paths = [
+            "/",
+            "/admin",
+            "/admin/",
+            "/admin/x",
+            "/admin/x/y",
+            "/admin/y/x",
+            "/api/payments",
+            "/api/payments/1",
+            "/api/v1/admin",
+            "/files/a.pdf",
+            "/files/a.txt",
+            "/a/b",
+            "/a/c/b",
+            "/b",
+            "/x.pdf",
+            "/api",
+        ];
+        for a in globs {
+            for b in globs {
+                if !covers(a, b) {
+                    continue;
+                }
+                let (ga, gb) = (PathGlob::parse(a).unwrap(), PathGlob::parse(b).unwrap());
+                for p in paths {
+                    assert!(
+                        !gb.matches(p.as_bytes(), false) || ga.matches(p.as_bytes(), false),
+                        "{a} said to cover {b}, but {p} matches only {b}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn covers_decides_the_usual_cases() {
+        assert!(covers("/**", "/admin/**"));
+        assert!(covers("/api/**", "/api/payments/**"));
+        assert!(covers("/admin/**", "/admin"));
+        assert!(covers("/api/*", "/api/v1"));
+        assert!(covers("/files/*.pdf", "/files/a.pdf"));
+        assert!(covers("/a/**/b", "/a/b"));
+        assert!(!covers("/api/payments/**", "/api/**"));
+        assert!(!covers("/admin", "/admin/**"));
+        assert!(!covers("/admin/*", "/admin/**"));
+        assert!(covers("/*", "/"));
+        assert!(covers("/*", "/x"));
+    }
+
+    #[test]
+    fn host_covers() {
+        let h = |s: &str| HostPattern::parse(s).unwrap();
+        assert!(h("*.example.com").covers(&h("a.example.com")));
+        assert!(!h("*.example.com").covers(&h("a.b.example.com")));
+        assert!(!h("a.example.com").covers(&h("*.example.com")));
+        assert!(h("*.example.com").covers(&h("*.example.com")));
     }
 }

@@ -140,6 +140,9 @@ pub struct Ingress {
     pub created: Option<String>,
     /// Annotations.
     pub annotations: BTreeMap<String, String>,
+    /// The line of each annotation key as written (findings about an
+    /// annotation point at it); absent for objects not read from a file.
+    pub annotation_lines: BTreeMap<String, u32>,
     /// Labels.
     pub labels: BTreeMap<String, String>,
     /// `spec.ingressClassName`, else the `kubernetes.io/ingress.class` annotation.
@@ -1238,6 +1241,20 @@ fn build_ingress(
         return Err(InputError::at(file, line, "Ingress has no metadata.name"));
     };
     let annotations = raw.metadata.annotations.unwrap_or_default();
+    let annotations_at = lines.child(
+        lines.child(lines.cursor(pointer), "metadata"),
+        "annotations",
+    );
+    // yaml-rust2 places a block scalar (`|`, `>`) at its first content
+    // line, the one after its key; such a value (clipped) ends in `\n`.
+    let annotation_lines = annotations
+        .iter()
+        .map(|(k, v)| {
+            let l = at(lines.child(annotations_at, k)).line;
+            let block = v.ends_with('\n') && l > line;
+            (k.clone(), if block { l - 1 } else { l })
+        })
+        .collect();
     let class = raw
         .spec
         .ingress_class_name
@@ -1325,6 +1342,7 @@ fn build_ingress(
         name,
         created: raw.metadata.creation_timestamp,
         annotations,
+        annotation_lines,
         labels: raw.metadata.labels.unwrap_or_default(),
         class,
         default_backend: raw.spec.default_backend.map(backend),

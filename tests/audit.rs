@@ -544,9 +544,15 @@ fn regression_required_column_is_lints_level() {
     );
     let lint_policy = root().join("testdata/lint/policy.yaml");
     let mut dumps = vec![root().join("testdata/routing/ingresses.yaml")];
+    // Fixtures of unreadable input (SU023), a name defined twice (SU024)
+    // and unresolved GitOps variables (SU027) are not cluster dumps: audit
+    // refuses them (exit 2), as a cluster cannot hold them.
+    let not_dumps = ["SU023", "SU024", "SU027"];
     for e in std::fs::read_dir(root().join("testdata/lint")).unwrap() {
-        let fires = e.unwrap().path().join("fires.yaml");
-        if fires.is_file() {
+        let dir = e.unwrap().path();
+        let fires = dir.join("fires.yaml");
+        let rule = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if fires.is_file() && !not_dumps.contains(&rule) {
             dumps.push(fires);
         }
     }

@@ -12,7 +12,11 @@
 //!   on which `stepup lint` must report nothing at all, of any rule.
 //!
 //! All of them are linted against `testdata/lint/policy.yaml` by the real
-//! binary (`-o json --fail-on never`), as a user or CI would run it.
+//! binary (`-o json --fail-on never`), as a user or CI would run it; a
+//! fixture `NAME.yaml` with a `NAME.policy.yaml` beside it is linted against
+//! that policy instead, whose own `# expect:` markers (rules about the
+//! policy, SU029) are checked too. A finding about an annotation points at
+//! the annotation's line.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -56,13 +60,26 @@ const UNREADABLE_FIXTURES: &[&str] = &["testdata/lint/SU023/fires.yaml"];
 /// object's first line or a `- path:` line.
 const FIELD_LINE_RULES: &[&str] = &["SU023", "SU027"];
 
+/// The policy a fixture is linted against: `NAME.policy.yaml` next to
+/// `NAME.yaml` when there is one (rules about the policy itself, SU029),
+/// else the shared `testdata/lint/policy.yaml`.
+fn policy_for(file: &str) -> String {
+    let own = format!("{}.policy.yaml", file.trim_end_matches(".yaml"));
+    if root().join(&own).is_file() {
+        own
+    } else {
+        POLICY.to_string()
+    }
+}
+
 /// `stepup lint -p POLICY FILE -o json --fail-on never`, checked for the
 /// JSON contract (SPEC §3); returns the findings.
 fn lint(file: &str) -> Vec<Finding> {
+    let policy = policy_for(file);
     let out = stepup(&[
         "lint",
         "-p",
-        POLICY,
+        &policy,
         file,
         "-o",
         "json",
@@ -240,11 +257,21 @@ fn object_at(text: &str, line: u64) -> (String, String) {
     )
 }
 
+/// An annotation's line (`    nginx.ingress.kubernetes.io/auth-url: ...`):
+/// annotation findings point at the annotation they are about.
+fn is_annotation_line(line: &str) -> bool {
+    line.starts_with("    ")
+        && line
+            .trim_start()
+            .split_once(':')
+            .is_some_and(|(k, _)| k.contains('/') && !k.contains(' '))
+}
+
 /// Problems with one marker, or `None` when a finding matches it exactly.
 fn check_marker(file: &str, text: &str, m: &Marker, findings: &[Finding]) -> Option<String> {
     let at_line: Vec<&Finding> = findings
         .iter()
-        .filter(|f| f.rule == m.rule && f.line == m.line)
+        .filter(|f| f.rule == m.rule && f.line == m.line && f.file == file)
         .collect();
     let Some(f) = at_line.first() else {
         let same_rule: Vec<String> = findings
@@ -266,8 +293,13 @@ fn check_marker(file: &str, text: &str, m: &Marker, findings: &[Finding]) -> Opt
     if f.severity != m.severity {
         errs.push(format!("severity {} (expected {})", f.severity, m.severity));
     }
-    if f.file != file {
-        errs.push(format!("file {:?} (expected {file:?})", f.file));
+    if file.ends_with(".policy.yaml") {
+        // A finding about the policy names no Ingress, host or path.
+        if !(f.namespace.is_empty() && f.ingress.is_empty() && f.path.is_empty()) {
+            errs.push("a policy finding should name no Ingress or path".to_string());
+        }
+        return (!errs.is_empty())
+            .then(|| format!("{file}:{}: {}\n    {f}", m.line, errs.join("; ")));
     }
     let (ns, name) = object_at(text, m.line);
     if (f.namespace.as_str(), f.ingress.as_str()) != (ns.as_str(), name.as_str()) {
@@ -283,9 +315,10 @@ fn check_marker(file: &str, text: &str, m: &Marker, findings: &[Finding]) -> Opt
         if !line_text
             .trim_start_matches(['-', ' '])
             .starts_with("apiVersion:")
+            && !is_annotation_line(line_text)
         {
             errs.push(format!(
-                "no path, so the line should be the object's start, not {line_text:?}"
+                "no path, so the line should be the object's start or an annotation's, not {line_text:?}"
             ));
         }
     } else if !line_text.contains(&format!("path: {}", f.path)) {
@@ -421,20 +454,36 @@ fn fires_files_fire_where_marked() {
         if !root().join(&file).is_file() {
             continue; // every_rule_has_fixtures reports it
         }
-        let text = read(&file);
-        let ms = markers(&text);
         let findings = lint(&file);
-        if !ms.iter().any(|m| m.rule == id && !m.known_bug) {
+        // The fixture and, when it has one, its own policy (SU029).
+        let mut marked: BTreeSet<(String, u64)> = BTreeSet::new();
+        let mut any_own = false;
+        let policy = policy_for(&file);
+        let sources = if policy == POLICY {
+            vec![file.clone()]
+        } else {
+            vec![file.clone(), policy]
+        };
+        for src in &sources {
+            let text = read(src);
+            let ms = markers(&text);
+            any_own |= ms.iter().any(|m| m.rule == id && !m.known_bug);
+            for m in ms.iter().filter(|m| !m.known_bug) {
+                if let Some(e) = check_marker(src, &text, m, &findings) {
+                    failures.push(e);
+                }
+            }
+            marked.extend(
+                ms.iter()
+                    .filter(|m| m.rule == id)
+                    .map(|m| (src.clone(), m.line)),
+            );
+        }
+        if !any_own {
             failures.push(format!("{file}: no `# expect: {id} <severity>` marker"));
         }
-        for m in ms.iter().filter(|m| !m.known_bug) {
-            if let Some(e) = check_marker(&file, &text, m, &findings) {
-                failures.push(e);
-            }
-        }
-        let marked: BTreeSet<u64> = ms.iter().filter(|m| m.rule == id).map(|m| m.line).collect();
         for f in findings.iter().filter(|f| f.rule == id) {
-            if !marked.contains(&f.line) {
+            if !marked.contains(&(f.file.clone(), f.line)) {
                 failures.push(format!(
                     "{file}:{}: unexpected {id} finding\n    {f}",
                     f.line
@@ -760,4 +809,343 @@ fn regression_findings_on_a_variable_host_say_so() {
             .any(|f| f["rule"] == "SU001" && f["host"] == "admin.example.com"),
         "{v}"
     );
+}
+
+// === issue 17: findings a reviewer can act on ===
+
+/// `stepup lint ARGS -o json --fail-on never` (file names as given).
+fn lint_json(args: &[&str]) -> Vec<Finding> {
+    let mut all = vec!["lint"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-o", "json", "--fail-on", "never"]);
+    let out = stepup(&all);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Exit 2 after the report when some input could not be modelled.
+    let input_error = stdout.contains("\"SU023\"");
+    assert_eq!(
+        out.status.code(),
+        Some(if input_error { 2 } else { 0 }),
+        "{all:?}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| Finding::from_json("-", f))
+        .collect()
+}
+
+fn write(dir: &Path, name: &str, body: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, body).expect("write");
+    p.display().to_string()
+}
+
+/// An Ingress of a class the modelled controller does not serve was
+/// skipped in silence: the run looked clean. SU025 says so in every output
+/// format, and the flag it names makes the route rules see it.
+#[test]
+fn regression_unserved_class_is_said_in_every_format() {
+    let file = rel("SU025", "fires.yaml");
+    for format in ["human", "json", "sarif", "junit", "github"] {
+        let out = stepup(&[
+            "lint",
+            "-p",
+            POLICY,
+            &file,
+            "-o",
+            format,
+            "--fail-on",
+            "never",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("SU025") && text.contains("--ingress-class modsec"),
+            "-o {format}:\n{text}"
+        );
+        assert!(
+            text.contains("--watch-ingress-without-class"),
+            "-o {format}:\n{text}"
+        );
+    }
+    let served = lint_json(&[
+        "-p",
+        POLICY,
+        &file,
+        "--ingress-class",
+        "modsec",
+        "--watch-ingress-without-class",
+    ]);
+    assert!(!served.iter().any(|f| f.rule == "SU025"), "{served:?}");
+    // Its unprotected Prefix / is now judged.
+    assert!(
+        served
+            .iter()
+            .any(|f| f.rule == "SU001" && f.ingress == "fee-calculator"),
+        "{served:?}"
+    );
+}
+
+const ROOT_WITHOUT_AUTH: &str = "apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: web
+  namespace: shop
+spec:
+  ingressClassName: nginx
+  rules:
+    - host: shop.example.com
+      http:
+        paths:
+          - path: /
+            pathType: Prefix
+            backend:
+              service: {name: web, port: {number: 80}}
+";
+
+/// A `Prefix /` without auth gave one SU001 per policy rule it covers,
+/// each with another fix level, and named invented probe paths
+/// (`/admin/stepup-probe`). Now: one SU001, the strictest level as the fix,
+/// the policy's own paths per level.
+#[test]
+fn regression_prefix_root_gives_one_finding_with_the_strictest_level() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(dir.path(), "web.yaml", ROOT_WITHOUT_AUTH);
+    let found = lint_json(&["-p", POLICY, &file]);
+    let su001: Vec<&Finding> = found.iter().filter(|f| f.rule == "SU001").collect();
+    assert_eq!(su001.len(), 1, "{found:?}");
+    let f = su001[0];
+    assert_eq!((f.path.as_str(), f.line), ("/", 12), "{f}");
+    assert!(f.fix.contains("level=admin"), "{f}: {}", f.fix);
+    assert!(f.message.contains("/admin/** needs admin"), "{f}");
+    assert!(
+        f.message.contains("needs authenticated") || f.message.contains("need authenticated"),
+        "{f}"
+    );
+    assert!(!f.message.contains("more probe path"), "{f}");
+}
+
+/// Messages and paths named probe samples that exist in no manifest and no
+/// policy (`/api/payments/stepup-probe`, host `stepup-probe.…`).
+#[test]
+fn regression_messages_name_no_probe_paths() {
+    let mut files: Vec<String> = rule_dirs()
+        .keys()
+        .map(|id| rel(id, "fires.yaml"))
+        .filter(|f| root().join(f).is_file())
+        .collect();
+    files.push("testdata/shop/ingresses".into());
+    let dir = tempfile::tempdir().expect("tempdir");
+    files.push(write(dir.path(), "web.yaml", ROOT_WITHOUT_AUTH));
+    for file in files {
+        let policy = if file.starts_with("testdata/shop") {
+            "testdata/shop/policy.yaml".to_string()
+        } else {
+            policy_for(&file)
+        };
+        for f in lint_json(&["-p", &policy, &file]) {
+            for text in [&f.message, &f.path, &f.host, &f.fix] {
+                assert!(!text.contains("stepup-probe"), "{file}: {f}");
+            }
+        }
+    }
+}
+
+/// Annotation findings pointed at the Ingress's first line; now at the
+/// annotation's own line, in human, JSON and SARIF output alike.
+#[test]
+fn regression_annotation_findings_point_at_the_annotation() {
+    let file = rel("SU009", "fires.yaml");
+    let text = read(&file);
+    let key_line = text
+        .lines()
+        .position(|l| l.contains("configuration-snippet:"))
+        .expect("snippet in fixture") as u64
+        + 1;
+    let json = lint(&file);
+    assert!(
+        json.iter().any(|f| f.rule == "SU009" && f.line == key_line),
+        "{json:?}"
+    );
+    let human = stepup(&["lint", "-p", POLICY, &file, "--fail-on", "never"]);
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        human.contains(&format!("{file}:{key_line}: error[SU009]")),
+        "{human}"
+    );
+    let sarif = stepup(&[
+        "lint",
+        "-p",
+        POLICY,
+        &file,
+        "-o",
+        "sarif",
+        "--fail-on",
+        "never",
+    ]);
+    let v: Value = serde_json::from_slice(&sarif.stdout).expect("sarif json");
+    let lines: Vec<u64> = v["runs"][0]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["ruleId"] == "SU009")
+        .filter_map(|r| r["locations"][0]["physicalLocation"]["region"]["startLine"].as_u64())
+        .collect();
+    assert!(lines.contains(&key_line), "{lines:?}");
+}
+
+/// oauth2-proxy's own Ingress (`/oauth2`, the path of the other Ingress's
+/// `auth-signin: https://$host/oauth2/start`) was SU001 under a default
+/// that requires a login: it is how a browser gets the login at all
+/// (ingress-nginx docs/examples/auth/oauth-external-auth). Only that
+/// location on that host is exempt, and a policy rule naming the path wins.
+#[test]
+fn regression_other_proxies_signin_path_is_public() {
+    let src = read(
+        "testdata/realworld/kubernetes__ingress-nginx/docs/examples/auth/oauth-external-auth/oauth2-proxy.yaml",
+    )
+    .replace("__INGRESS_HOST__", "dash.example.com")
+    .replace("__INGRESS_SECRET__", "dash-tls");
+    // The same proxy Ingress on a host where nothing signs in through it.
+    let other = src
+        .split("\n---")
+        .find(|d| d.contains("name: oauth2-proxy") && d.contains("kind: Ingress"))
+        .expect("proxy Ingress")
+        .replace("name: oauth2-proxy\n", "name: oauth2-proxy-other\n")
+        .replace("dash.example.com", "other.example.com");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(dir.path(), "oauth2.yaml", &format!("{src}\n---\n{other}"));
+    let found = lint_json(&["-p", POLICY, &file]);
+    let su001 = |f: &&Finding| f.rule == "SU001";
+    assert!(
+        !found
+            .iter()
+            .filter(su001)
+            .any(|f| f.ingress == "oauth2-proxy"),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .filter(su001)
+            .any(|f| f.ingress == "oauth2-proxy-other"),
+        "{found:?}"
+    );
+    // A policy that names /oauth2/** itself decides.
+    let policy = read(POLICY).replace(
+        "  rules:\n",
+        "  rules:\n    - name: oauth2\n      paths: [/oauth2/**]\n      level: authenticated\n",
+    );
+    let policy = write(dir.path(), "policy.yaml", &policy);
+    let found = lint_json(&["-p", &policy, &file]);
+    assert!(
+        found
+            .iter()
+            .filter(su001)
+            .any(|f| f.ingress == "oauth2-proxy"),
+        "{found:?}"
+    );
+}
+
+/// `enable-global-auth: "False"` (Go ParseBool) on a `Prefix /` that serves
+/// /admin/** was no SU014: the check read the Ingress path `/` as public.
+/// With the controller's global-auth-url it names the URL; and a public
+/// path behind that global auth is SU028.
+#[test]
+fn regression_global_auth_opt_out_on_prefix_root_is_su014() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cm = write(
+        dir.path(),
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ingress-nginx-controller, namespace: ingress-nginx}\ndata:\n  global-auth-url: \"https://auth.example.com/check\"\n",
+    );
+    let root = ROOT_WITHOUT_AUTH.replace(
+        "  namespace: shop\n",
+        "  namespace: shop\n  annotations:\n    nginx.ingress.kubernetes.io/enable-global-auth: \"False\"\n",
+    );
+    let health = "apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: health
+  namespace: shop
+spec:
+  ingressClassName: nginx
+  rules:
+    - host: status.example.com
+      http:
+        paths:
+          - path: /healthz
+            pathType: Exact
+            backend:
+              service: {name: web, port: {number: 80}}
+";
+    let file = write(dir.path(), "web.yaml", &format!("{root}---\n{health}"));
+    let found = lint_json(&["-p", POLICY, &file, "--controller-config", &cm]);
+    let opt: Vec<&Finding> = found.iter().filter(|f| f.rule == "SU014").collect();
+    assert_eq!(opt.len(), 1, "{found:?}");
+    assert_eq!(opt[0].line, 7, "at the annotation: {}", opt[0]);
+    assert!(
+        opt[0].message.contains("https://auth.example.com/check"),
+        "{}",
+        opt[0]
+    );
+    assert!(opt[0].message.contains("/admin/**"), "{}", opt[0]);
+    assert!(
+        found.iter().any(|f| f.rule == "SU028"
+            && f.ingress == "health"
+            && f.message.contains("global-auth-url")),
+        "{found:?}"
+    );
+    // Without a global-auth-url modelled, the opt-out still says so.
+    let found = lint_json(&["-p", POLICY, &file]);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.rule == "SU014" && f.message.contains("none is modelled")),
+        "{found:?}"
+    );
+}
+
+/// A finding about the policy (SU029) has no Ingress: SARIF gave it a
+/// logical location `/` and JUnit a test case named `SU029 /`.
+#[test]
+fn regression_policy_findings_name_no_ingress() {
+    let (file, policy) = (
+        rel("SU029", "fires.yaml"),
+        rel("SU029", "fires.policy.yaml"),
+    );
+    let run = |format: &str| {
+        let out = stepup(&[
+            "lint",
+            "-p",
+            &policy,
+            &file,
+            "-o",
+            format,
+            "--fail-on",
+            "never",
+        ]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let sarif: Value = serde_json::from_str(&run("sarif")).expect("sarif json");
+    let results = sarif["runs"][0]["results"].as_array().expect("results");
+    let su029: Vec<&Value> = results.iter().filter(|r| r["ruleId"] == "SU029").collect();
+    assert_eq!(su029.len(), 2, "{results:?}");
+    for r in su029 {
+        let loc = &r["locations"][0];
+        assert!(loc.get("logicalLocations").is_none(), "{r}");
+        assert_eq!(
+            loc["physicalLocation"]["artifactLocation"]["uri"],
+            policy.as_str()
+        );
+    }
+    let junit = run("junit");
+    assert!(
+        junit.contains(&format!("name=\"SU029 {policy}:29\"")),
+        "{junit}"
+    );
+    let human = run("human");
+    assert!(!human.contains("    at \n"), "{human}");
 }

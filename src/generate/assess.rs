@@ -101,7 +101,7 @@ impl Gen<'_> {
                 continue;
             }
             match self.cut_of(s, it, acc, src, rule, e, &own) {
-                Some(c) => v.cuts.push((c, e.clone(), src.path.clone())),
+                Some(c) => v.cuts.push((c, e.clone(), src.shown.clone())),
                 None => self.fall_back(&mut v, src, e, it == Item::DefaultBackend),
             }
         }
@@ -167,9 +167,9 @@ impl Gen<'_> {
             }
         };
         let req = if src.get == Need::Public && src.method != "GET" {
-            format!("{} {}", src.method, src.path)
+            format!("{} {}", src.method, src.shown)
         } else {
-            src.path.clone()
+            src.shown.clone()
         };
         let entry = (req, e.clone(), how);
         if !v.fallbacks.iter().any(|f| f.0 == entry.0 && f.2 == entry.2) {

@@ -109,6 +109,7 @@
 
 mod assess;
 mod carve;
+mod public;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -348,6 +349,9 @@ struct Src {
     sensitive: bool,
     /// Sub-paths carved out (`--split`), referenced by `Item::Carve`.
     carves: Vec<Carved>,
+    /// Left unchanged only because another auth service's auth-url
+    /// protects it ([`public`] serves its public paths without it).
+    foreign_auth: bool,
 }
 
 /// The level stepup's auth already on `s` asks for, as a need: its
@@ -413,7 +417,12 @@ struct Part {
 /// One request path that reaches an item, and what it needs.
 #[derive(Debug, Clone)]
 struct Source {
+    /// The request path judged: a probe sample or the item's own path
+    /// (what cuts and comparisons are computed from).
     path: String,
+    /// The path in notes: the policy's glob or the path as written, never
+    /// a probe sample (`/admin/stepup-probe`).
+    shown: String,
     method: &'static str,
     get: Need,
     get_rule: Option<usize>,
@@ -513,7 +522,15 @@ impl<'a> Gen<'a> {
             if typed.default_backend.is_some() {
                 items.push(Item::DefaultBackend);
             }
-            let skip = unserved(opts, &typed, &served).or_else(|| skip_reason(policy, &typed));
+            let unserved = unserved(opts, &typed, &served);
+            let passed = pass_reason(&typed);
+            let foreign = foreign_auth_url(policy, &typed);
+            let foreign_auth = unserved.is_none() && passed.is_none() && foreign.is_some();
+            let skip = unserved.or(passed).or_else(|| {
+                foreign.map(|u| format!(
+                    "it uses another auth service ({u}); replace its auth-url with stepup's to enforce levels"
+                ))
+            });
             let sensitive = crate::coverage::marked_sensitive(&typed);
             srcs.push(Src {
                 raw,
@@ -522,6 +539,7 @@ impl<'a> Gen<'a> {
                 items,
                 sensitive,
                 carves: Vec::new(),
+                foreign_auth,
             });
         }
         let keys = srcs.iter().map(|s| s.typed.key()).collect();
@@ -716,13 +734,20 @@ impl<'a> Gen<'a> {
         // Typed output Ingresses, per class group.
         let mut groups: BTreeMap<String, Vec<Ingress>> = BTreeMap::new();
         let mut owner: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-        for (i, vs) in values.iter().enumerate() {
+        for (i, vs) in values.iter_mut().enumerate() {
             for (pi, v) in vs.iter().enumerate() {
                 let ing = typed_part(&self.srcs[i], &parts[i][pi], v);
                 if self.srcs[i].skip.is_none() {
                     owner.insert(ing.key(), (i, pi));
                 }
                 groups.entry(self.group_of(&ing)).or_default().push(ing);
+            }
+            // After the parts: `values[i]` beyond `parts[i]` are emitted,
+            // not planned.
+            if let Some(v) = self.public_sibling(&self.srcs[i], notes) {
+                let ing = self.reload(&v)?;
+                groups.entry(self.group_of(&ing)).or_default().push(ing);
+                vs.push(v);
             }
         }
         let mut tables = BTreeMap::new();
@@ -1193,6 +1218,7 @@ impl<'a> Gen<'a> {
             .find(|(_, n)| n.0 != Need::Public)
             .unwrap_or(("GET", (get.clone(), get_rule, false)));
         Source {
+            shown: path.clone(),
             path,
             method,
             get,
@@ -1216,7 +1242,13 @@ impl<'a> Gen<'a> {
         self.own_needs(t, group, accs);
         for s in &t.servers {
             let host = probe_host(s);
-            for Probe { path, method, at } in probes(policy, s, &host) {
+            for Probe {
+                path,
+                shown,
+                method,
+                at,
+            } in probes(policy, s, &host)
+            {
                 let routed = t.route(&host, path.as_bytes());
                 let (li, uri) = match (at, &routed.outcome) {
                     (Some(i), _) => (i, path.as_bytes().to_vec()),
@@ -1239,7 +1271,8 @@ impl<'a> Gen<'a> {
                     required(policy, &host, method, &uri, s.regex_mode, sens);
                 let (get, get_rule, _) = required(policy, &host, "GET", &uri, s.regex_mode, sens);
                 let source = Source {
-                    path: path.clone(),
+                    path,
+                    shown,
                     method,
                     get,
                     get_rule,
@@ -1701,6 +1734,7 @@ fn typed_part(s: &Src, p: &Part, v: &Value) -> Ingress {
         name: p.name.clone(),
         created: if p.renamed { None } else { t.created.clone() },
         annotations: BTreeMap::new(),
+        annotation_lines: t.annotation_lines.clone(),
         labels: t.labels.clone(),
         class: t.class.clone(),
         default_backend: t.default_backend.clone(),
@@ -1875,32 +1909,27 @@ fn unserved(opts: &Options, ing: &Ingress, served: &BTreeSet<String>) -> Option<
     ))
 }
 
-fn skip_reason(policy: &Policy, ing: &Ingress) -> Option<String> {
+/// Why an Ingress is passed through whatever its auth: a canary, an ACME
+/// solver, an exemption.
+fn pass_reason(ing: &Ingress) -> Option<String> {
     if ing.is_canary() {
         return Some("canary Ingress: ingress-nginx ignores its auth annotations".into());
     }
     if crate::lint::is_acme_solver(ing) {
         return Some("cert-manager ACME solver".into());
     }
-    if let Some(why) = ing
-        .annotations
+    ing.annotations
         .get(EXEMPT_ANNOTATION)
         .filter(|w| !w.trim().is_empty())
-    {
-        return Some(format!("{EXEMPT_ANNOTATION}: {why}"));
-    }
-    if let Some(u) = ing
-        .nginx("auth-url")
+        .map(|why| format!("{EXEMPT_ANNOTATION}: {why}"))
+}
+
+/// Another auth service's auth-url on the Ingress (not stepup's, and not
+/// one that was meant to be).
+fn foreign_auth_url<'i>(policy: &Policy, ing: &'i Ingress) -> Option<&'i str> {
+    ing.nginx("auth-url")
         .map(str::trim)
-        .filter(|u| !u.is_empty())
-    {
-        if !meant_for_stepup(u, policy) {
-            return Some(format!(
-                "it uses another auth service ({u}); replace its auth-url with stepup's to enforce levels"
-            ));
-        }
-    }
-    None
+        .filter(|u| !u.is_empty() && !meant_for_stepup(u, policy))
 }
 
 /// Whether `generate` rewrites auth-url `u` with stepup's: it is stepup's,

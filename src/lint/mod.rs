@@ -10,7 +10,12 @@
 //!   exactly as `simulate` routes it, and what the serving location enforces
 //!   is compared with what the policy requires. Shadowing, regex-mode
 //!   case-folding and prefix leaks therefore come out of the same model that
-//!   the nginx differential test proves.
+//!   the nginx differential test proves. Their findings are one per
+//!   Ingress path and rule ([`probe`]), naming the paths as the policy or
+//!   the Ingress writes them, never the probe samples.
+//! - **Not served** (SU025): an Ingress the modelled controller skips for
+//!   its class; every route rule skipped it too, so it is said.
+//! - **Policy rule** (SU029, [`shadow`]): a rule earlier ones shadow.
 //! - **Annotation rules** read each Ingress's annotations (snippets,
 //!   injection characters, auth-url shape, canary, cache key, TLS, …).
 //! - **Admission rules** (SU019, SU020): an Ingress the controller drops
@@ -31,10 +36,12 @@
 //! cert-manager's ACME solver Ingresses are exempt.
 
 mod controller;
+mod grouped;
 pub mod inputs;
 mod probe;
 mod rewrite;
 mod rules;
+mod shadow;
 
 pub use rules::{PREVIOUS_DELETED, PREVIOUS_STAYS};
 
@@ -252,11 +259,21 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
     // SU019, SU020: what the controller does before routing.
     findings.extend(table.dropped.iter().map(rules::dropped));
     findings.extend(all.iter().filter_map(|i| rules::changed(i)));
+    // SU025: what the controller does not serve (its class) is skipped
+    // by every route rule; say so.
+    findings.extend(
+        table
+            .ignored
+            .iter()
+            .map(|(i, why)| rules::not_served(i, why)),
+    );
     let mut routed = Vec::new();
     probe::routes(policy, table, &mut routed);
     findings.extend(aggregate(routed));
     rewrite::check(policy, table, &mut findings);
     controller::check(policy, table, &mut findings);
+    // SU029: the policy's own dead rules.
+    shadow::check(policy, &mut findings);
     findings.retain(|f| {
         by_key
             .get(&(f.namespace.as_str(), f.ingress.as_str()))
@@ -307,14 +324,15 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
                     .iter()
                     .find_map(|r| r.host.clone())
                     .unwrap_or_default();
-                extra.push(rules::finding(
+                let f = rules::finding(
                     "SU017",
                     ing,
                     &host,
                     "",
                     bad,
                     "Add a reason after the rule ID, e.g. `stepup.dev/ignore: \"SU013: TLS ends at the cloud load balancer\"`.".into(),
-                ));
+                );
+                extra.push(rules::at_annotation(f, ing, IGNORE_ANNOTATION));
             }
         }
         findings.extend(extra);
@@ -335,7 +353,7 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
 /// SU017 for an error finding `stepup lint` suppressed but `/validate`
 /// will not, as no grant covers it.
 fn ungranted(ing: &Ingress, f: &Finding, why: &str) -> Finding {
-    rules::finding(
+    let found = rules::finding(
         "SU017",
         ing,
         &f.host,
@@ -349,7 +367,8 @@ fn ungranted(ing: &Ingress, f: &Finding, why: &str) -> Finding {
             f.rule,
             exemptions::SECTION
         ),
-    )
+    );
+    rules::at_annotation(found, ing, IGNORE_ANNOTATION)
 }
 
 /// `f` over contiguous chunks of `items`, in chunk order. With at least

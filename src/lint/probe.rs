@@ -5,16 +5,19 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::coverage::{
-    Hit, marked_sensitive, probe_hit, probe_host, probes, regex_literal_prefix, required,
+    Hit as Routed, marked_sensitive, probe_hit, probe_host, probes, regex_literal_prefix, required,
 };
 
 use super::Finding;
+use super::grouped::{
+    Groups, Hit, Over, auth_words, group_finding, over_protected, shown_path, why_text,
+};
 use super::rules::finding;
 use crate::annotations::{AuthRef, EnforcementRef, at_location, auth_ref};
 use crate::ingress::{Backend, Ingress};
 use crate::policy::{Need, Policy};
 use crate::routing::pcre::Pattern;
-use crate::routing::{CATCH_ALL, Location, Modifier, RouteTable, Server};
+use crate::routing::{CATCH_ALL, Location, Modifier, Outcome, RouteTable, Server};
 
 /// Whether a regex-mode location also matches its literal part plus `x`
 /// (no end anchor): `/admin` leaks to `/adminx`; `/admin/` and `/admin(/|$)`
@@ -93,10 +96,95 @@ pub(super) fn routes(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
             }
         }
     }
+    let from = out.len();
     mixed_levels(&cx, &needs, out);
+    // An Ingress SU002 already says mixes levels (public ones included)
+    // gets no SU028 too: its fix, `--split`, is the same.
+    let mixed: BTreeSet<(String, String)> = out[from..]
+        .iter()
+        .map(|f| (f.namespace.clone(), f.ingress.clone()))
+        .collect();
+    out.retain(|f| f.rule != "SU028" || !mixed.contains(&(f.namespace.clone(), f.ingress.clone())));
     signin(&cx, out);
 }
 
+/// For each location of `s`, the first location of the same Ingress path:
+/// a location as a person reads it (a Prefix path builds two nginx
+/// locations, `= /p` and `/p/`; they are one line of the manifest).
+fn path_keys(s: &Server) -> Vec<usize> {
+    let mut first: HashMap<(Option<usize>, &str, bool), usize> = HashMap::new();
+    s.locations
+        .iter()
+        .enumerate()
+        .map(|(li, l)| {
+            *first
+                .entry((l.ingress, l.ingress_path.as_str(), l.is_default))
+                .or_insert(li)
+        })
+        .collect()
+}
+
+/// Locations of `s` that serve another auth proxy's sign-in path: the path
+/// of an `auth-signin` URL on the same host (`$host` or the server's name),
+/// served by a location of its own (not `/`), e.g. oauth2-proxy's
+/// `/oauth2/start` by `/oauth2`. ingress-nginx sends browsers there to log
+/// in (`authreq` `SigninURL`, nginx.tmpl's `error_page 401`), so it is
+/// public by design.
+fn foreign_signin_locations(
+    cx: &Cx<'_>,
+    s: &Server,
+    host: &str,
+    keys: &[usize],
+) -> BTreeSet<usize> {
+    let mut out = BTreeSet::new();
+    let owners: BTreeSet<usize> = s.locations.iter().filter_map(|l| l.ingress).collect();
+    for i in owners {
+        let Some(url) = cx.auth(i).signin else {
+            continue;
+        };
+        let Some(rest) = url.split_once("://").map(|(_, r)| r) else {
+            continue;
+        };
+        let (url_host, path) = rest.find('/').map_or((rest, "/"), |k| rest.split_at(k));
+        let path = path.split(['?', '#']).next().unwrap_or("/");
+        let same_host = matches!(url_host, "$host" | "$http_host" | "$server_name")
+            || url_host.eq_ignore_ascii_case(&s.name);
+        if !same_host || path == "/" || cx.policy.is_signin_path(path.as_bytes()) {
+            continue;
+        }
+        let routed = cx.t.route(host, path.as_bytes());
+        let Some(li) = (match routed.outcome {
+            Outcome::Location(li) | Outcome::Answer { at: Some(li), .. } => Some(li),
+            _ => None,
+        }) else {
+            continue;
+        };
+        let own = s.locations.get(li).is_some_and(|l| {
+            !l.is_default
+                && !regex_literal_prefix(&l.ingress_path)
+                    .trim_matches('/')
+                    .is_empty()
+        });
+        if own {
+            out.insert(keys.get(li).copied().unwrap_or(li));
+        }
+    }
+    out
+}
+
+/// Whether the deciding policy rule names `uri` itself: a literal glob,
+/// or one with a literal start other than `/` (`/oauth2/**`, not `/**`,
+/// which is a default in all but name).
+fn names_explicitly(policy: &Policy, rule: Option<usize>, uri: &[u8]) -> bool {
+    rule.and_then(|i| policy.rules.get(i)).is_some_and(|r| {
+        r.paths
+            .iter()
+            .any(|g| (g.literal().is_some() || g.literal_prefix() != "/") && g.matches(uri, false))
+    })
+}
+
+/// One server's probes: what each location serves, and the route rules'
+/// findings, one per location and rule.
 fn server<'a>(
     cx: &Cx<'a>,
     s: &'a Server,
@@ -105,16 +193,17 @@ fn server<'a>(
 ) {
     let (policy, t) = (cx.policy, cx.t);
     let host = probe_host(s);
-    let report_host = if s.name == CATCH_ALL {
-        "*".to_string()
-    } else {
-        s.name.clone()
-    };
-    let probes = probes(policy, s, &host);
+    let report_host = super::report_host(&s.name).to_string();
+    let keys = path_keys(s);
+    let signin_locs = foreign_signin_locations(cx, s, &host, &keys);
+    let mut groups = Groups::default();
+    let mut over: BTreeMap<usize, Over> = BTreeMap::new();
+    let mut protected: BTreeSet<usize> = BTreeSet::new();
     let mut regex_protected = None;
-    for pr in probes {
+    let mut leaked = BTreeSet::new();
+    for pr in probes(policy, s, &host) {
         // Shared with audit's REQUIRED column (coverage::probe_hit).
-        let Some(Hit {
+        let Some(Routed {
             at: li,
             uri,
             need,
@@ -124,185 +213,191 @@ fn server<'a>(
         else {
             continue;
         };
-        let Some(l) = s.locations.get(li) else {
+        let (Some(l), Some(&key)) = (s.locations.get(li), keys.get(li)) else {
             continue;
         };
-        let marked = ingress_of(t, l).is_some_and(marked_sensitive);
         if let Some(i) = l
             .ingress
             .filter(|&i| i < t.ingresses.len() && !l.is_default && l.backend != Backend::Default)
         {
             needs.push(((i, l.ingress_path.as_str()), need.clone()));
         }
-        if need == Need::Public {
-            continue;
-        }
+        // The catch-all's default root (no Ingress), and the default
+        // backend's 404: nothing is exposed.
         let (Some(ing), Some(ii)) = (ingress_of(t, l), l.ingress) else {
-            // The catch-all's default root: 404 from the default backend.
             continue;
         };
         if l.backend == Backend::Default {
-            // The default backend answers 404: nothing is exposed.
             continue;
         }
-        let path = pr.path.as_str();
         let auth = at_location(cx.auth(ii), l, Some(policy));
-        let why = || match (rule, heuristic) {
-            (Some(i), _) => format!(
-                "policy rule {} requires {}",
-                policy.rules[i].name,
-                need.label()
-            ),
-            (None, true) => "it looks sensitive and no policy rule covers it".to_string(),
-            (None, false) => format!("the policy default requires {}", need.label()),
+        let hit = Hit {
+            // A rule of some methods only (payments: POST, PUT, …) is
+            // probed with its first; say so.
+            shown: if pr.method == "GET" {
+                pr.shown.clone()
+            } else {
+                format!("{} {}", pr.method, pr.shown)
+            },
+            need: need.clone(),
+            why: why_text(policy, rule, heuristic),
         };
-        let ing_path = if l.is_default {
-            "/"
-        } else {
-            l.ingress_path.as_str()
-        };
-        match auth.enforcement {
-            EnforcementRef::None => {
-                let why = why();
-                let shadow = shadowed_by(cx, s, l, path, &need);
-                let (rule_id, msg, fix) = match shadow {
-                    Some(owner) => (
-                        "SU006",
-                        format!(
-                            "{report_host}{path} is served by Ingress {} ({}) without auth, shadowing Ingress {} which protects it; {why}",
-                            ing.key(),
-                            l.directive(),
-                            owner
-                        ),
-                        format!(
-                            "Protect Ingress {} at level {} or remove its path {ing_path}.",
-                            ing.key(),
-                            need.label()
-                        ),
-                    ),
-                    None => (
-                        "SU001",
-                        format!(
-                            "{report_host}{path} reaches {} through Ingress {} with no auth; {why}",
-                            l.backend,
-                            ing.key()
-                        ),
-                        format!(
-                            "Run `stepup generate` and apply it, or add stepup's auth-url with level={} to Ingress {}.",
-                            need.label(),
-                            ing.key()
-                        ),
-                    ),
-                };
-                out.push(finding(rule_id, ing, &report_host, ing_path, msg, fix));
+        if need == Need::Public {
+            let enforced = !matches!(
+                auth.enforcement,
+                EnforcementRef::None | EnforcementRef::RequestChosen(_)
+            );
+            if enforced && !policy.is_signin_path(&uri) {
+                let o = over.entry(key).or_default();
+                o.what = auth_words(&auth.enforcement, &l.gate);
+                o.hits.push((hit, names_explicitly(policy, rule, &uri)));
             }
-            // SU003 (an error whatever the path needs) reports it per Ingress.
-            EnforcementRef::RequestChosen(_) => {}
-            EnforcementRef::External(url) => {
-                let auth_only = policy
-                    .need_of(crate::policy::AUTHENTICATED)
-                    .unwrap_or(Need::Public);
-                if !auth_only.satisfies(&need) {
-                    out.push(finding(
-                        "SU003",
-                        ing,
-                        &report_host,
-                        ing_path,
-                        format!("{report_host}{path} is checked by {url}, not stepup, which cannot enforce {}; {}", need.label(), why()),
-                        "Replace the auth-url with stepup's (`stepup generate`).".into(),
-                    ));
-                }
-                if let Some(f) = out.last_mut().filter(|f| f.rule == "SU003") {
-                    f.severity = super::Severity::Warning;
-                }
-            }
-            EnforcementRef::Basic => {
-                let auth_only = policy
-                    .need_of(crate::policy::AUTHENTICATED)
-                    .unwrap_or(Need::Public);
-                if !auth_only.satisfies(&need) {
-                    let mut f = finding(
-                        "SU003",
-                        ing,
-                        &report_host,
-                        ing_path,
-                        format!(
-                            "{report_host}{path} uses basic auth, which cannot enforce {}; {}",
-                            need.label(),
-                            why()
-                        ),
-                        "Replace basic auth with stepup's auth-url (`stepup generate`).".into(),
-                    );
-                    f.severity = super::Severity::Warning;
-                    out.push(f);
-                }
-            }
-            EnforcementRef::Stepup { level, .. } => {
-                // The level is what the sign-in flow asks for, so it must meet
-                // what a GET of the path needs; stricter per-method needs
-                // (POST on payments) are enforced by the runtime from the policy.
-                let (get_need, _, _) = required(policy, &host, "GET", &uri, s.regex_mode, marked);
-                if let Some(have) = policy.need_of(level) {
-                    if !have.satisfies(&get_need) {
-                        out.push(finding(
-                            "SU002",
-                            ing,
-                            &report_host,
-                            ing_path,
-                            format!("{report_host}{path}: auth-url level {level} does not satisfy {}, which the policy requires for GET", get_need.label()),
-                            format!("Set level={} in the auth-url (or `stepup generate --split`).", get_need.label()),
-                        ));
-                    }
-                }
-                if auth.signin.is_none() && is_browser_route(&report_host, path) {
-                    out.push(finding(
-                        "SU005",
-                        ing,
-                        &report_host,
-                        ing_path,
-                        format!("{report_host}{path} is protected but has no auth-signin: browsers get a bare 401"),
-                        format!("Add nginx.ingress.kubernetes.io/auth-signin: https://$host{}/signin?level={level}", signin_path(policy)),
-                    ));
-                }
-            }
+            continue;
         }
+        if signin_locs.contains(&key) && !names_explicitly(policy, rule, &uri) {
+            // Another auth proxy's sign-in: public by design.
+            continue;
+        }
+        protected.insert(key);
+        judge(cx, s, l, key, ing, &auth, &pr, &uri, hit, &mut groups);
         if s.regex_mode {
-            regex_protected.get_or_insert((ing, ing_path));
-            if l.modifier == Modifier::Regex && !l.is_default && leaks(l) {
+            regex_protected.get_or_insert((ing, shown_path(l)));
+            // Once per location, however many probes it serves.
+            if l.modifier == Modifier::Regex && !l.is_default && leaked.insert(li) && leaks(l) {
                 out.push(finding(
                     "SU007",
                     ing,
                     &report_host,
-                    ing_path,
+                    shown_path(l),
                     format!("location {} on {report_host} is an unanchored prefix: {}x matches it too", l.directive(), regex_literal_prefix(&l.name)),
                     format!("End the path with `/` or `(/|$)`, or take use-regex/rewrite-target off {report_host}."),
                 ));
             }
         }
     }
+    for g in &groups.list {
+        out.push(group_finding(policy, s, &report_host, g));
+    }
+    for (li, o) in &over {
+        if let Some(f) = over_protected(s, t, &report_host, *li, o, protected.contains(li)) {
+            out.push(f);
+        }
+    }
     if let Some((ing, path)) = regex_protected {
-        let turner = s
-            .locations
-            .iter()
-            .filter_map(|l| ingress_of(t, l))
-            .find(|i| i.nginx("use-regex") == Some("true") || i.nginx("rewrite-target").is_some())
-            .unwrap_or(ing);
-        out.push(finding(
-            "SU008",
-            turner,
-            &report_host,
-            if turner.key() == ing.key() { path } else { "" },
-            format!("host {report_host} is in regex mode (use-regex or rewrite-target on Ingress {}): protected paths match case-insensitively and unanchored", turner.key()),
-            format!("Move regex paths off {report_host}, or drop use-regex/rewrite-target."),
-        ));
+        out.push(regex_mode(t, s, &report_host, ing, path));
     }
 }
 
-fn signin_path(policy: &Policy) -> String {
-    policy
-        .auth_service
-        .as_ref()
-        .map_or_else(|| "/.stepup".to_string(), |a| a.signin_path.clone())
+/// The rules that judge a protected probe by the auth of its location.
+#[allow(clippy::too_many_arguments)]
+fn judge<'a>(
+    cx: &Cx<'a>,
+    s: &Server,
+    l: &Location,
+    li: usize,
+    ing: &'a Ingress,
+    auth: &AuthRef<'_>,
+    pr: &crate::coverage::Probe,
+    uri: &[u8],
+    hit: Hit,
+    groups: &mut Groups<'a>,
+) {
+    let policy = cx.policy;
+    let host = probe_host(s);
+    let auth_only = || {
+        policy
+            .need_of(crate::policy::AUTHENTICATED)
+            .unwrap_or(Need::Public)
+    };
+    match auth.enforcement {
+        EnforcementRef::None => {
+            if opted_out(ing, l).is_some() {
+                let opt = Hit {
+                    shown: hit.shown.clone(),
+                    need: hit.need.clone(),
+                    why: hit.why.clone(),
+                };
+                groups.add("SU014", usize::MAX, ing, "", opt);
+            }
+            match shadowed_by(cx, s, l, &pr.path, &hit.need) {
+                Some(owner) => groups.add("SU006", li, ing, &owner, hit),
+                None => groups.add("SU001", li, ing, "", hit),
+            }
+        }
+        // SU003 (an error whatever the path needs) reports it per Ingress.
+        EnforcementRef::RequestChosen(_) => {}
+        EnforcementRef::External(url) => {
+            if !auth_only().satisfies(&hit.need) {
+                groups.add("SU003", li, ing, url, hit);
+            }
+        }
+        EnforcementRef::Basic => {
+            if !auth_only().satisfies(&hit.need) {
+                groups.add("SU003", li, ing, "basic auth", hit);
+            }
+        }
+        EnforcementRef::Stepup { level, .. } => {
+            // The level is what the sign-in flow asks for, so it must meet
+            // what a GET of the path needs; stricter per-method needs
+            // (POST on payments) are enforced by the runtime from the policy.
+            let marked = marked_sensitive(ing);
+            let (get_need, get_rule, heuristic) =
+                required(policy, &host, "GET", uri, s.regex_mode, marked);
+            if policy
+                .need_of(level)
+                .is_some_and(|have| !have.satisfies(&get_need))
+            {
+                let get = Hit {
+                    shown: pr.shown.clone(),
+                    need: get_need,
+                    why: why_text(policy, get_rule, heuristic),
+                };
+                groups.add("SU002", li, ing, level, get);
+            }
+            let report_host = super::report_host(&s.name);
+            if auth.signin.is_none() && is_browser_route(report_host, &pr.path) {
+                groups.add("SU005", li, ing, level, hit);
+            }
+        }
+    }
+}
+
+/// The ConfigMap's global auth URL a location opted out of with
+/// `enable-global-auth: "false"`; `Some("")` when the Ingress opts out but
+/// no global-auth-url is modelled (the cluster's controller may have one).
+fn opted_out<'l>(ing: &Ingress, l: &'l Location) -> Option<&'l str> {
+    match &l.gate {
+        crate::routing::Gate::OptedOut(url) => Some(url),
+        crate::routing::Gate::Ingress => {
+            let off = ing
+                .nginx("enable-global-auth")
+                .and_then(crate::routing::settings::parse_bool)
+                == Some(false);
+            (off && ing.nginx("auth-url").is_none_or(|u| u.trim().is_empty())).then_some("")
+        }
+        _ => None,
+    }
+}
+
+/// SU008 for a host in regex mode that serves protected paths.
+fn regex_mode(t: &RouteTable, s: &Server, host: &str, ing: &Ingress, path: &str) -> Finding {
+    let turner = s
+        .locations
+        .iter()
+        .filter_map(|l| ingress_of(t, l))
+        .find(|i| i.nginx("use-regex") == Some("true") || i.nginx("rewrite-target").is_some())
+        .unwrap_or(ing);
+    finding(
+        "SU008",
+        turner,
+        host,
+        if turner.key() == ing.key() { path } else { "" },
+        format!(
+            "host {host} is in regex mode (use-regex or rewrite-target on Ingress {}): protected paths match case-insensitively and unanchored",
+            turner.key()
+        ),
+        format!("Move regex paths off {host}, or drop use-regex/rewrite-target."),
+    )
 }
 
 /// API routes expect a 401, not a sign-in redirect.

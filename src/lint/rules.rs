@@ -173,9 +173,14 @@ issue the certificate). If TLS ends in front of the cluster, suppress with that 
         name: "auth-opt-out",
         severity: Severity::Error,
         summary: "enable-global-auth: \"false\", or satisfy: any with an allowlist, on a sensitive route",
-        explain: "`enable-global-auth: \"false\"` opts an Ingress out of the controller's global auth; \
-`satisfy: any` lets a request in when it passes EITHER the auth check OR the source allowlist, so anyone \
-inside the allowlisted range skips step-up.\n\nFix: remove the opt-out, or use `satisfy: all`.",
+        explain: "`enable-global-auth: \"false\"` (read with Go's `strconv.ParseBool`, so `False`, `0` and \
+`f` too) opts an Ingress without its own auth-url out of the controller's `global-auth-url` \
+(annotations/authreqglobal, template.go `shouldApplyGlobalAuth`). stepup judges it per location, with \
+every path the location serves (a `Prefix /` serves /admin/** unless another location does), and \
+names the global-auth-url when the controller's ConfigMap is given (`--controller-config` or the \
+policy's `spec.controller`); without one it says none is modelled. `satisfy: any` lets a request in \
+when it passes EITHER the auth check OR the source allowlist, so anyone inside the allowlisted range \
+skips step-up.\n\nFix: remove the opt-out, or use `satisfy: all`.",
     },
     RuleInfo {
         id: "SU015",
@@ -322,6 +327,22 @@ kustomize DIR | stepup lint -p POLICY -` (the message names the DIR); for indepe
 environments, `stepup lint --each-file` makes each file its own cluster.",
     },
     RuleInfo {
+        id: "SU025",
+        name: "class-not-served",
+        severity: Severity::Warning,
+        summary: "the modelled controller does not serve this Ingress (its class, or no class): every route check was skipped for it",
+        explain: "ingress-nginx only reads Ingresses of the classes it serves (`--ingress-class`, default \
+`nginx`, or an IngressClass whose controller is ingress-nginx's); an Ingress with no class is read only \
+with `--watch-ingress-without-class` or a default IngressClass (store.go `GetIngressClass`, \
+`IsValid`). stepup models that controller, so such an Ingress builds no route and none of the route \
+rules (SU001, SU002, SU005-SU008, SU016, SU018, SU028) ran for it: a class `modsec` served by a \
+second ingress-nginx would go unchecked without this warning.\n\nFix: if an ingress-nginx in the \
+cluster serves the class, lint with `--ingress-class CLASS` (repeatable; the default `nginx` is \
+replaced, so add `--ingress-class nginx` too); for Ingresses with no class, lint with \
+`--watch-ingress-without-class` when the controller runs with it; otherwise the Ingress belongs to \
+another controller and the warning can be suppressed with that reason.",
+    },
+    RuleInfo {
         id: "SU026",
         name: "removed-api",
         severity: Severity::Warning,
@@ -350,6 +371,36 @@ A variable with no value and no default is not guessed: a host gets a stand-in l
 a host or path says what it depends on. Flux itself would substitute an empty string (or fail with \
 StrictPostBuildSubstitutions).\n\nFix: pass `--var NAME=VALUE` for each variable, or lint what Flux \
 applies: `kustomize build DIR | flux envsubst | stepup lint -p POLICY -`.",
+    },
+    RuleInfo {
+        id: "SU028",
+        name: "over-protected",
+        severity: Severity::Warning,
+        summary: "a route the policy calls public is behind auth (auth-url, basic auth or global auth)",
+        explain: "The policy says the path is public (a rule with level `public`, or the default when it is \
+`public`), but the location that serves it enforces a login: an auth-url, basic auth, or the \
+controller's global-auth-url (nginx.tmpl's location block, `shouldApplyGlobalAuth`). Health checks, \
+sign-in pages, webhooks and public pages then answer 401 or a sign-in redirect, which is what the \
+policy says must not happen, and reviewers stop trusting the policy as the description of the site. \
+stepup reports it when every path the location serves is public by the policy, and when a rule \
+with level `public` names one of its paths explicitly (a location that also serves protected paths \
+needs its auth for them; only the explicitly public ones are worth a location of their own).\n\nFix: \
+serve the public paths from an Ingress without auth annotations (an Exact or longer Prefix path \
+wins over the protected one), remove the auth from the Ingress, or change the policy if the paths \
+really need a login.",
+    },
+    RuleInfo {
+        id: "SU029",
+        name: "shadowed-policy-rule",
+        severity: Severity::Warning,
+        summary: "a policy rule never decides: earlier rules match every host, path and method it matches",
+        explain: "Policy rules are ordered and the first rule that matches a request decides (SPEC \u{a7}1). \
+A rule whose every host, path glob and method is already matched by earlier rules is dead: changing \
+its level changes nothing, which is rarely what its author thinks. stepup decides coverage \
+conservatively from the glob model (`**` covers any run of segments, `*` one segment, a literal \
+itself; a host list or method list must contain the later one's) and reports only what it is \
+certain of.\n\nFix: move the rule above the rules that shadow it, narrow the earlier rule, or delete \
+the dead rule.",
     },
 ];
 
@@ -383,7 +434,7 @@ pub(super) fn dropped(d: &Dropped) -> Finding {
             "Remove spec.defaultBackend (the controller runs with --disable-catch-all)."
         }
     };
-    finding(
+    let f = finding(
         "SU019",
         ing,
         &first_host(ing),
@@ -394,6 +445,32 @@ pub(super) fn dropped(d: &Dropped) -> Finding {
             d.summary()
         ),
         fix.into(),
+    );
+    match d.reasons.iter().find_map(|r| r.annotation.as_deref()) {
+        Some(k) => at_annotation(f, ing, k),
+        None => f,
+    }
+}
+
+/// SU025 for an Ingress the modelled controller does not serve: every
+/// route rule skipped it, so it is said, with the flag that includes it.
+pub(super) fn not_served(ing: &Ingress, why: &str) -> Finding {
+    let fix = match &ing.class {
+        Some(c) => format!(
+            "If an ingress-nginx serves class {c:?}, lint with `--ingress-class {c}` (repeatable; add `--ingress-class nginx` to keep the default class); otherwise another controller serves it and stepup cannot check it."
+        ),
+        None => "If the controller runs with --watch-ingress-without-class (or a default IngressClass exists), lint with `--watch-ingress-without-class`; otherwise set spec.ingressClassName.".into(),
+    };
+    finding(
+        "SU025",
+        ing,
+        &first_host(ing),
+        "",
+        format!(
+            "Ingress {} is not routed: {why}; every route check (SU001-SU008, SU016, SU018, SU028) was skipped for it",
+            ing.key()
+        ),
+        fix,
     )
 }
 
@@ -412,7 +489,7 @@ pub(super) fn changed(ing: &Ingress) -> Option<Finding> {
     if parts.is_empty() {
         return None;
     }
-    Some(finding(
+    let f = finding(
         "SU020",
         ing,
         &first_host(ing),
@@ -423,7 +500,12 @@ pub(super) fn changed(ing: &Ingress) -> Option<Finding> {
             parts.join("; ")
         ),
         "Correct or remove the annotations named.".into(),
-    ))
+    );
+    // A 503 for every location is about the Ingress; else the first change.
+    Some(match ing.changes.first().filter(|_| ing.denied.is_none()) {
+        Some(c) => at_annotation(f, ing, &c.annotation),
+        None => f,
+    })
 }
 
 /// Build a finding located at the Ingress (or one of its paths).
@@ -454,6 +536,27 @@ pub(super) fn finding(
         path: path.to_string(),
         fix,
     }
+}
+
+/// `f`, moved to the line of annotation `key` (a full key, or the short
+/// name of an ingress-nginx one) when the Ingress was read from a file.
+pub(super) fn at_annotation(mut f: Finding, ing: &Ingress, key: &str) -> Finding {
+    let line = ing
+        .annotation_lines
+        .get(key)
+        .or_else(|| ing.annotation_lines.get(&format!("{NGINX}{key}")));
+    if let Some(l) = line {
+        f.line = *l;
+    }
+    f
+}
+
+/// The first `nginx.ingress.kubernetes.io/auth-*` annotation's key.
+fn first_auth_key(ing: &Ingress) -> Option<&str> {
+    ing.annotations
+        .keys()
+        .map(String::as_str)
+        .find(|k| k.starts_with(NGINX) && k[NGINX.len()..].starts_with("auth-"))
 }
 
 fn first_host(ing: &Ingress) -> String {
@@ -628,13 +731,17 @@ pub(super) fn annotations(
     for (k, v) in &ing.annotations {
         // SU009 snippets (any controller's prefix).
         if k.ends_with("-snippet") || k.ends_with("-snippets") {
-            out.push(finding(
-                "SU009",
+            out.push(at_annotation(
+                finding(
+                    "SU009",
+                    ing,
+                    &host,
+                    "",
+                    format!("annotation {k} injects raw nginx configuration"),
+                    format!("Remove {k}."),
+                ),
                 ing,
-                &host,
-                "",
-                format!("annotation {k} injects raw nginx configuration"),
-                format!("Remove {k}."),
+                k,
             ));
             continue;
         }
@@ -645,31 +752,27 @@ pub(super) fn annotations(
                 .find(|c| matches!(c, '{' | '}' | ';' | '\'' | '"' | '\n' | '\r' | '\\' | '`'));
             let lower = v.to_ascii_lowercase();
             let bad_word = INJECTION_WORDS.iter().find(|w| lower.contains(*w));
-            if let Some(c) = bad_char {
-                out.push(finding(
-                    "SU010",
-                    ing,
-                    &host,
-                    "",
+            let msg = match (bad_char, bad_word) {
+                (Some(c), _) => Some((
                     format!(
                         "annotation {short} contains {c:?}, a configuration injection character"
                     ),
-                    "Remove the character.".into(),
-                ));
-            } else if let Some(w) = bad_word {
-                out.push(finding(
-                    "SU010",
-                    ing,
-                    &host,
-                    "",
+                    "Remove the character.",
+                )),
+                (None, Some(w)) => Some((
                     format!("annotation {short} contains {w:?}, a configuration injection word"),
-                    "Remove it.".into(),
-                ));
+                    "Remove it.",
+                )),
+                (None, None) => None,
+            };
+            if let Some((msg, fix)) = msg {
+                let f = finding("SU010", ing, &host, "", msg, fix.into());
+                out.push(at_annotation(f, ing, k));
             }
         }
         // SU015 F5 NGINX prefixes.
         if k.starts_with("nginx.org/") || k.starts_with("nginx.com/") {
-            out.push(finding(
+            let f = finding(
                 "SU015",
                 ing,
                 &host,
@@ -678,72 +781,99 @@ pub(super) fn annotations(
                     "annotation {k} is for F5's NGINX Ingress Controller; ingress-nginx ignores it"
                 ),
                 format!("Use the nginx.ingress.kubernetes.io/ equivalent of {k}."),
-            ));
+            );
+            out.push(at_annotation(f, ing, k));
         }
     }
 
     // SU003 malformed auth-url / SU004 plain http outside the cluster.
     for key in ["auth-url", "auth-signin"] {
         let Some(url) = ing.nginx(key) else { continue };
-        if let Some(c) = url.chars().find(|c| !is_nginx_url_char(*c)) {
-            out.push(finding(
-                "SU003",
-                ing,
-                &host,
-                "",
-                format!("{key} contains {c:?}, which ingress-nginx's annotation validation rejects: the Ingress will not be configured"),
-                "Write the URL with letters, digits and - . _ ~ / : , ? & = $ only (`stepup generate` does).".into(),
-            ));
-            continue;
-        }
-        let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
-        if !scheme_ok {
-            out.push(finding(
-                "SU003",
-                ing,
-                &host,
-                "",
-                format!("{key} {url:?} is not an absolute http(s) URL"),
-                "Use an absolute URL.".into(),
-            ));
-            continue;
-        }
-        if key == "auth-url" {
-            let url_host = url
-                .split("://")
-                .nth(1)
-                .and_then(|r| r.split(['/', '?']).next())
-                .unwrap_or("");
-            if url.starts_with("http://") && !is_cluster_host(url_host) {
-                out.push(finding(
-                    "SU004",
-                    ing,
-                    &host,
-                    "",
-                    format!("auth-url sends credentials over plain http to {url_host}, outside the cluster"),
-                    "Point auth-url at the in-cluster stepup Service, or use https.".into(),
-                ));
-            }
-            auth_url_identity(policy, ing, &host, url, out);
+        let from = out.len();
+        url_rules(policy, ing, &host, key, url, out);
+        for f in &mut out[from..] {
+            *f = at_annotation(f.clone(), ing, key);
         }
     }
+    annotation_rules_rest(policy, ctx, ing, &host, has_auth, out);
+}
 
-    // SU011 auth on canaries.
-    if ing.is_canary()
-        && ing
-            .annotations
-            .keys()
-            .any(|k| k.starts_with(&format!("{NGINX}auth-")))
-    {
+/// SU003 and SU004 for the URL of `key` (`auth-url` or `auth-signin`).
+fn url_rules(
+    policy: &Policy,
+    ing: &Ingress,
+    host: &str,
+    key: &str,
+    url: &str,
+    out: &mut Vec<Finding>,
+) {
+    if let Some(c) = url.chars().find(|c| !is_nginx_url_char(*c)) {
         out.push(finding(
+            "SU003",
+            ing,
+            host,
+            "",
+            format!("{key} contains {c:?}, which ingress-nginx's annotation validation rejects: the Ingress will not be configured"),
+            "Write the URL with letters, digits and - . _ ~ / : , ? & = $ only (`stepup generate` does).".into(),
+        ));
+        return;
+    }
+    let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
+    if !scheme_ok {
+        out.push(finding(
+            "SU003",
+            ing,
+            host,
+            "",
+            format!("{key} {url:?} is not an absolute http(s) URL"),
+            "Use an absolute URL.".into(),
+        ));
+        return;
+    }
+    if key == "auth-url" {
+        let url_host = url
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.split(['/', '?']).next())
+            .unwrap_or("");
+        if url.starts_with("http://") && !is_cluster_host(url_host) {
+            out.push(finding(
+                "SU004",
+                ing,
+                host,
+                "",
+                format!(
+                    "auth-url sends credentials over plain http to {url_host}, outside the cluster"
+                ),
+                "Point auth-url at the in-cluster stepup Service, or use https.".into(),
+            ));
+        }
+        auth_url_identity(policy, ing, host, url, out);
+    }
+}
+
+/// The annotation rules after the URL checks (SU011-SU015).
+fn annotation_rules_rest(
+    policy: &Policy,
+    ctx: &Context<'_>,
+    ing: &Ingress,
+    host: &str,
+    has_auth: bool,
+    out: &mut Vec<Finding>,
+) {
+    // SU011 auth on canaries.
+    if let Some(k) = first_auth_key(ing).filter(|_| ing.is_canary()) {
+        let f = finding(
             "SU011",
             ing,
-            &host,
+            host,
             "",
             "auth annotations on a canary Ingress do not govern the traffic it gets as a canary: the main Ingress's annotations do (unless it shares a Service with an older Ingress and so builds locations of its own, SU022)".into(),
             "Move the auth annotations to the main Ingress.".into(),
-        ));
+        );
+        out.push(at_annotation(f, ing, k));
     }
+    let from = out.len();
 
     // SU012 auth cache.
     if let Some(key) = ing.nginx("auth-cache-key") {
@@ -751,7 +881,7 @@ pub(super) fn annotations(
             out.push(finding(
                 "SU012",
                 ing,
-                &host,
+                host,
                 "",
                 format!("auth-cache-key {key:?} omits the path: one cached answer serves every path of the location"),
                 "Include $request_uri in auth-cache-key.".into(),
@@ -769,7 +899,7 @@ pub(super) fn annotations(
             out.push(finding(
                 "SU012",
                 ing,
-                &host,
+                host,
                 "",
                 format!("auth-cache-key {key:?} omits the credential: one user's cached 200 answers for every client"),
                 "Include $http_authorization and the session cookie ($cookie___Host-stepup) in auth-cache-key.".into(),
@@ -779,23 +909,29 @@ pub(super) fn annotations(
             out.push(finding(
                 "SU012",
                 ing,
-                &host,
+                host,
                 "",
                 "auth-cache-key without auth-cache-duration uses ingress-nginx's default \"200 202 401 5m\", which caches 401 answers".into(),
                 "Set auth-cache-duration: \"200 202 5m\".".into(),
             ));
         }
     }
+    for f in &mut out[from..] {
+        *f = at_annotation(f.clone(), ing, "auth-cache-key");
+    }
     if let Some(d) = ing.nginx("auth-cache-duration") {
         if d.split([' ', ',']).any(|t| t == "401" || t == "any") {
-            out.push(finding(
+            let f = finding(
                 "SU012",
                 ing,
-                &host,
+                host,
                 "",
-                format!("auth-cache-duration {d:?} caches 401 answers: users stay challenged after stepping up"),
+                format!(
+                    "auth-cache-duration {d:?} caches 401 answers: users stay challenged after stepping up"
+                ),
                 "Cache 200 and 202 only, e.g. \"200 202 5m\".".into(),
-            ));
+            );
+            out.push(at_annotation(f, ing, "auth-cache-duration"));
         }
     }
 
@@ -833,23 +969,22 @@ pub(super) fn annotations(
                         != crate::policy::Need::Public
             })
     });
+    // (enable-global-auth: "false" is judged per location, with what each
+    // serves: probe.rs `global_opt_outs`.)
     if sensitive_ing {
-        let own_stepup = matches!(auth.enforcement, Enforcement::Stepup { .. });
-        if ing.nginx("enable-global-auth") == Some("false") && !own_stepup {
-            out.push(finding("SU014", ing, &host, "", "enable-global-auth: \"false\" opts a sensitive Ingress out of the controller's global auth".into(), "Remove enable-global-auth, or protect the Ingress with stepup's auth-url.".into()));
-        }
         let allowlist = ["allowlist-source-range", "whitelist-source-range"]
             .iter()
             .any(|k| ing.nginx(k).is_some());
         if ing.nginx("satisfy") == Some("any") && allowlist && has_auth {
-            out.push(finding(
+            let f = finding(
                 "SU014",
                 ing,
-                &host,
+                host,
                 "",
                 "satisfy: any lets allowlisted addresses skip auth on a sensitive route".into(),
                 "Use satisfy: all (the default).".into(),
-            ));
+            );
+            out.push(at_annotation(f, ing, "satisfy"));
         }
     }
 
@@ -858,21 +993,17 @@ pub(super) fn annotations(
         .ignored
         .get(&(ing.namespace.as_str(), ing.name.as_str()))
     {
-        if !ing.is_canary()
-            && ing
-                .annotations
-                .keys()
-                .any(|k| k.starts_with(&format!("{NGINX}auth-")))
-        {
-            out.push(finding(
+        if let Some(k) = first_auth_key(ing).filter(|_| !ing.is_canary()) {
+            let f = finding(
                 "SU015",
                 ing,
-                &host,
+                host,
                 "",
                 format!("ingress-nginx auth annotations on an Ingress it does not serve ({why})"),
                 "Set ingressClassName to the ingress-nginx class, or lint with --ingress-class."
                     .into(),
-            ));
+            );
+            out.push(at_annotation(f, ing, k));
         }
     }
 }

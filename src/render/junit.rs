@@ -100,7 +100,12 @@ fn testcase(out: &mut impl Write, f: &Finding) -> io::Result<()> {
 /// `SU006 shop/legacy-admin admin.shop.example /admin/reports` (host and
 /// path only when the finding has them).
 fn case_name(f: &Finding) -> String {
-    let mut s = format!("{} {}/{}", f.rule, f.namespace, f.ingress);
+    // A finding about the policy itself (SU029) names no Ingress.
+    let mut s = if f.ingress.is_empty() {
+        format!("{} {}:{}", f.rule, f.file, f.line)
+    } else {
+        format!("{} {}/{}", f.rule, f.namespace, f.ingress)
+    };
     for part in [&f.host, &f.path] {
         if !part.is_empty() {
             s.push(' ');

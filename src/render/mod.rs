@@ -54,26 +54,25 @@ pub fn human(out: &mut impl Write, r: &Report, quiet: bool) -> io::Result<()> {
             "{}:{}: {sev}[{}] {}",
             f.file, f.line, f.rule, f.message
         )?;
-        // Input findings about a whole file (SU023) name no object.
-        let located = !(f.namespace.is_empty() && f.ingress.is_empty() && f.host.is_empty());
-        if located {
-            writeln!(
-                out,
-                "    {} {}/{}{}{}",
-                "at".dimmed(),
-                f.namespace,
-                f.ingress,
-                if f.host.is_empty() {
-                    String::new()
-                } else {
-                    format!("  host {}", f.host)
-                },
-                if f.path.is_empty() {
-                    String::new()
-                } else {
-                    format!("  path {}", f.path)
-                }
-            )?;
+        // Findings about the policy itself (SU029) or a whole input file (SU023)
+        // name no Ingress.
+        let object = if f.ingress.is_empty() {
+            String::new()
+        } else {
+            format!(" {}/{}", f.namespace, f.ingress)
+        };
+        let host = if f.host.is_empty() {
+            String::new()
+        } else {
+            format!("  host {}", f.host)
+        };
+        let path = if f.path.is_empty() {
+            String::new()
+        } else {
+            format!("  path {}", f.path)
+        };
+        if !(object.is_empty() && host.is_empty() && path.is_empty()) {
+            writeln!(out, "    {}{object}{host}{path}", "at".dimmed())?;
         }
         writeln!(out, "    {} {}", "fix".dimmed(), f.fix)?;
     }

@@ -147,20 +147,21 @@ fn result(f: &Finding, registry: &[RuleInfo], print: String) -> Value {
     }
     v.insert("level".into(), json!(level(f.severity)));
     v.insert("message".into(), json!({"text": full_text(f)}));
-    v.insert(
-        "locations".into(),
-        json!([{
-            "physicalLocation": {
-                "artifactLocation": artifact,
-                "region": {"startLine": f.line.max(1)},
-            },
-            "logicalLocations": [{
-                "name": f.ingress,
-                "fullyQualifiedName": format!("{}/{}", f.namespace, f.ingress),
-                "kind": "resource",
-            }],
-        }]),
-    );
+    let mut location = json!({
+        "physicalLocation": {
+            "artifactLocation": artifact,
+            "region": {"startLine": f.line.max(1)},
+        },
+    });
+    // A finding about the policy itself (SU029) names no Ingress.
+    if !f.ingress.is_empty() {
+        location["logicalLocations"] = json!([{
+            "name": f.ingress,
+            "fullyQualifiedName": format!("{}/{}", f.namespace, f.ingress),
+            "kind": "resource",
+        }]);
+    }
+    v.insert("locations".into(), json!([location]));
     v.insert(
         "partialFingerprints".into(),
         json!({FINGERPRINT_KEY: print}),

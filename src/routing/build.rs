@@ -323,11 +323,12 @@ fn finish_locations(
         let own_rewrite = !(catch_all_root && k == 0 && l.name == "/");
         l.gate = match (listed(&st.no_auth_locations, &l.name), &global, ing) {
             (Some(e), _, _) => Gate::NoAuth(e.clone()),
-            (None, Some(g), Some(i))
-                if i.nginx("auth-url").is_none_or(|u| u.trim().is_empty())
-                    && bool_annotation(i, "enable-global-auth") != Some(false) =>
-            {
-                Gate::Global(g.clone())
+            (None, Some(g), Some(i)) if i.nginx("auth-url").is_none_or(|u| u.trim().is_empty()) => {
+                if bool_annotation(i, "enable-global-auth") == Some(false) {
+                    Gate::OptedOut(g.clone())
+                } else {
+                    Gate::Global(g.clone())
+                }
             }
             _ => Gate::Ingress,
         };

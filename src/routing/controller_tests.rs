@@ -230,7 +230,10 @@ fn global_auth_covers_locations_without_their_own_auth() {
         gate("h.test", "/app"),
         Some(Gate::Global("https://auth.example.com/check".into()))
     );
-    assert_eq!(gate("h.test", "/open"), Some(Gate::Ingress));
+    assert_eq!(
+        gate("h.test", "/open"),
+        Some(Gate::OptedOut("https://auth.example.com/check".into()))
+    );
     assert_eq!(gate("other.test", "/"), Some(Gate::Ingress));
 }
 

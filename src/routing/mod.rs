@@ -113,6 +113,10 @@ pub enum Gate {
     /// Ingress has no `auth-url` and does not set `enable-global-auth:
     /// "false"`).
     Global(std::sync::Arc<str>),
+    /// The ConfigMap's `global-auth-url` would apply, but the Ingress sets
+    /// `enable-global-auth: "false"` (`authreqglobal` Parse, Go
+    /// `strconv.ParseBool`): its own annotations decide, as for `Ingress`.
+    OptedOut(std::sync::Arc<str>),
 }
 
 /// An answer nginx gives before auth.

@@ -1,0 +1,317 @@
+//! Route findings as a reviewer reads them: the probes that hit one
+//! Ingress path for one rule are grouped (`Groups`), and each group is one
+//! finding with the strictest need as its fix and the paths, as the policy
+//! or the Ingress writes them, per need ([`group_finding`]); SU014's
+//! opt-out and SU028's over-protection are built here too.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::Finding;
+use super::rules::finding;
+use crate::annotations::EnforcementRef;
+use crate::ingress::Ingress;
+use crate::policy::{Need, Policy};
+use crate::routing::{Location, RouteTable, Server};
+
+/// What one probe found at a location: the path it stands for (as the
+/// policy or the Ingress writes it), what that needs and why.
+pub(super) struct Hit {
+    pub(super) shown: String,
+    pub(super) need: Need,
+    pub(super) why: String,
+}
+
+/// The hits of one rule at one location (SU014: one Ingress), reported as
+/// one finding once every probe of the server is in.
+pub(super) struct Group<'a> {
+    pub(super) rule: &'static str,
+    pub(super) li: usize,
+    pub(super) ing: &'a Ingress,
+    /// SU006: the Ingress shadowed; SU003: the check; SU002, SU005: the level.
+    pub(super) detail: String,
+    pub(super) hits: Vec<Hit>,
+}
+
+/// Groups by rule, location (or Ingress) and detail, in first-hit order.
+#[derive(Default)]
+pub(super) struct Groups<'a> {
+    pub(super) list: Vec<Group<'a>>,
+    pub(super) index: HashMap<(&'static str, usize, String), usize>,
+}
+
+impl<'a> Groups<'a> {
+    /// Add `hit`; a path already listed keeps the stricter need.
+    pub(super) fn add(
+        &mut self,
+        rule: &'static str,
+        li: usize,
+        ing: &'a Ingress,
+        detail: &str,
+        hit: Hit,
+    ) {
+        let key = (rule, li, detail.to_string());
+        let i = match self.index.get(&key) {
+            Some(&i) => i,
+            None => {
+                self.index.insert(key, self.list.len());
+                self.list.push(Group {
+                    rule,
+                    li,
+                    ing,
+                    detail: detail.to_string(),
+                    hits: Vec::new(),
+                });
+                self.list.len() - 1
+            }
+        };
+        let hits = &mut self.list[i].hits;
+        match hits.iter_mut().find(|h| h.shown == hit.shown) {
+            Some(h) if !h.need.satisfies(&hit.need) => {
+                h.need = h.need.and(&hit.need);
+                h.why = hit.why;
+            }
+            Some(_) => {}
+            None => hits.push(hit),
+        }
+    }
+}
+
+impl Group<'_> {
+    /// The strictest need of the group: the level its fix must name.
+    fn need(&self) -> Need {
+        self.hits.iter().fold(Need::Public, |n, h| n.and(&h.need))
+    }
+
+    /// `/admin/** needs admin (policy rule admin-console); /api/** needs …`.
+    /// Paths of the same need and reason share one entry.
+    fn list(&self) -> String {
+        let mut parts: Vec<(String, &str, Vec<&str>)> = Vec::new();
+        for h in self
+            .hits
+            .iter()
+            .filter(|h| !self.hits.iter().any(|o| covers(o, h)))
+        {
+            let label = h.need.label();
+            match parts
+                .iter_mut()
+                .find(|(l, w, _)| *l == label && *w == h.why)
+            {
+                Some((_, _, paths)) => paths.push(&h.shown),
+                None => parts.push((label, &h.why, vec![&h.shown])),
+            }
+        }
+        let text: Vec<String> = parts
+            .iter()
+            .map(|(label, why, paths)| {
+                let verb = if paths.len() > 1 { "need" } else { "needs" };
+                format!("{} {verb} {label} ({why})", paths.join(", "))
+            })
+            .collect();
+        text.join("; ")
+    }
+}
+
+/// Whether `o`'s glob names the literal path of `h` too, with the same
+/// need and reason (`/admin/**` lists `/admin`): only `o` is worth saying.
+fn covers(o: &Hit, h: &Hit) -> bool {
+    o.shown != h.shown
+        && o.need == h.need
+        && o.why == h.why
+        && o.shown.contains('*')
+        && !h.shown.contains('*')
+        && crate::glob::PathGlob::parse(&o.shown)
+            .is_ok_and(|g| g.matches(h.shown.as_bytes(), false))
+}
+
+/// Why a probe needs what it needs, for messages.
+pub(super) fn why_text(policy: &Policy, rule: Option<usize>, heuristic: bool) -> String {
+    match (rule, heuristic) {
+        (Some(i), _) => format!("policy rule {}", policy.rules[i].name),
+        (None, true) => "it looks sensitive and no policy rule covers it".into(),
+        (None, false) => "the policy default".into(),
+    }
+}
+
+/// A location's path as findings name it.
+pub(super) fn shown_path(l: &Location) -> &str {
+    if l.is_default {
+        "/"
+    } else {
+        l.ingress_path.as_str()
+    }
+}
+
+/// Public paths served behind auth at one location (SU028).
+#[derive(Default)]
+pub(super) struct Over {
+    pub(super) what: String,
+    /// Public paths, each with whether a `public` rule names it.
+    pub(super) hits: Vec<(Hit, bool)>,
+}
+
+/// What a location's auth is, for SU028.
+pub(super) fn auth_words(auth: &EnforcementRef<'_>, gate: &crate::routing::Gate) -> String {
+    match (gate, auth) {
+        (crate::routing::Gate::Global(url), _) => format!("the controller's global-auth-url {url}"),
+        (_, EnforcementRef::Stepup { level, .. }) => format!("stepup's auth-url, level {level}"),
+        (_, EnforcementRef::External(url)) => format!("auth-url {url}"),
+        (_, EnforcementRef::Basic) => "basic auth".into(),
+        _ => "auth".into(),
+    }
+}
+
+/// The finding of one group.
+pub(super) fn group_finding(policy: &Policy, s: &Server, host: &str, g: &Group<'_>) -> Finding {
+    let ing = g.ing;
+    let l = s.locations.get(g.li);
+    let (path, backend) = l.map_or(("", String::new()), |l| {
+        (shown_path(l), l.backend.to_string())
+    });
+    let (key, need, list) = (ing.key(), g.need().label(), g.list());
+    let (msg, fix) = match g.rule {
+        "SU006" => (
+            format!(
+                "{host}{path} is served by Ingress {key} without auth, shadowing Ingress {} which protects it: {list}",
+                g.detail
+            ),
+            format!("Protect Ingress {key} at level {need} or remove its path {path}."),
+        ),
+        "SU003" if g.detail == "basic auth" => (
+            format!(
+                "{host}{path} uses basic auth, which cannot enforce what the policy requires: {list}"
+            ),
+            "Replace basic auth with stepup's auth-url (`stepup generate`).".into(),
+        ),
+        "SU003" => (
+            format!(
+                "{host}{path} is checked by {}, not stepup, which cannot enforce what the policy requires: {list}",
+                g.detail
+            ),
+            "Replace the auth-url with stepup's (`stepup generate`).".into(),
+        ),
+        "SU002" => (
+            format!(
+                "{host}{path}: auth-url level {} does not satisfy what the policy requires for GET: {list}",
+                g.detail
+            ),
+            format!("Set level={need} in the auth-url (or `stepup generate --split`)."),
+        ),
+        "SU005" => (
+            format!("{host}{path} is protected but has no auth-signin: browsers get a bare 401"),
+            format!(
+                "Add nginx.ingress.kubernetes.io/auth-signin: https://$host{}/signin?level={}",
+                signin_path(policy),
+                g.detail
+            ),
+        ),
+        "SU014" => return opt_out_finding(s, host, g),
+        _ => (
+            format!(
+                "{host}{path} reaches {backend} through Ingress {key} with no auth, and the policy protects what it serves: {list}"
+            ),
+            format!(
+                "Run `stepup generate` and apply it, or add stepup's auth-url with level={need} to Ingress {key}."
+            ),
+        ),
+    };
+    let mut f = finding(g.rule, ing, host, path, msg, fix);
+    if g.rule == "SU003" {
+        f.severity = super::Severity::Warning;
+    }
+    f
+}
+
+/// SU014 for an Ingress that opts out of global auth where the policy
+/// requires auth, at the `enable-global-auth` annotation.
+fn opt_out_finding(s: &Server, host: &str, g: &Group<'_>) -> Finding {
+    let url = s
+        .locations
+        .iter()
+        .filter(|l| l.ingress.is_some())
+        .find_map(|l| match &l.gate {
+            crate::routing::Gate::OptedOut(u) => Some(u.to_string()),
+            _ => None,
+        });
+    let whose = match url {
+        Some(u) => format!("the controller's global-auth-url ({u})"),
+        None => "any global-auth-url the controller has (none is modelled: lint with --controller-config to check it)".into(),
+    };
+    let f = finding(
+        "SU014",
+        g.ing,
+        host,
+        "",
+        format!(
+            "enable-global-auth: \"false\" opts Ingress {} out of {whose}, and it has no auth of its own on {host}: {}",
+            g.ing.key(),
+            g.list()
+        ),
+        "Remove enable-global-auth, or protect the Ingress with stepup's auth-url (`stepup generate`).".into(),
+    );
+    super::rules::at_annotation(f, g.ing, "enable-global-auth")
+}
+
+/// SU028 for a location whose auth the policy says some of its paths must
+/// not have: all of them public, or paths a `public` rule names.
+pub(super) fn over_protected(
+    s: &Server,
+    t: &RouteTable,
+    host: &str,
+    li: usize,
+    o: &Over,
+    mixed: bool,
+) -> Option<Finding> {
+    let l = s.locations.get(li)?;
+    let ing = l.ingress.and_then(|i| t.ingresses.get(i))?;
+    // Paths with the same reason share one entry.
+    let mut seen = BTreeSet::new();
+    let mut by_why: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (h, _) in o.hits.iter().filter(|(_, explicit)| !mixed || *explicit) {
+        if !seen.insert(h.shown.clone()) {
+            continue;
+        }
+        match by_why.iter_mut().find(|(w, _)| *w == h.why) {
+            Some((_, paths)) => paths.push(&h.shown),
+            None => by_why.push((&h.why, vec![&h.shown])),
+        }
+    }
+    if by_why.is_empty() {
+        return None;
+    }
+    let listed: Vec<String> = by_why
+        .iter()
+        .map(|(why, paths)| format!("{} ({why})", paths.join(", ")))
+        .collect();
+    let path = shown_path(l);
+    let public: Vec<&str> = by_why.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+    let fix = if mixed {
+        format!(
+            "Serve {} from an Ingress without auth (an Exact path, or a longer Prefix, wins over {path}), or change the policy if they need a login.",
+            public.join(", ")
+        )
+    } else {
+        format!(
+            "Remove the auth from Ingress {} (for global auth: enable-global-auth: \"false\"), or change the policy if these paths need a login.",
+            ing.key()
+        )
+    };
+    Some(finding(
+        "SU028",
+        ing,
+        host,
+        path,
+        format!(
+            "{host}{path} demands a login ({}) on paths the policy calls public: {}",
+            o.what,
+            listed.join("; ")
+        ),
+        fix,
+    ))
+}
+
+pub(super) fn signin_path(policy: &Policy) -> String {
+    policy
+        .auth_service
+        .as_ref()
+        .map_or_else(|| "/.stepup".to_string(), |a| a.signin_path.clone())
+}
