@@ -896,6 +896,10 @@ fn run_lint(out: &mut impl Write, a: LintArgs, quiet: bool) -> Result<u8, Failur
             ..Default::default()
         },
     );
+    // The renderers stream finding by finding; stdout is line-buffered, so
+    // buffer here (one write per 64 KiB, not one per line).
+    let mut out = io::BufWriter::with_capacity(64 * 1024, out);
+    let out = &mut out;
     match a.output {
         LintFormat::Human => crate::render::human(out, &report, quiet)?,
         LintFormat::Json => crate::render::json(out, &report)?,
@@ -903,6 +907,7 @@ fn run_lint(out: &mut impl Write, a: LintArgs, quiet: bool) -> Result<u8, Failur
         LintFormat::Junit => crate::render::junit(out, &report)?,
         LintFormat::Github => crate::render::github(out, &report)?,
     }
+    out.flush()?;
     Ok(exit_for(&report, a.fail_on))
 }
 

@@ -72,7 +72,13 @@ pub(super) fn routes(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
         let mut found = Vec::new();
         let mut needs = Vec::new();
         for s in chunk {
-            server(&cx, s, &mut needs, &mut found);
+            // Aggregated per server, so one server's probe findings (a
+            // dozen per location) are alive at a time, not the cluster's.
+            // Same result as aggregating all at once: every key holds the
+            // server's host, and servers are disjoint.
+            let mut one = Vec::new();
+            server(&cx, s, &mut needs, &mut one);
+            found.extend(super::aggregate(one));
         }
         (found, needs)
     });
