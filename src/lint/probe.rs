@@ -82,7 +82,8 @@ pub(super) fn routes(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
         }
         (found, needs)
     });
-    let mut needs = LocationNeeds::with_capacity(parts.iter().map(|p| p.1.len()).sum());
+    // Sized by its growth, not by the probes: a dozen probes share a key.
+    let mut needs = LocationNeeds::new();
     for (found, part) in parts {
         out.extend(found);
         for (key, need) in part {

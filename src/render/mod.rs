@@ -212,3 +212,6 @@ fn full_text(f: &Finding) -> String {
         format!("{msg}{stop} Fix: {}", f.fix.trim())
     }
 }
+
+#[cfg(test)]
+mod tests;
