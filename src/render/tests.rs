@@ -71,7 +71,7 @@ fn regression_streamed_json_is_the_bytes_of_the_value_tree() {
         let r = report(n);
         let mut want = serde_json::to_string_pretty(&json_tree(&r)).unwrap();
         want.push('\n');
-        assert_eq!(rendered(|o, r| json(o, r), &r), want, "{n} findings");
+        assert_eq!(rendered(json, &r), want, "{n} findings");
         assert_eq!(json_value(&r), json_tree(&r));
     }
 }
@@ -82,7 +82,7 @@ fn regression_streamed_sarif_is_pretty_json_in_document_order() {
     // gives the same bytes only if the stream wrote serde_json's pretty
     // format; the key order of a result is the one it always had.
     for n in [0, 1, 5] {
-        let text = rendered(|o, r| sarif(o, r), &report(n));
+        let text = rendered(sarif, &report(n));
         let v: Value = serde_json::from_str(&text).unwrap();
         let mut again = serde_json::to_string_pretty(&v).unwrap();
         again.push('\n');
