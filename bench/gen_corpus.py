@@ -2,7 +2,7 @@
 """Deterministic Ingress corpus for bench/lint_vs_checkov.sh (no randomness,
 no clock, no network).
 
-    gen_corpus.py N OUTDIR [PER_FILE]
+    gen_corpus.py N OUTDIR [PER_FILE] [SHAPE]
 
 writes
     OUTDIR/all.yaml         the N Ingresses as one multi-document YAML file
@@ -25,6 +25,12 @@ Shape: N/5 hosts `shop-<h>.team-<h%50>.bench.example`, five Ingresses each
            on every 3rd host
 
 TLS on every host except every 11th (web/account/admin/api/tools alike).
+
+SHAPE `exposed` (issue 17's workload) is instead one Ingress per host
+`app-<i>.bench.example`, no annotations, two Prefix paths `/` and `/admin`:
+every Ingress is unprotected, so lint reports three SU001 per Ingress (the
+admin console at `/admin`; payments and account through `/`), 30,000
+findings for N = 10,000.
 """
 import os
 import sys
@@ -159,14 +165,33 @@ def ingress(i):
     return "".join(out)
 
 
+def exposed(i):
+    return (
+        "apiVersion: networking.k8s.io/v1\n"
+        "kind: Ingress\n"
+        "metadata:\n"
+        f"  name: app-{i}\n"
+        f"  namespace: team-{i % 50}\n"
+        "spec:\n"
+        "  ingressClassName: nginx\n"
+        f'  rules:\n    - host: "app-{i}.bench.example"\n      http:\n        paths:\n'
+        + path("/", "Prefix", f"web-{i}", 80)
+        + path("/admin", "Prefix", f"admin-{i}", 80)
+    )
+
+
+SHAPES = {"shop": ingress, "exposed": exposed}
+
+
 def main():
     n = int(sys.argv[1])
     outdir = sys.argv[2]
     per_file = int(sys.argv[3]) if len(sys.argv) > 3 else 100
+    shape = SHAPES[sys.argv[4] if len(sys.argv) > 4 else "shop"]
     os.makedirs(os.path.join(outdir, "split"), exist_ok=True)
     with open(os.path.join(outdir, "policy.yaml"), "w") as f:
         f.write(POLICY)
-    docs = [ingress(i) for i in range(n)]
+    docs = [shape(i) for i in range(n)]
     with open(os.path.join(outdir, "all.yaml"), "w") as f:
         f.write("---\n".join(docs))
     for k in range(0, n, per_file):

@@ -1030,6 +1030,10 @@ fn run_lint(out: &mut impl Write, a: LintArgs, quiet: bool) -> Result<u8, Failur
     let loaded = crate::ingress::load_paths_with(&a.inputs, &opts);
     let ctl = a.controller.controller(a.classes.clone(), &policy)?;
     let (report, failed) = lint_loaded(&a, &policy, &ctl, loaded, quiet)?;
+    // The renderers stream finding by finding; stdout is line-buffered, so
+    // buffer here (one write per 64 KiB, not one per line).
+    let mut out = io::BufWriter::with_capacity(64 * 1024, out);
+    let out = &mut out;
     match a.output {
         LintFormat::Human => crate::render::human(out, &report, quiet)?,
         LintFormat::Json => crate::render::json(out, &report)?,

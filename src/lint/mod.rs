@@ -47,6 +47,7 @@ pub use rules::{PREVIOUS_DELETED, PREVIOUS_STAYS};
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::BuildHasher;
 
 use crate::ingress::Ingress;
 use crate::policy::Policy;
@@ -403,22 +404,26 @@ fn par_chunks<'a, T: Sync, R: Send>(
 /// One finding per rule, Ingress, host and path: further probe paths that
 /// hit the same location for the same reason are listed in the first one.
 fn aggregate(list: Vec<Finding>) -> Vec<Finding> {
-    type Key = (&'static str, String, String, String, String, String);
-    let mut index: HashMap<Key, usize> = HashMap::new();
+    // Indexed by a hash of the key, borrowing nothing (a key of cloned
+    // strings cost five allocations per probe finding); a hash shared by
+    // two different keys falls back to a scan, so the result is exact.
+    fn key(f: &Finding) -> (&str, &str, &str, &str, &str, &str) {
+        (f.rule, &f.namespace, &f.ingress, &f.host, &f.path, &f.fix)
+    }
+    let hasher = foldhash::fast::RandomState::default();
+    let mut index: HashMap<u64, usize> = HashMap::new();
     let mut out: Vec<(Finding, usize)> = Vec::new();
     for f in list {
-        let key = (
-            f.rule,
-            f.namespace.clone(),
-            f.ingress.clone(),
-            f.host.clone(),
-            f.path.clone(),
-            f.fix.clone(),
-        );
-        match index.get(&key) {
-            Some(&i) => out[i].1 += 1,
+        let h = hasher.hash_one(key(&f));
+        let hit = match index.get(&h) {
+            Some(&i) if key(&out[i].0) == key(&f) => Some(i),
+            Some(_) => out.iter().position(|(o, _)| key(o) == key(&f)),
+            None => None,
+        };
+        match hit {
+            Some(i) => out[i].1 += 1,
             None => {
-                index.insert(key, out.len());
+                index.entry(h).or_insert(out.len());
                 out.push((f, 0));
             }
         }

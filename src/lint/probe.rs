@@ -77,11 +77,18 @@ pub(super) fn routes(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
         let mut found = Vec::new();
         let mut needs = Vec::new();
         for s in chunk {
-            server(&cx, s, &mut needs, &mut found);
+            // Aggregated per server, so one server's probe findings (a
+            // dozen per location) are alive at a time, not the cluster's.
+            // Same result as aggregating all at once: every key holds the
+            // server's host, and servers are disjoint.
+            let mut one = Vec::new();
+            server(&cx, s, &mut needs, &mut one);
+            found.extend(super::aggregate(one));
         }
         (found, needs)
     });
-    let mut needs = LocationNeeds::with_capacity(parts.iter().map(|p| p.1.len()).sum());
+    // Sized by its growth, not by the probes: a dozen probes share a key.
+    let mut needs = LocationNeeds::new();
     for (found, part) in parts {
         out.extend(found);
         for (key, need) in part {

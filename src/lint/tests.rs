@@ -266,3 +266,40 @@ fn rewrite_reach() {
     // A regex nginx cannot compile: every capture may be set.
     assert_eq!(reach("/a((.*)", "/x/$5"), Some(Reach::Under("/x/".into())));
 }
+
+/// `aggregate` merges exactly the findings whose rule, Ingress, host, path
+/// and fix agree, counting the rest into the first (its index is a hash of
+/// the borrowed key, no longer the cloned strings).
+#[test]
+fn regression_aggregate_merges_equal_keys_only() {
+    let f = |ingress: &str, path: &str, fix: &str, message: &str| Finding {
+        rule: "SU001",
+        severity: Severity::Error,
+        message: message.into(),
+        file: "a.yaml".into(),
+        line: 1,
+        namespace: "ns".into(),
+        ingress: ingress.into(),
+        host: "h".into(),
+        path: path.into(),
+        fix: fix.into(),
+    };
+    let out = aggregate(vec![
+        f("a", "/", "x", "first"),
+        f("a", "/", "x", "second"),
+        f("a", "/", "y", "other fix"),
+        f("b", "/", "x", "other ingress"),
+        f("a", "/", "x", "third"),
+        f("a", "/p", "x", "other path"),
+    ]);
+    let messages: Vec<&str> = out.iter().map(|f| f.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "first (and 2 more probe path(s) through the same location)",
+            "other fix",
+            "other ingress",
+            "other path"
+        ]
+    );
+}

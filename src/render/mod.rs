@@ -5,7 +5,7 @@
 use std::io::{self, Write};
 
 use colored::Colorize;
-use serde_json::json;
+use serde::{Serialize, Serializer};
 
 use crate::lint::{Finding, Report, Severity};
 
@@ -94,28 +94,91 @@ pub fn human(out: &mut impl Write, r: &Report, quiet: bool) -> io::Result<()> {
 }
 
 /// JSON: `{"findings":[…],"summary":{"errors","warnings","ingresses"}}`.
+/// Streamed: each finding is serialised straight to `out` (pass a buffered
+/// writer), with no document tree in memory; the bytes are those of
+/// `serde_json::to_writer_pretty(&json_value(r))`.
 pub fn json(out: &mut impl Write, r: &Report) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, &json_value(r)).map_err(io::Error::from)?;
+    serde_json::to_writer_pretty(&mut *out, &JsonReport::of(r)).map_err(io::Error::from)?;
     writeln!(out)
 }
 
 /// The JSON of [`json`] as a value (audit adds its route map to it).
 pub fn json_value(r: &Report) -> serde_json::Value {
-    let findings: Vec<_> = r
-        .findings
-        .iter()
-        .map(|f| {
-            json!({
-                "rule": f.rule, "severity": f.severity.as_str(), "message": f.message, "file": f.file,
-                "line": f.line, "namespace": f.namespace, "ingress": f.ingress, "host": f.host,
-                "path": f.path, "fix": f.fix,
-            })
-        })
-        .collect();
-    json!({
-        "findings": findings,
-        "summary": {"errors": r.count(Severity::Error), "warnings": r.count(Severity::Warning), "notes": r.count(Severity::Note), "ingresses": r.ingresses, "suppressed": r.suppressed},
-    })
+    // Serialising these plain structs cannot fail; `Null` is unreachable.
+    serde_json::to_value(JsonReport::of(r)).unwrap_or_default()
+}
+
+/// The SPEC §3 report shape, borrowing from the report (field order is the
+/// output's key order).
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    findings: Seq<'a, Finding, JsonFinding<'a>>,
+    summary: JsonSummary,
+}
+
+#[derive(Serialize)]
+struct JsonSummary {
+    errors: usize,
+    warnings: usize,
+    notes: usize,
+    ingresses: usize,
+    suppressed: usize,
+}
+
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    rule: &'a str,
+    severity: &'a str,
+    message: &'a str,
+    file: &'a str,
+    line: u32,
+    namespace: &'a str,
+    ingress: &'a str,
+    host: &'a str,
+    path: &'a str,
+    fix: &'a str,
+}
+
+impl<'a> JsonReport<'a> {
+    fn of(r: &'a Report) -> Self {
+        JsonReport {
+            findings: Seq(&r.findings, JsonFinding::of),
+            summary: JsonSummary {
+                errors: r.count(Severity::Error),
+                warnings: r.count(Severity::Warning),
+                notes: r.count(Severity::Note),
+                ingresses: r.ingresses,
+                suppressed: r.suppressed,
+            },
+        }
+    }
+}
+
+impl<'a> JsonFinding<'a> {
+    fn of(f: &'a Finding) -> Self {
+        JsonFinding {
+            rule: f.rule,
+            severity: f.severity.as_str(),
+            message: &f.message,
+            file: &f.file,
+            line: f.line,
+            namespace: &f.namespace,
+            ingress: &f.ingress,
+            host: &f.host,
+            path: &f.path,
+            fix: &f.fix,
+        }
+    }
+}
+
+/// A JSON array of `items`, each mapped by the function as it is written
+/// (so at most one mapped item exists at a time).
+pub(crate) struct Seq<'a, T, V>(pub &'a [T], pub fn(&'a T) -> V);
+
+impl<'a, T, V: Serialize> Serialize for Seq<'a, T, V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(self.1))
+    }
 }
 
 /// SARIF 2.1.0 for GitHub code scanning: one run, the whole rule registry
@@ -152,3 +215,6 @@ fn full_text(f: &Finding) -> String {
         format!("{msg}{stop} Fix: {}", f.fix.trim())
     }
 }
+
+#[cfg(test)]
+mod tests;

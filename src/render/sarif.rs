@@ -8,6 +8,9 @@
 
 use std::io::{self, Write};
 
+use std::collections::HashMap;
+
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
 use super::full_text;
@@ -20,21 +23,16 @@ const INFORMATION_URI: &str = "https://stepup.dev";
 /// hashed must change the key, or code scanning mixes old and new alerts).
 pub(super) const FINGERPRINT_KEY: &str = "stepupFinding/v1";
 
+/// Streamed: the rule registry is a small value tree, the results are
+/// serialised one at a time straight to `out` (pass a buffered writer).
 pub(super) fn render(out: &mut impl Write, r: &Report) -> io::Result<()> {
     let registry = rules();
     let driver_rules: Vec<Value> = registry.iter().map(rule).collect();
-    let prints = fingerprints(&r.findings);
-    let results: Vec<Value> = r
-        .findings
-        .iter()
-        .zip(prints)
-        .map(|(f, print)| result(f, registry, print))
-        .collect();
-    let log = json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {
+    let log = Log {
+        schema: "https://json.schemastore.org/sarif-2.1.0.json",
+        version: "2.1.0",
+        runs: [Run {
+            tool: json!({
                 "driver": {
                     "name": "stepup",
                     "version": env!("CARGO_PKG_VERSION"),
@@ -42,13 +40,52 @@ pub(super) fn render(out: &mut impl Write, r: &Report) -> io::Result<()> {
                     "informationUri": INFORMATION_URI,
                     "rules": driver_rules,
                 }
+            }),
+            column_kind: "unicodeCodePoints",
+            results: Results {
+                findings: &r.findings,
+                prints: fingerprints(&r.findings),
+                registry,
             },
-            "columnKind": "unicodeCodePoints",
-            "results": results,
         }],
-    });
+    };
     serde_json::to_writer_pretty(&mut *out, &log).map_err(io::Error::from)?;
     writeln!(out)
+}
+
+/// The SARIF log (field order is the output's key order).
+#[derive(Serialize)]
+struct Log<'a> {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    version: &'static str,
+    runs: [Run<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct Run<'a> {
+    tool: Value,
+    #[serde(rename = "columnKind")]
+    column_kind: &'static str,
+    results: Results<'a>,
+}
+
+/// `results`: each finding becomes its value only while it is written.
+struct Results<'a> {
+    findings: &'a [Finding],
+    prints: Vec<String>,
+    registry: &'static [RuleInfo],
+}
+
+impl Serialize for Results<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.findings
+                .iter()
+                .zip(&self.prints)
+                .map(|(f, print)| result(f, self.registry, print)),
+        )
+    }
 }
 
 fn level(s: Severity) -> &'static str {
@@ -133,7 +170,7 @@ fn rule(r: &RuleInfo) -> Value {
     })
 }
 
-fn result(f: &Finding, registry: &[RuleInfo], print: String) -> Value {
+fn result(f: &Finding, registry: &[RuleInfo], print: &str) -> Value {
     let (uri, relative) = file_uri(&f.file);
     let mut artifact = Map::new();
     artifact.insert("uri".into(), json!(uri));
@@ -194,11 +231,17 @@ pub(super) fn fingerprints(findings: &[Finding]) -> Vec<String> {
         h
     };
     let bases: Vec<u64> = findings.iter().map(|f| base(f).finish()).collect();
+    // How many findings share each base (a map, not a scan per finding:
+    // that was quadratic, minutes at 100,000 findings).
+    let mut shares: HashMap<u64, usize> = HashMap::with_capacity(bases.len());
+    for b in &bases {
+        *shares.entry(*b).or_default() += 1;
+    }
     findings
         .iter()
         .zip(&bases)
         .map(|(f, b)| {
-            let shared = bases.iter().filter(|o| *o == b).count() > 1;
+            let shared = shares.get(b).is_some_and(|n| *n > 1);
             let h = if shared {
                 let mut h = base(f);
                 h.write(f.message.as_bytes());

@@ -235,9 +235,15 @@ pub fn forbidden(value: &str) -> bool {
     };
     then_semicolon("alias")
         || then_semicolon("root")
-        || ["passwd", "shadow", "group", "nginx", "ingress-controller"]
-            .iter()
-            .any(|d| value.contains(&format!("/etc/{d}")))
+        || [
+            "/etc/passwd",
+            "/etc/shadow",
+            "/etc/group",
+            "/etc/nginx",
+            "/etc/ingress-controller",
+        ]
+        .iter()
+        .any(|d| value.contains(d))
         || value.contains("/var/run/secrets")
         || value.contains("_by_lua")
 }
@@ -245,12 +251,12 @@ pub fn forbidden(value: &str) -> bool {
 /// `InspectIngress` over hosts, paths and TLS hosts (TLS secret names are
 /// DNS subdomains, which cannot match).
 fn deep_inspect(ing: &Ingress) -> Vec<Reason> {
-    let key = ing.key();
     let bad = |what: &str, v: &str| Reason {
         check: Check::DeepInspect,
         annotation: None,
         message: format!(
-            "received invalid ingress: {what} in ingress {key}: invalid value found: {v}"
+            "received invalid ingress: {what} in ingress {}: invalid value found: {v}",
+            ing.key()
         ),
     };
     for rule in &ing.rules {

@@ -608,6 +608,8 @@ fn update_server_locations(locations: Vec<Location>) -> Vec<Location> {
             out.push(e);
         }
     }
+    // Kept for the table's life: drop the room reserved for twins not made.
+    out.shrink_to_fit();
     out
 }
 
