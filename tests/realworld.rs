@@ -53,7 +53,10 @@ fn expected() -> Vec<(Key, String)> {
         let l: u64 = l
             .parse()
             .unwrap_or_else(|_| panic!("{EXPECTED}:{}: bad line", n + 1));
-        out.push(((rule.to_string(), file.to_string(), l), why.trim().to_string()));
+        out.push((
+            (rule.to_string(), file.to_string(), l),
+            why.trim().to_string(),
+        ));
     }
     out
 }
@@ -133,15 +136,18 @@ fn lint_finds_exactly_the_reviewed_findings_on_each_repository() {
             problems.push_str(&format!("{repo}: exit {code:?}, expected {want_code}\n"));
         }
     }
-    assert!(problems.is_empty(), "lint on the corpus differs from {EXPECTED}:\n{problems}");
+    assert!(
+        problems.is_empty(),
+        "lint on the corpus differs from {EXPECTED}:\n{problems}"
+    );
 }
 
 #[test]
 fn every_reviewed_entry_names_a_corpus_file_and_line() {
     for ((rule, file, line), _) in expected() {
         assert!(rule.starts_with("SU"), "{rule}");
-        let text = std::fs::read_to_string(root().join(&file))
-            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let text =
+            std::fs::read_to_string(root().join(&file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert!(
             (line as usize) <= text.lines().count() && line > 0,
             "{file}:{line} is past the end"

@@ -4,7 +4,7 @@
 //! or the Ingress writes them, per need ([`group_finding`]); SU014's
 //! opt-out and SU028's over-protection are built here too.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use super::Finding;
 use super::rules::finding;
@@ -18,7 +18,29 @@ use crate::routing::{Location, RouteTable, Server};
 pub(super) struct Hit {
     pub(super) shown: String,
     pub(super) need: Need,
-    pub(super) why: String,
+    pub(super) why: Why,
+}
+
+/// Why a probe needs what it needs; words only when a finding is written
+/// (most probes make none, and a `format!` per probe was a tenth of lint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Why {
+    Rule(usize),
+    Heuristic,
+    Default,
+}
+
+impl Why {
+    fn text(self, policy: &Policy) -> String {
+        match self {
+            Why::Rule(i) => policy.rules.get(i).map_or_else(
+                || "a policy rule".into(),
+                |r| format!("policy rule {}", r.name),
+            ),
+            Why::Heuristic => "it looks sensitive and no policy rule covers it".into(),
+            Why::Default => "the policy default".into(),
+        }
+    }
 }
 
 /// The hits of one rule at one location (SU014: one Ingress), reported as
@@ -36,7 +58,6 @@ pub(super) struct Group<'a> {
 #[derive(Default)]
 pub(super) struct Groups<'a> {
     pub(super) list: Vec<Group<'a>>,
-    pub(super) index: HashMap<(&'static str, usize, String), usize>,
 }
 
 impl<'a> Groups<'a> {
@@ -49,11 +70,14 @@ impl<'a> Groups<'a> {
         detail: &str,
         hit: Hit,
     ) {
-        let key = (rule, li, detail.to_string());
-        let i = match self.index.get(&key) {
-            Some(&i) => i,
+        // A server has a handful of groups: a scan, no key to allocate.
+        let found = self
+            .list
+            .iter()
+            .position(|g| g.rule == rule && g.li == li && g.detail == detail);
+        let i = match found {
+            Some(i) => i,
             None => {
-                self.index.insert(key, self.list.len());
                 self.list.push(Group {
                     rule,
                     li,
@@ -84,27 +108,44 @@ impl Group<'_> {
 
     /// `/admin/** needs admin (policy rule admin-console); /api/** needs …`.
     /// Paths of the same need and reason share one entry.
-    fn list(&self) -> String {
-        let mut parts: Vec<(String, &str, Vec<&str>)> = Vec::new();
-        for h in self
+    fn list(&self, policy: &Policy) -> String {
+        // Each glob parsed once, not once per pair of hits.
+        let globs: Vec<Option<crate::glob::PathGlob>> = self
             .hits
             .iter()
-            .filter(|h| !self.hits.iter().any(|o| covers(o, h)))
-        {
-            let label = h.need.label();
+            .map(|h| {
+                h.shown
+                    .contains('*')
+                    .then(|| crate::glob::PathGlob::parse(&h.shown).ok())
+                    .flatten()
+            })
+            .collect();
+        let mut parts: Vec<(&Need, Why, Vec<&str>)> = Vec::new();
+        for h in self.hits.iter().filter(|h| {
+            !self
+                .hits
+                .iter()
+                .zip(&globs)
+                .any(|(o, g)| g.as_ref().is_some_and(|g| covers(o, g, h)))
+        }) {
             match parts
                 .iter_mut()
-                .find(|(l, w, _)| *l == label && *w == h.why)
+                .find(|(n, w, _)| **n == h.need && *w == h.why)
             {
                 Some((_, _, paths)) => paths.push(&h.shown),
-                None => parts.push((label, &h.why, vec![&h.shown])),
+                None => parts.push((&h.need, h.why, vec![&h.shown])),
             }
         }
         let text: Vec<String> = parts
             .iter()
-            .map(|(label, why, paths)| {
+            .map(|(need, why, paths)| {
                 let verb = if paths.len() > 1 { "need" } else { "needs" };
-                format!("{} {verb} {label} ({why})", paths.join(", "))
+                format!(
+                    "{} {verb} {} ({})",
+                    paths.join(", "),
+                    need.label(),
+                    why.text(policy)
+                )
             })
             .collect();
         text.join("; ")
@@ -113,22 +154,20 @@ impl Group<'_> {
 
 /// Whether `o`'s glob names the literal path of `h` too, with the same
 /// need and reason (`/admin/**` lists `/admin`): only `o` is worth saying.
-fn covers(o: &Hit, h: &Hit) -> bool {
+fn covers(o: &Hit, glob: &crate::glob::PathGlob, h: &Hit) -> bool {
     o.shown != h.shown
         && o.need == h.need
         && o.why == h.why
-        && o.shown.contains('*')
         && !h.shown.contains('*')
-        && crate::glob::PathGlob::parse(&o.shown)
-            .is_ok_and(|g| g.matches(h.shown.as_bytes(), false))
+        && glob.matches(h.shown.as_bytes(), false)
 }
 
 /// Why a probe needs what it needs, for messages.
-pub(super) fn why_text(policy: &Policy, rule: Option<usize>, heuristic: bool) -> String {
+pub(super) fn why_text(rule: Option<usize>, heuristic: bool) -> Why {
     match (rule, heuristic) {
-        (Some(i), _) => format!("policy rule {}", policy.rules[i].name),
-        (None, true) => "it looks sensitive and no policy rule covers it".into(),
-        (None, false) => "the policy default".into(),
+        (Some(i), _) => Why::Rule(i),
+        (None, true) => Why::Heuristic,
+        (None, false) => Why::Default,
     }
 }
 
@@ -167,7 +206,7 @@ pub(super) fn group_finding(policy: &Policy, s: &Server, host: &str, g: &Group<'
     let (path, backend) = l.map_or(("", String::new()), |l| {
         (shown_path(l), l.backend.to_string())
     });
-    let (key, need, list) = (ing.key(), g.need().label(), g.list());
+    let (key, need, list) = (ing.key(), g.need().label(), g.list(policy));
     let (msg, fix) = match g.rule {
         "SU006" => (
             format!(
@@ -204,7 +243,7 @@ pub(super) fn group_finding(policy: &Policy, s: &Server, host: &str, g: &Group<'
                 g.detail
             ),
         ),
-        "SU014" => return opt_out_finding(s, host, g),
+        "SU014" => return opt_out_finding(policy, s, host, g),
         _ => (
             format!(
                 "{host}{path} reaches {backend} through Ingress {key} with no auth, and the policy protects what it serves: {list}"
@@ -223,7 +262,7 @@ pub(super) fn group_finding(policy: &Policy, s: &Server, host: &str, g: &Group<'
 
 /// SU014 for an Ingress that opts out of global auth where the policy
 /// requires auth, at the `enable-global-auth` annotation.
-fn opt_out_finding(s: &Server, host: &str, g: &Group<'_>) -> Finding {
+fn opt_out_finding(policy: &Policy, s: &Server, host: &str, g: &Group<'_>) -> Finding {
     let url = s
         .locations
         .iter()
@@ -244,7 +283,7 @@ fn opt_out_finding(s: &Server, host: &str, g: &Group<'_>) -> Finding {
         format!(
             "enable-global-auth: \"false\" opts Ingress {} out of {whose}, and it has no auth of its own on {host}: {}",
             g.ing.key(),
-            g.list()
+            g.list(policy)
         ),
         "Remove enable-global-auth, or protect the Ingress with stepup's auth-url (`stepup generate`).".into(),
     );
@@ -254,6 +293,7 @@ fn opt_out_finding(s: &Server, host: &str, g: &Group<'_>) -> Finding {
 /// SU028 for a location whose auth the policy says some of its paths must
 /// not have: all of them public, or paths a `public` rule names.
 pub(super) fn over_protected(
+    policy: &Policy,
     s: &Server,
     t: &RouteTable,
     host: &str,
@@ -265,14 +305,14 @@ pub(super) fn over_protected(
     let ing = l.ingress.and_then(|i| t.ingresses.get(i))?;
     // Paths with the same reason share one entry.
     let mut seen = BTreeSet::new();
-    let mut by_why: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut by_why: Vec<(Why, Vec<&str>)> = Vec::new();
     for (h, _) in o.hits.iter().filter(|(_, explicit)| !mixed || *explicit) {
         if !seen.insert(h.shown.clone()) {
             continue;
         }
         match by_why.iter_mut().find(|(w, _)| *w == h.why) {
             Some((_, paths)) => paths.push(&h.shown),
-            None => by_why.push((&h.why, vec![&h.shown])),
+            None => by_why.push((h.why, vec![&h.shown])),
         }
     }
     if by_why.is_empty() {
@@ -280,7 +320,7 @@ pub(super) fn over_protected(
     }
     let listed: Vec<String> = by_why
         .iter()
-        .map(|(why, paths)| format!("{} ({why})", paths.join(", ")))
+        .map(|(why, paths)| format!("{} ({})", paths.join(", "), why.text(policy)))
         .collect();
     let path = shown_path(l);
     let public: Vec<&str> = by_why.iter().flat_map(|(_, p)| p.iter().copied()).collect();

@@ -247,7 +247,7 @@ fn server<'a>(
                 format!("{} {}", pr.method, pr.shown)
             },
             need: need.clone(),
-            why: why_text(policy, rule, heuristic),
+            why: why_text(rule, heuristic),
         };
         if need == Need::Public {
             let enforced = !matches!(
@@ -286,7 +286,8 @@ fn server<'a>(
         out.push(group_finding(policy, s, &report_host, g));
     }
     for (li, o) in &over {
-        if let Some(f) = over_protected(s, t, &report_host, *li, o, protected.contains(li)) {
+        if let Some(f) = over_protected(policy, s, t, &report_host, *li, o, protected.contains(li))
+        {
             out.push(f);
         }
     }
@@ -322,7 +323,7 @@ fn judge<'a>(
                 let opt = Hit {
                     shown: hit.shown.clone(),
                     need: hit.need.clone(),
-                    why: hit.why.clone(),
+                    why: hit.why,
                 };
                 groups.add("SU014", usize::MAX, ing, "", opt);
             }
@@ -357,7 +358,7 @@ fn judge<'a>(
                 let get = Hit {
                     shown: pr.shown.clone(),
                     need: get_need,
-                    why: why_text(policy, get_rule, heuristic),
+                    why: why_text(get_rule, heuristic),
                 };
                 groups.add("SU002", li, ing, level, get);
             }
