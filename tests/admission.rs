@@ -172,6 +172,12 @@ impl Server {
     fn log(&self) -> String {
         proc::log(&self.log)
     }
+
+    /// The log once it holds `needle` (a line can follow the answer; 5 s
+    /// at most).
+    fn wait_log(&self, needle: &str) -> String {
+        proc::wait_log(&self.log, needle)
+    }
 }
 
 /// The captured deny response's shape: `status` holds exactly `code`,
@@ -623,11 +629,8 @@ fn exemptions_are_granted_by_the_policy_and_counted() {
     let m = s.metrics();
     assert!(m.contains("stepup_admission_exemptions_total{operation=\"CREATE\",annotation=\"exempt\",outcome=\"denied\"} 1\n"), "{m}");
     assert!(m.contains("stepup_admission_exemptions_total{operation=\"CREATE\",annotation=\"exempt\",outcome=\"expired\"} 1\n"), "{m}");
-    assert!(
-        s.log().contains("exemption annotation not honoured"),
-        "{}",
-        s.log()
-    );
+    let log = s.wait_log("exemption annotation not honoured");
+    assert!(log.contains("exemption annotation not honoured"), "{log}");
 
     // stepup.dev/ignore of the SU001 error: only with the label the grant
     // selects.
