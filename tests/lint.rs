@@ -1149,3 +1149,55 @@ fn regression_policy_findings_name_no_ingress() {
     let human = run("human");
     assert!(!human.contains("    at \n"), "{human}");
 }
+
+/// SPEC §1 (issue 17): `**` is zero or more segments, so `/admin/**` covers
+/// `/admin` itself. A policy that wrote only `/admin/**` left an exposed
+/// `Exact /admin` at the default level (lint said it needed
+/// `authenticated`, not `admin`), and a public `/static/**` flagged
+/// `Exact /static`.
+#[test]
+fn regression_double_star_covers_the_directory_itself() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = write(
+        dir.path(),
+        "p.yaml",
+        "apiVersion: stepup.dev/v1alpha1
+kind: StepUpPolicy
+metadata: {name: t}
+spec:
+  authService: {url: 'http://stepup.stepup-system.svc.cluster.local:8080'}
+  levels:
+    - {name: authenticated}
+    - {name: admin, claims: {groups: [admins]}}
+  rules:
+    - {name: admin, paths: ['/admin/**'], level: admin}
+    - {name: assets, paths: ['/static/**'], level: public}
+  default: authenticated
+",
+    );
+    let ing = write(
+        dir.path(),
+        "i.yaml",
+        "apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: web}
+spec:
+  ingressClassName: nginx
+  rules:
+    - host: a.example
+      http:
+        paths:
+          - {path: /admin, pathType: Exact, backend: {service: {name: admin, port: {number: 80}}}}
+          - {path: /static, pathType: Exact, backend: {service: {name: web, port: {number: 80}}}}
+",
+    );
+    let found = lint_json(&["-p", &policy, &ing]);
+    let su001: Vec<&Finding> = found.iter().filter(|f| f.rule == "SU001").collect();
+    assert_eq!(su001.len(), 1, "{found:?}");
+    assert_eq!(su001[0].path, "/admin", "{found:?}");
+    assert!(
+        su001[0].message.contains("needs admin (policy rule admin)"),
+        "{}",
+        su001[0].message
+    );
+}
