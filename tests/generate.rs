@@ -1685,6 +1685,33 @@ fn regression_public_paths_leave_other_auth() {
         over[0]
     );
 
+    // Another Ingress of the host puts it in regex mode: every path is a
+    // regex there (`^/healthz` matches `/healthzx`), so nothing is carved.
+    let regex = format!(
+        "{OTHER_AUTH_SITE}---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: legacy
+  namespace: web
+  annotations: {{nginx.ingress.kubernetes.io/use-regex: \"True\"}}
+spec:
+  ingressClassName: nginx
+  rules:
+    - host: a.example
+      http:
+        paths:
+          - {{path: /old, pathType: Prefix, backend: {{service: {{name: old, port: {{number: 80}}}}}}}}
+"
+    );
+    let (out, _) = run(&p, &text("site.yaml", &regex), &nginx(true));
+    assert!(
+        objects(&out)
+            .iter()
+            .all(|o| o["metadata"]["name"] != "site-public"),
+        "{out}"
+    );
+
     // Without --split: unchanged, and a note says what --split would do.
     let (out, notes) = run(&p, &input, &nginx(false));
     assert_eq!(docs(&out), docs(OTHER_AUTH_SITE));

@@ -71,7 +71,7 @@ pub(super) struct Cut {
 }
 
 /// The cut that writes glob `g`.
-fn of_glob(g: &PathGlob) -> Cut {
+pub(super) fn of_glob(g: &PathGlob) -> Cut {
     let pattern = g.as_str().to_string();
     if let Some(l) = g.literal() {
         return Cut {

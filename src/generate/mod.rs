@@ -734,20 +734,13 @@ impl<'a> Gen<'a> {
         // Typed output Ingresses, per class group.
         let mut groups: BTreeMap<String, Vec<Ingress>> = BTreeMap::new();
         let mut owner: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-        for (i, vs) in values.iter_mut().enumerate() {
+        for (i, vs) in values.iter().enumerate() {
             for (pi, v) in vs.iter().enumerate() {
                 let ing = typed_part(&self.srcs[i], &parts[i][pi], v);
                 if self.srcs[i].skip.is_none() {
                     owner.insert(ing.key(), (i, pi));
                 }
                 groups.entry(self.group_of(&ing)).or_default().push(ing);
-            }
-            // After the parts: `values[i]` beyond `parts[i]` are emitted,
-            // not planned.
-            if let Some(v) = self.public_sibling(&self.srcs[i], notes) {
-                let ing = self.reload(&v)?;
-                groups.entry(self.group_of(&ing)).or_default().push(ing);
-                vs.push(v);
             }
         }
         let mut tables = BTreeMap::new();
@@ -761,6 +754,20 @@ impl<'a> Gen<'a> {
         for v in &signins {
             let ing = self.reload(v)?;
             groups.entry(self.group_of(&ing)).or_default().push(ing);
+        }
+        // Public paths out of another auth service's Ingress, judged on
+        // this round's routing (a host in regex mode is left alone). After
+        // the parts: `values[i]` beyond `parts[i]` are emitted, not planned.
+        for (i, vs) in values.iter_mut().enumerate() {
+            let s = &self.srcs[i];
+            let Some(t) = tables.get(&self.group_of(&s.typed)) else {
+                continue;
+            };
+            if let Some(v) = self.public_sibling(s, t, notes) {
+                let ing = self.reload(&v)?;
+                groups.entry(self.group_of(&ing)).or_default().push(ing);
+                vs.push(v);
+            }
         }
         let mut accs: Vec<Vec<Acc>> = self
             .srcs

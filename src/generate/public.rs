@@ -26,6 +26,7 @@ use super::{Gen, Src, part_name, rename};
 use crate::coverage::{literal_sample, probe_host_of, required};
 use crate::ingress::{NGINX, PathType};
 use crate::policy::Need;
+use crate::routing::RouteTable;
 
 /// One public path to serve on its own: host, cut, the Ingress path it is
 /// carved from (rule and path index) and the policy rule naming it.
@@ -41,22 +42,26 @@ impl Gen<'_> {
     /// The sibling Ingress serving `s`'s public paths without its auth, for
     /// a source left unchanged because another auth service protects it.
     /// Notes say what was carved, or (without `--split`) what could be.
-    pub(super) fn public_sibling(&self, s: &Src, notes: &mut Vec<String>) -> Option<Value> {
+    pub(super) fn public_sibling(
+        &self,
+        s: &Src,
+        t: &RouteTable,
+        notes: &mut Vec<String>,
+    ) -> Option<Value> {
         if !s.foreign_auth {
             return None;
         }
-        let cuts = self.public_cuts(s);
+        let cuts = self.public_cuts(s, t);
         if cuts.is_empty() {
             return None;
         }
         let key = s.typed.key();
         let shown: Vec<String> = cuts.iter().map(|c| c.cut.pattern.clone()).collect();
-        let rules: Vec<&str> = cuts
+        let mut rules: Vec<&str> = cuts
             .iter()
             .filter_map(|c| self.policy.rules.get(c.policy_rule))
             .map(|r| r.name.as_str())
             .collect();
-        let mut rules = rules;
         rules.dedup();
         let name = part_name(&s.typed.name, "public");
         if !self.opts.split {
@@ -83,17 +88,20 @@ impl Gen<'_> {
     }
 
     /// Every public path of the policy that an Ingress path of `s` serves
-    /// and can be written below it.
-    fn public_cuts(&self, s: &Src) -> Vec<PublicCut> {
-        let ing = &s.typed;
-        let regex = ing.nginx("use-regex").is_some_and(|v| v.trim() == "true")
-            || ing.nginx("rewrite-target").is_some();
-        if regex {
-            return Vec::new();
-        }
+    /// and can be written below it, on hosts `t` does not route in regex
+    /// mode (there every path is a regex, and `^/healthz` would match
+    /// `/healthzx` too).
+    fn public_cuts(&self, s: &Src, t: &RouteTable) -> Vec<PublicCut> {
         let mut out: Vec<PublicCut> = Vec::new();
-        for (ri, r) in ing.rules.iter().enumerate() {
+        for (ri, r) in s.typed.rules.iter().enumerate() {
             let host = probe_host_of(r.host.as_deref());
+            let regex_mode = t
+                .servers
+                .get(t.server_for(&host))
+                .is_none_or(|srv| srv.regex_mode);
+            if regex_mode {
+                continue;
+            }
             for (pi, p) in r.paths.iter().enumerate() {
                 if p.path_type == PathType::Exact || literal_sample(&p.path).is_none() {
                     continue;
@@ -125,9 +133,7 @@ impl Gen<'_> {
                 continue;
             }
             for g in &rule.paths {
-                let Some(cut) = carve::cut_for(policy, &sample(g), Some(idx), false) else {
-                    continue;
-                };
+                let cut = carve::of_glob(g);
                 if cut.narrowed {
                     continue;
                 }
@@ -201,13 +207,6 @@ impl Gen<'_> {
         }
         v
     }
-}
-
-/// A request path a glob matches (its literal start; `/**` → `/`), from
-/// which [`carve::cut_for`] finds the glob again.
-fn sample(g: &crate::glob::PathGlob) -> String {
-    g.literal()
-        .map_or_else(|| g.literal_prefix(), str::to_string)
 }
 
 /// Remove ingress-nginx's auth annotations (`auth-*`, `enable-global-auth`
