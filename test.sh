@@ -64,6 +64,10 @@ fi
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
+# The fuzz crate has its own lock file, which a dependency change of the
+# main crate makes stale; check it here rather than after the long tests.
+echo "==> fuzz/Cargo.lock is current"
+cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null
 echo "==> cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
 echo "==> cargo test --doc"
