@@ -8,7 +8,7 @@
 //! host, or because its Ingress is labelled or annotated
 //! `stepup.dev/sensitive: "true"`) needs at least `authenticated`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use crate::ingress::Ingress;
 use crate::policy::{AUTHENTICATED, Need, Policy};
@@ -183,15 +183,21 @@ pub(crate) struct Probe {
 
 /// lint's probe set for a server, deduplicated, in order.
 pub(crate) fn probes(policy: &Policy, s: &Server, host: &str) -> Vec<Probe> {
-    let mut out: Vec<Probe> = Vec::new();
-    let mut push = |path: String, shown: &str, method: &'static str, at: Option<usize>| {
-        out.push(Probe {
-            path,
-            shown: shown.to_string(),
-            method,
-            at,
-        });
-    };
+    Memo::default().probes(policy, s, host)
+}
+
+fn probe(path: String, shown: &str, method: &'static str, at: Option<usize>) -> Probe {
+    Probe {
+        path,
+        shown: shown.to_string(),
+        method,
+        at,
+    }
+}
+
+/// Each location's own path (a regex one at its literal start, judged at
+/// the location).
+fn location_probes(s: &Server, out: &mut Vec<Probe>) {
     for (i, l) in s.locations.iter().enumerate() {
         let shown = if l.ingress_path.is_empty() {
             "/"
@@ -199,33 +205,134 @@ pub(crate) fn probes(policy: &Policy, s: &Server, host: &str) -> Vec<Probe> {
             l.ingress_path.as_str()
         };
         if let Some(p) = literal_sample(&l.ingress_path) {
-            push(p, shown, "GET", None);
+            out.push(probe(p, shown, "GET", None));
         } else if l.modifier == Modifier::Regex && !l.is_default {
             let lp = regex_literal_prefix(&l.ingress_path);
             let lp = if lp.is_empty() { "/" } else { lp };
-            push(lp.to_string(), shown, "GET", Some(i));
+            out.push(probe(lp.to_string(), shown, "GET", Some(i)));
         }
     }
+}
+
+/// The policy's probes for `host`: its rules' paths (those of rules whose
+/// `hosts` match), the sensitive paths, `/` on a sensitive host.
+fn policy_probes(policy: &Policy, host: &str) -> Vec<Probe> {
+    let mut out = Vec::new();
     for (i, r) in policy.rules.iter().enumerate() {
         if !r.hosts.is_empty() && !r.hosts.iter().any(|h| h.matches(host)) {
             continue;
         }
         for g in &r.paths {
-            push(glob_sample(g), g.as_str(), method_of(policy, i), None);
+            out.push(probe(
+                glob_sample(g),
+                g.as_str(),
+                method_of(policy, i),
+                None,
+            ));
         }
     }
     for p in SENSITIVE_PATHS {
-        push((*p).to_string(), p, "GET", None);
+        out.push(probe((*p).to_string(), p, "GET", None));
     }
     for g in &policy.sensitive.paths {
-        push(glob_sample(g), g.as_str(), "GET", None);
+        out.push(probe(glob_sample(g), g.as_str(), "GET", None));
     }
     if sensitive_host(policy, host) {
-        push("/".into(), "/", "GET", None);
+        out.push(probe("/".into(), "/", "GET", None));
     }
-    let mut seen = BTreeSet::new();
-    out.retain(|p| seen.insert((p.path.clone(), p.method, p.at)));
     out
+}
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// What a run over many servers computes once per *host class* instead of
+/// once per probe: [`required`] and the policy's probes read the host only
+/// through which rules' `hosts` match it and whether it looks sensitive
+/// ([`sensitive_host`]), so servers of one class share the answers
+/// exactly. One per thread; each answer is what the plain function gives.
+#[derive(Default)]
+pub(crate) struct Memo {
+    /// The last host asked about, and its class.
+    host: String,
+    class: Vec<u8>,
+    required: FastMap<Vec<u8>, (Need, Option<usize>, bool)>,
+    policy_probes: FastMap<Vec<u8>, Vec<Probe>>,
+    key: Vec<u8>,
+}
+
+impl Memo {
+    /// The class of `host`: one byte per policy rule (its `hosts` admit the
+    /// host), then whether the host looks sensitive.
+    fn class(&mut self, policy: &Policy, host: &str) -> &[u8] {
+        if self.host != host || self.class.is_empty() {
+            self.host.clear();
+            self.host.push_str(host);
+            self.class.clear();
+            self.class.extend(
+                policy.rules.iter().map(|r| {
+                    u8::from(r.hosts.is_empty() || r.hosts.iter().any(|h| h.matches(host)))
+                }),
+            );
+            self.class.push(u8::from(sensitive_host(policy, host)));
+        }
+        &self.class
+    }
+
+    /// [`required`], remembered per host class.
+    pub(crate) fn required(
+        &mut self,
+        policy: &Policy,
+        host: &str,
+        method: &str,
+        uri: &[u8],
+        fold: bool,
+        sensitive_ing: bool,
+    ) -> (Need, Option<usize>, bool) {
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        key.extend_from_slice(self.class(policy, host));
+        key.extend([u8::from(fold), u8::from(sensitive_ing)]);
+        key.extend_from_slice(method.as_bytes());
+        key.push(b' ');
+        key.extend_from_slice(uri);
+        let got = match self.required.get(key.as_slice()) {
+            Some(hit) => hit.clone(),
+            None => {
+                let r = required(policy, host, method, uri, fold, sensitive_ing);
+                self.required.insert(key.clone(), r.clone());
+                r
+            }
+        };
+        self.key = key;
+        got
+    }
+
+    /// lint's probe set for a server, deduplicated, in order.
+    pub(crate) fn probes(&mut self, policy: &Policy, s: &Server, host: &str) -> Vec<Probe> {
+        let mut out: Vec<Probe> = Vec::new();
+        location_probes(s, &mut out);
+        let class = self.class(policy, host).to_vec();
+        let theirs = self
+            .policy_probes
+            .entry(class)
+            .or_insert_with(|| policy_probes(policy, host));
+        out.extend(
+            theirs
+                .iter()
+                .map(|p| probe(p.path.clone(), &p.shown, p.method, p.at)),
+        );
+        let mut seen: std::collections::HashSet<
+            (&str, &str, Option<usize>),
+            foldhash::fast::RandomState,
+        > = Default::default();
+        let keep: Vec<bool> = out
+            .iter()
+            .map(|p| seen.insert((p.path.as_str(), p.method, p.at)))
+            .collect();
+        let mut k = keep.into_iter();
+        out.retain(|_| k.next().unwrap_or(false));
+        out
+    }
 }
 
 /// What the policy requires, with lint's sensitive heuristics (and the
@@ -266,36 +373,40 @@ pub(crate) struct Hit {
     pub(crate) heuristic: bool,
 }
 
-/// Route one probe on server `s` (probed as `host`) and judge it: the one
-/// computation lint's route rules and audit's REQUIRED column share, so
-/// they cannot disagree. `None` when no location serves it (a redirect,
-/// a 400, no match).
-pub(crate) fn probe_hit(
-    policy: &Policy,
-    t: &RouteTable,
-    s: &Server,
-    host: &str,
-    pr: &Probe,
-) -> Option<Hit> {
-    let routed = t.route(host, pr.path.as_bytes());
-    let (at, uri) = match (pr.at, &routed.outcome) {
-        (Some(i), _) => (i, pr.path.as_bytes().to_vec()),
-        (None, Outcome::Location(i)) => (*i, routed.uri.clone()),
-        _ => return None,
-    };
-    let l = s.locations.get(at)?;
-    let marked = l
-        .ingress
-        .and_then(|i| t.ingresses.get(i))
-        .is_some_and(marked_sensitive);
-    let (need, rule, heuristic) = required(policy, host, pr.method, &uri, s.regex_mode, marked);
-    Some(Hit {
-        at,
-        uri,
-        need,
-        rule,
-        heuristic,
-    })
+impl Memo {
+    /// Route one probe on server `s` (probed as `host`) and judge it: the one
+    /// computation lint's route rules and audit's REQUIRED column share, so
+    /// they cannot disagree. `None` when no location serves it (a redirect,
+    /// a 400, no match). [`required`] is remembered.
+    pub(crate) fn probe_hit(
+        &mut self,
+        policy: &Policy,
+        t: &RouteTable,
+        s: &Server,
+        host: &str,
+        pr: &Probe,
+    ) -> Option<Hit> {
+        let routed = t.route(host, pr.path.as_bytes());
+        let (at, uri) = match (pr.at, routed.outcome) {
+            (Some(i), _) => (i, pr.path.as_bytes().to_vec()),
+            (None, Outcome::Location(i)) => (i, routed.uri),
+            _ => return None,
+        };
+        let l = s.locations.get(at)?;
+        let marked = l
+            .ingress
+            .and_then(|i| t.ingresses.get(i))
+            .is_some_and(marked_sensitive);
+        let (need, rule, heuristic) =
+            self.required(policy, host, pr.method, &uri, s.regex_mode, marked);
+        Some(Hit {
+            at,
+            uri,
+            need,
+            rule,
+            heuristic,
+        })
+    }
 }
 
 /// The Ingress path a location's findings are filed under: `/` for a
@@ -316,8 +427,9 @@ pub(crate) fn route_needs(
 ) -> HashMap<(usize, String), Need> {
     let host = probe_host(s);
     let mut needs: HashMap<(usize, String), Need> = HashMap::new();
-    for pr in probes(policy, s, &host) {
-        let Some(hit) = probe_hit(policy, t, s, &host, &pr) else {
+    let mut memo = Memo::default();
+    for pr in memo.probes(policy, s, &host) {
+        let Some(hit) = memo.probe_hit(policy, t, s, &host, &pr) else {
             continue;
         };
         let Some(l) = s.locations.get(hit.at) else {

@@ -30,6 +30,7 @@
 //! - [`serve`]: the in-cluster server (runtime `/auth` check, browser
 //!   sign-in, admission webhook; its module docs name the crates it uses
 //!   and why).
+//! - `par`: the scoped-thread chunking lint's linear passes share.
 //! - [`cli`]: argument parsing and output.
 //!
 //! The core modules do no I/O and never read the clock: time is a parameter.
@@ -63,6 +64,7 @@ pub mod glob;
 pub mod ingress;
 pub mod install;
 pub mod lint;
+mod par;
 pub mod policy;
 pub mod render;
 pub mod routing;

@@ -130,7 +130,7 @@ fn route_map(policy: &Policy, t: &RouteTable, findings: &[Finding]) -> Vec<Host>
             s.name.clone()
         };
         // What each route must enforce: lint's own computation
-        // (coverage::route_needs, over coverage::probe_hit), keyed as lint
+        // (coverage::route_needs, over coverage::Memo::probe_hit), keyed as lint
         // files its findings, so REQUIRED and STATUS cannot disagree.
         let needs = route_needs(policy, t, s);
         let mut routes = Vec::new();

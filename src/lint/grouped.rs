@@ -4,6 +4,7 @@
 //! or the Ingress writes them, per need ([`group_finding`]); SU014's
 //! opt-out and SU028's over-protection are built here too.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use super::Finding;
@@ -109,15 +110,19 @@ impl Group<'_> {
     /// `/admin/** needs admin (policy rule admin-console); /api/** needs …`.
     /// Paths of the same need and reason share one entry.
     fn list(&self, policy: &Policy) -> String {
-        // Each glob parsed once, not once per pair of hits.
-        let globs: Vec<Option<crate::glob::PathGlob>> = self
+        // Each glob once, not once per pair of hits: the policy's own
+        // parsed glob when the hit stands for one (it nearly always does),
+        // else parsed here.
+        let globs: Vec<Option<Cow<'_, crate::glob::PathGlob>>> = self
             .hits
             .iter()
             .map(|h| {
-                h.shown
-                    .contains('*')
-                    .then(|| crate::glob::PathGlob::parse(&h.shown).ok())
-                    .flatten()
+                if !h.shown.contains('*') {
+                    return None;
+                }
+                policy_glob(policy, &h.shown)
+                    .map(Cow::Borrowed)
+                    .or_else(|| crate::glob::PathGlob::parse(&h.shown).ok().map(Cow::Owned))
             })
             .collect();
         let mut parts: Vec<(&Need, Why, Vec<&str>)> = Vec::new();
@@ -150,6 +155,17 @@ impl Group<'_> {
             .collect();
         text.join("; ")
     }
+}
+
+/// The policy's parsed glob written as `text` (a rule's or a sensitive
+/// path's).
+fn policy_glob<'p>(policy: &'p Policy, text: &str) -> Option<&'p crate::glob::PathGlob> {
+    policy
+        .rules
+        .iter()
+        .flat_map(|r| r.paths.iter())
+        .chain(policy.sensitive.paths.iter())
+        .find(|g| g.as_str() == text)
 }
 
 /// Whether `o`'s glob names the literal path of `h` too, with the same

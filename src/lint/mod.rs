@@ -246,7 +246,7 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
         .map(|i| ((i.namespace.as_str(), i.name.as_str()), *i))
         .collect();
     let ctx = rules::Context::new(table);
-    for part in par_chunks(&all, PARALLEL_MIN_INGRESSES, |chunk| {
+    for part in crate::par::chunks(&all, PARALLEL_MIN_INGRESSES, |chunk| {
         let mut found = Vec::new();
         for ing in chunk {
             if !is_acme_solver(ing) {
@@ -370,35 +370,6 @@ fn ungranted(ing: &Ingress, f: &Finding, why: &str) -> Finding {
         ),
     );
     rules::at_annotation(found, ing, IGNORE_ANNOTATION)
-}
-
-/// `f` over contiguous chunks of `items`, in chunk order. With at least
-/// `min` items the chunks run on scoped threads, one per core (at most 8);
-/// otherwise `f` sees all of `items` at once. Callers concatenate the results
-/// in order, which gives exactly what one sequential pass would.
-fn par_chunks<'a, T: Sync, R: Send>(
-    items: &'a [T],
-    min: usize,
-    f: impl Fn(&'a [T]) -> R + Sync,
-) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(8);
-    if items.len() < min.max(2) || threads < 2 {
-        return vec![f(items)];
-    }
-    let size = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(size)
-            .map(|chunk| scope.spawn(move || f(chunk)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
 }
 
 /// One finding per rule, Ingress, host and path: further probe paths that

@@ -5,7 +5,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::coverage::{
-    Hit as Routed, marked_sensitive, probe_hit, probe_host, probes, regex_literal_prefix, required,
+    Hit as Routed, Memo, marked_sensitive, probe_host, regex_literal_prefix, required,
 };
 
 use super::Finding;
@@ -73,16 +73,17 @@ pub(super) fn routes(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
     // Servers are independent: probe them in chunks (in parallel on large
     // tables) and concatenate in server order, so the findings and the
     // order in which needs combine are those of one sequential pass.
-    let parts = super::par_chunks(&t.servers, PARALLEL_MIN_SERVERS, |chunk| {
+    let parts = crate::par::chunks(&t.servers, PARALLEL_MIN_SERVERS, |chunk| {
         let mut found = Vec::new();
         let mut needs = Vec::new();
+        let mut memo = Memo::default();
         for s in chunk {
             // Aggregated per server, so one server's probe findings (a
             // dozen per location) are alive at a time, not the cluster's.
             // Same result as aggregating all at once: every key holds the
             // server's host, and servers are disjoint.
             let mut one = Vec::new();
-            server(&cx, s, &mut needs, &mut one);
+            server(&cx, s, &mut memo, &mut needs, &mut one);
             found.extend(super::aggregate(one));
         }
         (found, needs)
@@ -195,6 +196,7 @@ fn names_explicitly(policy: &Policy, rule: Option<usize>, uri: &[u8]) -> bool {
 fn server<'a>(
     cx: &Cx<'a>,
     s: &'a Server,
+    memo: &mut Memo,
     needs: &mut Vec<((usize, &'a str), Need)>,
     out: &mut Vec<Finding>,
 ) {
@@ -208,15 +210,18 @@ fn server<'a>(
     let mut protected: BTreeSet<usize> = BTreeSet::new();
     let mut regex_protected = None;
     let mut leaked = BTreeSet::new();
-    for pr in probes(policy, s, &host) {
-        // Shared with audit's REQUIRED column (coverage::probe_hit).
+    // This server's needs, combined per key before they join the chunk's
+    // (in first-seen order, which is the order `and` would see them).
+    let mut mine: Vec<((usize, &'a str), Need)> = Vec::new();
+    for pr in memo.probes(policy, s, &host) {
+        // Shared with audit's REQUIRED column (coverage::Memo::probe_hit).
         let Some(Routed {
             at: li,
             uri,
             need,
             rule,
             heuristic,
-        }) = probe_hit(policy, t, s, &host, &pr)
+        }) = memo.probe_hit(policy, t, s, &host, &pr)
         else {
             continue;
         };
@@ -227,7 +232,11 @@ fn server<'a>(
             .ingress
             .filter(|&i| i < t.ingresses.len() && !l.is_default && l.backend != Backend::Default)
         {
-            needs.push(((i, l.ingress_path.as_str()), need.clone()));
+            let key = (i, l.ingress_path.as_str());
+            match mine.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, n)) => *n = n.and(&need),
+                None => mine.push((key, need.clone())),
+            }
         }
         // The catch-all's default root (no Ingress), and the default
         // backend's 404: nothing is exposed.
@@ -266,7 +275,7 @@ fn server<'a>(
             continue;
         }
         protected.insert(key);
-        judge(cx, s, l, key, ing, &auth, &pr, &uri, hit, &mut groups);
+        judge(cx, memo, s, l, key, ing, &auth, &pr, &uri, hit, &mut groups);
         if s.regex_mode {
             regex_protected.get_or_insert((ing, shown_path(l)));
             // Once per location, however many probes it serves.
@@ -282,6 +291,7 @@ fn server<'a>(
             }
         }
     }
+    needs.extend(mine);
     for g in &groups.list {
         out.push(group_finding(policy, s, &report_host, g));
     }
@@ -300,6 +310,7 @@ fn server<'a>(
 #[allow(clippy::too_many_arguments)]
 fn judge<'a>(
     cx: &Cx<'a>,
+    memo: &mut Memo,
     s: &Server,
     l: &Location,
     li: usize,
@@ -350,7 +361,7 @@ fn judge<'a>(
             // (POST on payments) are enforced by the runtime from the policy.
             let marked = marked_sensitive(ing);
             let (get_need, get_rule, heuristic) =
-                required(policy, &host, "GET", uri, s.regex_mode, marked);
+                memo.required(policy, &host, "GET", uri, s.regex_mode, marked);
             if policy
                 .need_of(level)
                 .is_some_and(|have| !have.satisfies(&get_need))

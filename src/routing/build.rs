@@ -69,32 +69,48 @@ pub(super) fn upstream(ns: &str, b: &Backend) -> Option<String> {
 type Served = (Vec<Ingress>, Vec<(Ingress, String)>, Vec<admit::Dropped>);
 
 fn served(ingresses: Vec<Ingress>, ctl: &Controller) -> Served {
-    let classes = &ctl.classes;
-    let mut ignored = Vec::new();
-    let mut dropped = Vec::new();
-    let mut list = Vec::new();
-    for ing in ingresses {
-        match &ing.class {
-            Some(c) if !classes.names.iter().any(|n| n == c) => {
-                let why = format!(
-                    "ingress class {c:?} is not served by the modelled controller ({})",
-                    classes.names.join(", ")
-                );
-                ignored.push((ing, why));
-            }
-            None if !classes.classless => ignored.push((
-                ing,
-                "no ingress class, and the controller does not run with --watch-ingress-without-class (store.go GetIngressClass)".into(),
-            )),
-            // store.go syncIngress, after the informer's class filter.
-            _ => match admit::admit(ing, &ctl.settings) {
-                Ok(ing) => list.push(ing),
-                Err(d) => dropped.push(*d),
-            },
+    // Each Ingress is judged alone (its class, then `admit`'s annotation
+    // parsing, the costly part): in chunks, concatenated in input order.
+    let parts = crate::par::owned_chunks(ingresses, PARALLEL_MIN_INGRESSES, |_, part| {
+        let mut out: Served = (Vec::new(), Vec::new(), Vec::new());
+        for ing in part {
+            sort_one(ing, ctl, &mut out);
         }
+        out
+    });
+    let (mut list, mut ignored, mut dropped) = (Vec::new(), Vec::new(), Vec::new());
+    for (l, i, d) in parts {
+        list.extend(l);
+        ignored.extend(i);
+        dropped.extend(d);
     }
-    sort_ingresses(&mut list);
-    (list, ignored, dropped)
+    (sort_ingresses(list), ignored, dropped)
+}
+
+/// Ingresses below this count are admitted on one thread.
+const PARALLEL_MIN_INGRESSES: usize = 1024;
+
+/// One Ingress into served, ignored (with why) or dropped.
+fn sort_one(ing: Ingress, ctl: &Controller, (list, ignored, dropped): &mut Served) {
+    let classes = &ctl.classes;
+    match &ing.class {
+        Some(c) if !classes.names.iter().any(|n| n == c) => {
+            let why = format!(
+                "ingress class {c:?} is not served by the modelled controller ({})",
+                classes.names.join(", ")
+            );
+            ignored.push((ing, why));
+        }
+        None if !classes.classless => ignored.push((
+            ing,
+            "no ingress class, and the controller does not run with --watch-ingress-without-class (store.go GetIngressClass)".into(),
+        )),
+        // store.go syncIngress, after the informer's class filter.
+        _ => match admit::admit(ing, &ctl.settings) {
+            Ok(ing) => list.push(ing),
+            Err(d) => dropped.push(*d),
+        },
+    }
 }
 
 /// `createUpstreams`: the first Ingress (in order) to use a Service port
@@ -102,7 +118,8 @@ fn served(ingresses: Vec<Ingress>, ctl: &Controller) -> Served {
 /// `NoServer`, and `getBackendServers` builds no location for any path
 /// that sends to it, canary or not.
 pub(super) fn no_server(list: &[Ingress]) -> HashSet<String> {
-    let mut seen = HashSet::new();
+    // Seen upstreams by their parts, borrowed: only a canary's is named.
+    let mut seen: HashSet<(&str, &str, &str), foldhash::fast::RandomState> = HashSet::default();
     let mut out = HashSet::new();
     for ing in list {
         let canary = ing.is_canary();
@@ -111,9 +128,9 @@ pub(super) fn no_server(list: &[Ingress]) -> HashSet<String> {
             .iter()
             .flat_map(|r| r.paths.iter().map(|p| &p.backend));
         for b in ing.default_backend.iter().chain(paths) {
-            if let Some(u) = upstream(&ing.namespace, b) {
-                if seen.insert(u.clone()) && canary {
-                    out.insert(u);
+            if let Backend::Service { name, port } = b {
+                if seen.insert((&ing.namespace, name, port)) && canary {
+                    out.extend(upstream(&ing.namespace, b));
                 }
             }
         }
@@ -190,11 +207,14 @@ fn backend_servers(list: &[Ingress], no_server: &HashSet<String>, d: &mut Draft)
             let host = rule.host.as_deref().unwrap_or(CATCH_ALL);
             let s = d.index.get(host).copied().unwrap_or(0);
             for p in &rule.paths {
-                let Some(ups) = upstream(&ing.namespace, &p.backend) else {
+                if !matches!(p.backend, Backend::Service { .. }) {
                     // "does not contain a service backend, using default backend"
                     continue;
-                };
-                if no_server.contains(&ups) {
+                }
+                // Named only when some upstream has no server (a canary's).
+                if !no_server.is_empty()
+                    && upstream(&ing.namespace, &p.backend).is_some_and(|u| no_server.contains(&u))
+                {
                     continue;
                 }
                 let name = if p.path.is_empty() {
@@ -380,7 +400,6 @@ impl RouteTable {
         backend_servers(&list, &no_server, &mut d);
         let aliases = aliases(&list, &d);
         let tls = tls_hosts(&list);
-        let mut servers = Vec::new();
         let Draft {
             names,
             locs,
@@ -388,29 +407,58 @@ impl RouteTable {
             catch_all_root,
             ..
         } = d;
-        for (s, ((name, mut l), alias)) in names.into_iter().zip(locs).zip(aliases).enumerate() {
-            l.sort_by(|a, b| b.name.cmp(&a.name));
-            l.sort_by_key(|a| std::cmp::Reverse(a.name.len()));
-            let mut l = update_server_locations(l);
-            finish_locations(
-                &mut l,
-                &list,
-                ctl,
-                tls.contains(name.as_str()),
-                s == 0 && catch_all_root,
-            );
-            let app_root = l
-                .iter()
-                .enumerate()
-                .filter(|(k, _)| !(s == 0 && catch_all_root && *k == 0))
-                .find_map(|(_, x)| x.ingress.and_then(|i| list.get(i)).and_then(app_root));
-            let mut server = compile(name, l, &list)?;
-            server.aliases = alias;
-            server.app_root = app_root;
-            servers.push((server, to_www.contains(&s)));
+        let drafts: Vec<_> = names.into_iter().zip(locs).zip(aliases).collect();
+        // Servers are independent once drafted: finish them in chunks (in
+        // parallel on large tables), in server order; the first error in
+        // that order is the one returned, as in one sequential pass.
+        let parts = crate::par::owned_chunks(drafts, PARALLEL_MIN_SERVERS, |at, part| {
+            let mut done = Vec::with_capacity(part.len());
+            for (k, ((name, l), alias)) in part.into_iter().enumerate() {
+                let s = at + k;
+                let root = s == 0 && catch_all_root;
+                let tls = tls.contains(name.as_str());
+                let server = finish_server(name, l, alias, &list, ctl, tls, root)?;
+                done.push((server, to_www.contains(&s)));
+            }
+            Ok::<_, InputError>(done)
+        });
+        let mut servers = Vec::new();
+        for part in parts {
+            servers.extend(part?);
         }
         Ok(super::assemble(list, ignored, dropped, servers))
     }
+}
+
+/// Servers below this count are finished on one thread.
+const PARALLEL_MIN_SERVERS: usize = 256;
+
+/// One drafted server as the controller writes it: locations sorted
+/// (`updateServerLocations` after the longest-first sort of
+/// `getBackendServers`), gated and answered, `app-root` read, compiled.
+/// `root` says that location 0 is the `_` root a rules-less Ingress took.
+fn finish_server(
+    name: String,
+    mut l: Vec<Location>,
+    alias: Vec<String>,
+    list: &[Ingress],
+    ctl: &Controller,
+    tls: bool,
+    root: bool,
+) -> Result<Server, InputError> {
+    l.sort_by(|a, b| b.name.cmp(&a.name));
+    l.sort_by_key(|a| std::cmp::Reverse(a.name.len()));
+    let mut l = update_server_locations(l);
+    finish_locations(&mut l, list, ctl, tls, root);
+    let app_root = l
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| !(root && *k == 0))
+        .find_map(|(_, x)| x.ingress.and_then(|i| list.get(i)).and_then(app_root));
+    let mut server = compile(name, l, list)?;
+    server.aliases = alias;
+    server.app_root = app_root;
+    Ok(server)
 }
 
 /// `BuildRedirects` (`pkg/util/ingress/ingress.go`): a server with

@@ -307,22 +307,28 @@ fn sort_key(i: &Ingress) -> (bool, &str) {
 }
 
 /// Sort as `store.go` does: oldest first, ties by `namespace/name` descending.
-pub fn sort_ingresses(list: &mut [Ingress]) {
-    // `namespace/name` is compared byte by byte without building it: ties
-    // are common (Ingresses applied together share a timestamp).
-    list.sort_by(|a, b| {
-        sort_key(a)
-            .cmp(&sort_key(b))
-            .then_with(|| key_bytes(b).cmp(key_bytes(a)))
+pub fn sort_ingresses(list: Vec<Ingress>) -> Vec<Ingress> {
+    // Ties are common (Ingresses applied together share a timestamp), so
+    // `namespace/name` is built once per Ingress, and the permutation is
+    // sorted instead of the Ingresses themselves (large to move).
+    let keys: Vec<Vec<u8>> = list.iter().map(key_bytes).collect();
+    let mut order: Vec<usize> = (0..list.len()).collect();
+    order.sort_by(|&a, &b| {
+        sort_key(&list[a])
+            .cmp(&sort_key(&list[b]))
+            .then_with(|| keys[b].cmp(&keys[a]))
     });
+    let mut slots: Vec<Option<Ingress>> = list.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
-/// The bytes of [`Ingress::key`], without allocating.
-fn key_bytes(i: &Ingress) -> impl Iterator<Item = u8> + '_ {
-    i.namespace
-        .bytes()
-        .chain(std::iter::once(b'/'))
-        .chain(i.name.bytes())
+/// The bytes of [`Ingress::key`].
+fn key_bytes(i: &Ingress) -> Vec<u8> {
+    let mut k = Vec::with_capacity(i.namespace.len() + 1 + i.name.len());
+    k.extend_from_slice(i.namespace.as_bytes());
+    k.push(b'/');
+    k.extend_from_slice(i.name.as_bytes());
+    k
 }
 
 /// Put built servers in nginx.conf order (by name, as `getBackendServers`

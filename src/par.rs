@@ -1,0 +1,111 @@
+//! Data parallelism on scoped threads, for the few passes of `lint` that
+//! are linear in the cluster and independent per item (route-table
+//! servers, Ingresses, probed servers). No thread pool crate: each pass
+//! spawns at most one thread per core (capped at 8) and joins it, which at
+//! these sizes (milliseconds per chunk) costs nothing measurable, and the
+//! results come back in input order, so every caller gets exactly what one
+//! sequential pass would.
+
+/// Threads to use: one per core, at most 8.
+fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(8)
+}
+
+/// `f` over contiguous chunks of `items`, in chunk order. With at least
+/// `min` items the chunks run on scoped threads; otherwise `f` sees all
+/// of `items` at once.
+pub(crate) fn chunks<'a, T: Sync, R: Send>(
+    items: &'a [T],
+    min: usize,
+    f: impl Fn(&'a [T]) -> R + Sync,
+) -> Vec<R> {
+    let threads = threads();
+    if items.len() < min.max(2) || threads < 2 {
+        return vec![f(items)];
+    }
+    let size = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(size)
+            .map(|chunk| scope.spawn(move || f(chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// `f` over owned contiguous chunks of `items` (with the index of each
+/// chunk's first item), in chunk order; as [`chunks`] for items a pass
+/// consumes.
+pub(crate) fn owned_chunks<T: Send, R: Send>(
+    mut items: Vec<T>,
+    min: usize,
+    f: impl Fn(usize, Vec<T>) -> R + Sync,
+) -> Vec<R> {
+    let threads = threads();
+    if items.len() < min.max(2) || threads < 2 {
+        return vec![f(0, items)];
+    }
+    let size = items.len().div_ceil(threads);
+    let mut parts = Vec::new();
+    while items.len() > size {
+        let tail = items.split_off(items.len() - size);
+        parts.push(tail);
+    }
+    parts.push(items);
+    parts.reverse();
+    let f = &f;
+    std::thread::scope(|scope| {
+        let mut start = 0;
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| {
+                let at = start;
+                start += part.len();
+                scope.spawn(move || f(at, part))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_concatenate_to_one_pass() {
+        let items: Vec<u32> = (0..1001).collect();
+        let parts = chunks(&items, 2, |c| c.iter().map(|x| x * 2).collect::<Vec<_>>());
+        let flat: Vec<u32> = parts.into_iter().flatten().collect();
+        assert_eq!(flat, items.iter().map(|x| x * 2).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn owned_chunks_keep_order_and_offsets() {
+        let items: Vec<usize> = (0..1003).collect();
+        let parts = owned_chunks(items.clone(), 2, |at, c| {
+            c.into_iter()
+                .enumerate()
+                .map(|(k, x)| (at + k, x))
+                .collect::<Vec<_>>()
+        });
+        let flat: Vec<(usize, usize)> = parts.into_iter().flatten().collect();
+        assert_eq!(flat.len(), items.len());
+        assert!(flat.iter().all(|(i, x)| i == x));
+    }
+
+    #[test]
+    fn below_the_minimum_is_one_call() {
+        let parts = owned_chunks(vec![1, 2, 3], 10, |at, c| (at, c.len()));
+        assert_eq!(parts, vec![(0, 3)]);
+    }
+}
