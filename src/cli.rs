@@ -198,8 +198,8 @@ struct ServeArgs {
     /// The namespace label the webhook configurations exempt (as
     /// `stepup install` sets it); reported in /metrics as
     /// stepup_admission_namespace_exemption_info, nothing else.
-    #[arg(long, value_name = "KEY=VALUE", value_parser = crate::install::label::parse)]
-    exempt_namespace_label: Option<crate::install::Label>,
+    #[arg(long, value_name = "KEY=VALUE", value_parser = crate::label::parse)]
+    exempt_namespace_label: Option<crate::label::Label>,
 }
 
 #[derive(Args, Debug)]
@@ -216,8 +216,8 @@ struct InstallArgs {
     /// Namespaces with this label are never sent to the webhooks (their
     /// Ingresses are not checked or changed).
     #[arg(long, value_name = "KEY=VALUE", default_value = crate::install::DEFAULT_EXEMPT_LABEL,
-        value_parser = crate::install::label::parse)]
-    exempt_namespace_label: crate::install::Label,
+        value_parser = crate::label::parse)]
+    exempt_namespace_label: crate::label::Label,
     /// Fixed placeholder text instead of a generated CA, certificate and
     /// session keys (deterministic output: the kustomize base in webhook/).
     #[arg(long)]

@@ -12,7 +12,6 @@
 //! API's) and serialised through serde_json (k8s-openapi writes fields in
 //! the API's order and skips unset ones) to YAML with serde_yaml.
 
-pub mod label;
 mod objects;
 pub mod pki;
 
@@ -21,7 +20,7 @@ mod tests;
 
 use crate::policy::Policy;
 
-pub use label::{DEFAULT_EXEMPT_LABEL, Label};
+pub use crate::label::{DEFAULT_EXEMPT_LABEL, Label};
 
 /// Where the container reads what the Deployment mounts. Paths of the
 /// policy's own files (`clientSecretFile`, `caFile`) may not fall under it.
@@ -123,7 +122,7 @@ pub fn manifests(
     policy_text: &str,
     material: &Material,
 ) -> Result<Installation, String> {
-    label::check_dns_label(&opts.namespace).map_err(|e| format!("--namespace: {e}"))?;
+    crate::label::check_dns_label(&opts.namespace).map_err(|e| format!("--namespace: {e}"))?;
     if opts.image.trim().is_empty() || opts.image.chars().any(char::is_whitespace) {
         return Err(format!(
             "--image {:?}: an image reference has no whitespace and is not empty",

@@ -19,12 +19,15 @@
 //! - [`simulate`]: `simulate` and `test` on top of the core.
 //! - [`coverage`]: which request paths to probe and what each needs (shared
 //!   by lint and generate).
+//! - [`findings`]: the one diagnostic type and the rule catalog (a leaf).
 //! - [`lint`]: the rules SU001–SU020; [`render`]: human, JSON, SARIF, JUnit
 //!   and GitHub output.
 //! - [`audit`]: lint over a live cluster's Ingresses (kube client at its
 //!   edge) or a `kubectl get -o json|yaml` dump, with a route map per host
 //!   and an HTML report.
 //! - [`generate`]: manifests with stepup's annotations, per controller.
+//! - [`label`]: `KEY=VALUE` labels and Kubernetes name rules (install's
+//!   flags, serve's metrics).
 //! - [`install`]: `stepup install`'s manifests (pure; the CA and keys are
 //!   generated at the edge, in [`install::pki`]).
 //! - [`serve`]: the in-cluster server (runtime `/auth` check, browser
@@ -59,10 +62,12 @@ pub mod coverage;
 pub mod decision;
 pub mod error;
 pub mod exit;
+pub mod findings;
 pub mod generate;
 pub mod glob;
 pub mod ingress;
 pub mod install;
+pub mod label;
 pub mod lint;
 mod par;
 pub mod policy;

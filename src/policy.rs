@@ -721,13 +721,14 @@ pub fn from_document(file: &str, doc: &Document) -> Result<Policy, InputError> {
                 "/spec/authService/url",
                 format!("{:?} must be an http(s) URL", a.url),
             );
-        } else if let Some(c) = url
-            .chars()
-            .find(|c| !crate::annotations::is_nginx_url_char(*c))
-        {
+        } else if let Some(c) = url.chars().find(|c| !is_auth_url_char(*c)) {
             errs.push(
                 "/spec/authService/url",
-                format!("{:?} contains {c:?}, which ingress-nginx's annotation validation rejects in auth-url", a.url),
+                format!(
+                    "{:?} contains {c:?}: the auth service URL may hold only letters, digits and - . _ ~ / : , ? & = \
+                     (Ingress controllers' annotation validation rejects the rest in an auth URL)",
+                    a.url
+                ),
             );
         }
         let signin_path = a.signin_path.unwrap_or_else(|| "/.stepup".to_string());
@@ -840,6 +841,17 @@ pub fn from_document(file: &str, doc: &Document) -> Result<Policy, InputError> {
         return Err(first);
     }
     Ok(policy)
+}
+
+/// Whether `c` may appear in `spec.authService.url`: letters, digits and
+/// `- . _ ~ / : , ? & =`. Generated auth annotations carry the URL as is,
+/// and the annotation validators of the modelled controllers accept these
+/// (and, in some, `$` variables and spaces, which a service URL has no use
+/// for); a `%` escape or a quote would be refused and the Ingress left
+/// unconfigured.
+fn is_auth_url_char(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(c, '-' | '.' | '_' | '~' | '/' | ':' | ',' | '?' | '&' | '=')
 }
 
 /// `spec.controller` as [`crate::routing::Settings`]: `config` keys as the

@@ -39,7 +39,7 @@ fn opts() -> Options {
     Options {
         namespace: "stepup-system".into(),
         image: "example.com/stepup:1".into(),
-        exempt_label: label::parse(DEFAULT_EXEMPT_LABEL).unwrap(),
+        exempt_label: crate::label::parse(DEFAULT_EXEMPT_LABEL).unwrap(),
     }
 }
 
@@ -152,7 +152,7 @@ fn rbac_reads_ingresses_and_classes_only() {
 fn webhooks_exclude_own_namespace_kube_system_and_the_label() {
     let mut o = opts();
     o.namespace = "auth".into();
-    o.exempt_label = label::parse("example.com/no-stepup=yes").unwrap();
+    o.exempt_label = crate::label::parse("example.com/no-stepup=yes").unwrap();
     let inst = build(&o, POLICY);
     for (kind, path) in [
         ("ValidatingWebhookConfiguration", "/validate"),

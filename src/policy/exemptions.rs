@@ -482,7 +482,7 @@ fn resolve_rules(base: &str, rules: Vec<String>, errs: &mut Errors<'_>) -> BTree
     non_empty_list(&p, rules.len(), errs);
     let mut out = BTreeSet::new();
     for (j, id) in rules.iter().enumerate() {
-        match crate::lint::rule(id.trim()) {
+        match crate::findings::rule(id.trim()) {
             Some(r) => {
                 out.insert(r.id.to_string());
             }

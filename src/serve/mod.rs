@@ -102,7 +102,7 @@ pub struct Options {
     pub ingresses_from: Vec<PathBuf>,
     /// The namespace label the webhook configurations exempt (reported in
     /// `/metrics` only: the API server never sends those reviews).
-    pub exempt_namespace_label: Option<crate::install::Label>,
+    pub exempt_namespace_label: Option<crate::label::Label>,
 }
 
 /// Shared state of all requests.
