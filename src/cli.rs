@@ -384,7 +384,10 @@ impl ControllerArgs {
                 let text = crate::ingress::read_capped(path)?;
                 crate::routing::Settings::from_configmap(&path.display().to_string(), &text)?
             }
-            None => policy.controller.clone().unwrap_or_default(),
+            None => match &policy.controller {
+                Some(sec) => crate::routing::Settings::from_section(sec)?,
+                None => crate::routing::Settings::default(),
+            },
         };
         self.apply_flags(&mut s)?;
         Ok(s)
@@ -712,7 +715,13 @@ fn init(out: &mut impl Write, output: Option<PathBuf>, force: bool) -> Result<u8
 /// Load the policy file.
 pub fn load_policy(path: &std::path::Path) -> Result<Policy, InputError> {
     let text = crate::ingress::read_capped(path)?;
-    policy::parse(&path.display().to_string(), &text)
+    parse_policy(&path.display().to_string(), &text)
+}
+
+/// A policy's text, its `spec.controller` checked by the controller model
+/// (ingress-nginx's settings), all errors at once.
+fn parse_policy(file: &str, text: &str) -> Result<Policy, InputError> {
+    policy::parse_checked(file, text, crate::routing::Settings::check_section)
 }
 
 fn load(shared: &Shared) -> Result<(Policy, Option<RouteTable>, i64), Failure> {
@@ -1202,7 +1211,7 @@ fn run_generate(out: &mut impl Write, a: GenerateArgs, quiet: bool) -> Result<u8
 
 fn run_install(out: &mut impl Write, a: InstallArgs, quiet: bool) -> Result<u8, Failure> {
     let text = crate::ingress::read_capped(&a.policy)?;
-    let policy = policy::parse(&a.policy.display().to_string(), &text)?;
+    let policy = parse_policy(&a.policy.display().to_string(), &text)?;
     let opts = crate::install::Options {
         namespace: a.namespace,
         image: a.image.unwrap_or_else(crate::install::default_image),

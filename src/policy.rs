@@ -309,10 +309,41 @@ pub struct Policy {
     pub sensitive: Sensitive,
     /// Exemption grants (`spec.exemptions`).
     pub exemptions: Vec<Grant>,
-    /// The controller's settings (`spec.controller`), when the policy
-    /// states them.
-    pub controller: Option<crate::routing::Settings>,
+    /// The controller's settings (`spec.controller`) as written, when the
+    /// policy states them; the controller model reads them.
+    pub controller: Option<ControllerSection>,
 }
+
+/// `spec.controller` as written: the controller's ConfigMap-style `config`
+/// keys and the command-line `flags` it runs with, each value as text with
+/// its line. The policy only checks that they are scalars; what they mean
+/// is the modelled controller's (see [`parse_checked`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ControllerSection {
+    /// The policy file.
+    pub file: String,
+    /// `config`: key → (value, line).
+    pub config: BTreeMap<String, (String, u32)>,
+    /// `flags`, by name.
+    pub flags: Vec<ControllerFlag>,
+}
+
+/// One of `spec.controller.flags`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ControllerFlag {
+    /// The flag's name (`watch-ingress-without-class`).
+    pub name: String,
+    /// Its value as text.
+    pub value: String,
+    /// Its line in the policy file.
+    pub line: u32,
+    /// Its field, for messages (`spec.controller.flags.deep-inspect`).
+    pub field: String,
+}
+
+/// A controller model's check of `spec.controller`, run while the policy
+/// is read so that its errors come with the policy's own, in one run.
+pub type SectionCheck = fn(&ControllerSection) -> Vec<InputError>;
 
 /// The policy's verdict on one request: which rules matched and the need.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -555,9 +586,8 @@ struct RawSpec {
     controller: Option<RawController>,
 }
 
-/// `spec.controller`: the ingress-nginx controller's ConfigMap `data`
-/// (`config`) and the flags it runs with (`flags`), as
-/// [`crate::routing::Settings`] reads them.
+/// `spec.controller`: the controller's ConfigMap `data` (`config`) and the
+/// flags it runs with (`flags`).
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawController {
@@ -639,6 +669,10 @@ struct RawSensitive {
 
 /// Parse a policy file's text. `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Policy, InputError> {
+    parse_with(file, text, None)
+}
+
+fn parse_with(file: &str, text: &str, check: Option<SectionCheck>) -> Result<Policy, InputError> {
     let docs = crate::source::parse_documents(text).map_err(|e| InputError::syntax(file, &e))?;
     let doc = match docs.as_slice() {
         [d] => d,
@@ -651,11 +685,21 @@ pub fn parse(file: &str, text: &str) -> Result<Policy, InputError> {
             ));
         }
     };
-    from_document(file, doc)
+    from_document(file, doc, check)
+}
+
+/// [`parse`], with the modelled controller checking `spec.controller`
+/// (its errors reported with the policy's own).
+pub fn parse_checked(file: &str, text: &str, check: SectionCheck) -> Result<Policy, InputError> {
+    parse_with(file, text, Some(check))
 }
 
 /// Build a policy from an already parsed document.
-pub fn from_document(file: &str, doc: &Document) -> Result<Policy, InputError> {
+fn from_document(
+    file: &str,
+    doc: &Document,
+    check: Option<SectionCheck>,
+) -> Result<Policy, InputError> {
     let raw: RawPolicy = crate::error::deserialize(file, doc)?;
     let mut errs = Errors {
         file,
@@ -831,7 +875,11 @@ pub fn from_document(file: &str, doc: &Document) -> Result<Policy, InputError> {
     }
     policy.exemptions = exemptions::resolve(spec.exemptions, &mut errs);
     if let Some(c) = spec.controller {
-        policy.controller = controller_settings(file, doc, c, &mut errs);
+        let sec = controller_section(file, doc, c, &mut errs);
+        if let Some(check) = check {
+            errs.list.extend(check(&sec));
+        }
+        policy.controller = Some(sec);
     }
 
     if let Some(first) = errs.list.into_iter().reduce(|mut a, b| {
@@ -854,40 +902,39 @@ fn is_auth_url_char(c: char) -> bool {
         || matches!(c, '-' | '.' | '_' | '~' | '/' | ':' | ',' | '?' | '&' | '=')
 }
 
-/// `spec.controller` as [`crate::routing::Settings`]: `config` keys as the
-/// ConfigMap's `data`, `flags` as the controller's command-line flags.
-fn controller_settings(
+/// `spec.controller` as written: every value a scalar, kept as text with
+/// its line.
+fn controller_section(
     file: &str,
     doc: &Document,
     c: RawController,
     errs: &mut Errors<'_>,
-) -> Option<crate::routing::Settings> {
-    let text = crate::routing::settings::scalar_text;
-    let mut data = BTreeMap::new();
+) -> ControllerSection {
+    let text = crate::source::scalar_text;
+    let mut sec = ControllerSection {
+        file: file.to_string(),
+        ..ControllerSection::default()
+    };
     for (k, v) in &c.config {
         let at = format!("/spec/controller/config/{}", crate::source::escape_token(k));
         match text(v) {
             Some(t) => {
-                data.insert(k.clone(), (t, doc.lines.line_of(&at).unwrap_or(doc.line)));
+                sec.config
+                    .insert(k.clone(), (t, doc.lines.line_of(&at).unwrap_or(doc.line)));
             }
             None => errs.push(&at, "a controller setting must be a string".into()),
         }
     }
-    let mut s = match crate::routing::Settings::from_data(file, &data) {
-        Ok(s) => s,
-        Err(e) => {
-            errs.list.push(e);
-            return None;
-        }
-    };
     for (k, v) in &c.flags {
         let at = format!("/spec/controller/flags/{}", crate::source::escape_token(k));
-        let value = text(v).unwrap_or_default();
-        if let Err(e) = s.set_flag(k, &value) {
-            errs.push(&at, e);
-        }
+        sec.flags.push(ControllerFlag {
+            name: k.clone(),
+            value: text(v).unwrap_or_default(),
+            line: doc.lines.line_of(&at).unwrap_or(1),
+            field: crate::error::pointer_to_field(&at),
+        });
     }
-    Some(s)
+    sec
 }
 
 struct Errors<'a> {

@@ -150,6 +150,17 @@ impl LineCursor {
     }
 }
 
+/// A scalar's text: a string as is, a YAML boolean or number as written
+/// (`true`, `8`); `None` for anything else.
+pub fn scalar_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// Escape one reference token of a JSON pointer (`~` → `~0`, `/` → `~1`).
 pub fn escape_token(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")

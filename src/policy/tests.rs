@@ -501,3 +501,48 @@ fn human_levels() {
     let e = err(&text.replace("human: true", "humans: true"));
     assert!(e.contains("unknown field `humans`"), "{e}");
 }
+
+/// `spec.controller` is kept as written (the policy names no controller);
+/// the controller model's check runs while the policy is read, so its
+/// errors come with the policy's own, each at its line.
+#[test]
+fn controller_section_errors_come_with_the_policys_own() {
+    let text = format!(
+        "{}  controller:\n    config: {{no-auth-locations: /adm}}\n    flags: {{deep-inspect: sometimes}}\n",
+        BASE.replace("level: public\n", "level: nope\n")
+    );
+    let plain = pol(&text).unwrap_err().to_string();
+    assert!(plain.contains("nope"), "{plain}");
+    assert!(!plain.contains("sometimes"), "{plain}");
+
+    let checked = parse_checked("p.yaml", &text, crate::routing::Settings::check_section)
+        .unwrap_err()
+        .to_string();
+    assert!(checked.contains("nope"), "{checked}");
+    assert!(
+        checked.contains("deep-inspect") && checked.contains("sometimes"),
+        "{checked}"
+    );
+    let line_of = |t: &str, what: &str| t.lines().position(|l| l.contains(what)).unwrap() + 1;
+    let flags = format!("p.yaml:{}", line_of(&text, "flags:"));
+    assert!(
+        checked.contains(&flags),
+        "the flag's own line {flags}: {checked}"
+    );
+
+    let ok = format!(
+        "{BASE}  controller:\n    config: {{no-auth-locations: /adm, proxy-body-size: 8}}\n    flags: {{watch-ingress-without-class: true}}\n"
+    );
+    let p = parse_checked("p.yaml", &ok, crate::routing::Settings::check_section).unwrap();
+    let sec = p.controller.as_ref().unwrap();
+    let config = line_of(&ok, "config:") as u32;
+    assert_eq!(
+        sec.config["no-auth-locations"],
+        ("/adm".to_string(), config)
+    );
+    assert_eq!(sec.config["proxy-body-size"].0, "8");
+    assert_eq!(sec.flags[0].value, "true");
+    let s = crate::routing::Settings::from_section(sec).unwrap();
+    assert!(s.watch_without_class);
+    assert_eq!(s.no_auth_locations, vec!["/adm".to_string()]);
+}

@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::InputError;
+use crate::policy::ControllerSection;
 
 /// ingress-nginx's default annotation prefix (`parser.DefaultAnnotationsPrefix`).
 pub const DEFAULT_PREFIX: &str = "nginx.ingress.kubernetes.io";
@@ -240,7 +241,7 @@ impl Settings {
                     .lines
                     .line_of(&format!("/data/{}", crate::source::escape_token(k)))
                     .unwrap_or(doc.line);
-                let Some(value) = scalar_text(v) else {
+                let Some(value) = crate::source::scalar_text(v) else {
                     return Err(InputError::at(
                         file,
                         line,
@@ -251,6 +252,44 @@ impl Settings {
             }
         }
         Settings::from_data(file, &data)
+    }
+
+    /// A policy's `spec.controller` as settings: `config` as the
+    /// ConfigMap's `data`, then each of `flags`. Every error of the
+    /// section at once (the first, the rest as its extra lines).
+    pub fn from_section(sec: &ControllerSection) -> Result<Settings, InputError> {
+        let (settings, errors) = Settings::read_section(sec);
+        match errors.into_iter().reduce(|mut a, b| {
+            a.extra.push(b.primary);
+            a
+        }) {
+            Some(e) => Err(e),
+            None => settings.ok_or_else(|| InputError::file(&sec.file, "spec.controller")),
+        }
+    }
+
+    /// The errors of a policy's `spec.controller`, for
+    /// [`crate::policy::parse_checked`]: reported with the policy's own.
+    pub fn check_section(sec: &ControllerSection) -> Vec<InputError> {
+        Settings::read_section(sec).1
+    }
+
+    fn read_section(sec: &ControllerSection) -> (Option<Settings>, Vec<InputError>) {
+        let mut s = match Settings::from_data(&sec.file, &sec.config) {
+            Ok(s) => s,
+            Err(e) => return (None, vec![e]),
+        };
+        let mut errors = Vec::new();
+        for f in &sec.flags {
+            if let Err(e) = s.set_flag(&f.name, &f.value) {
+                errors.push(InputError::at(
+                    &sec.file,
+                    f.line,
+                    format!("{}: {e}", f.field),
+                ));
+            }
+        }
+        (Some(s), errors)
     }
 
     /// Set one of the controller's flags by its name (`watch-ingress-
@@ -306,17 +345,6 @@ fn blocklist(v: &str) -> Vec<String> {
         return Vec::new();
     }
     v.trim().split(',').map(str::to_string).collect()
-}
-
-/// A setting's text: a string as is, a YAML boolean or number as written
-/// (`true`, `8`); anything else is not a setting.
-pub fn scalar_text(v: &serde_json::Value) -> Option<String> {
-    match v {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
 }
 
 /// Many errors as one (the first is primary).

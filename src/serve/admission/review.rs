@@ -20,7 +20,7 @@ use crate::lint::{
     lint,
 };
 use crate::policy::Policy;
-use crate::routing::{Classes, Controller, RouteTable};
+use crate::routing::{Classes, Controller, RouteTable, Settings};
 
 use super::exempt::{self, Whole};
 use super::message::{self, Stage};
@@ -169,16 +169,21 @@ fn id(f: &Finding) -> FindingId {
 }
 
 /// The modelled controller: the default class, the settings of the
-/// policy's `spec.controller` (the controller's defaults without one).
-fn controller(policy: &Policy) -> Controller {
-    let settings = policy.controller.clone().unwrap_or_default();
-    Controller {
+/// policy's `spec.controller` (the controller's defaults without one). The
+/// policy was read with the section checked, so an error here means it was
+/// not: the review fails with it.
+fn controller(policy: &Policy) -> Result<Controller, String> {
+    let settings = match &policy.controller {
+        Some(sec) => Settings::from_section(sec).map_err(|e| e.to_string())?,
+        None => Settings::default(),
+    };
+    Ok(Controller {
         classes: Classes {
             classless: settings.watch_without_class,
             ..Classes::default()
         },
         settings,
-    }
+    })
 }
 
 /// SU019's sentence about updates, as it is for this operation: on UPDATE
@@ -213,7 +218,7 @@ fn for_stage(f: &Finding, stage: Stage) -> Finding {
 /// Lint as admission does: an error finding stays suppressed only where a
 /// grant of `spec.exemptions` covers it.
 fn lint_with(policy: &Policy, list: Vec<Ingress>, now: Option<u64>) -> Result<Report, String> {
-    let table = RouteTable::build(list, &controller(policy)).map_err(|e| e.to_string())?;
+    let table = RouteTable::build(list, &controller(policy)?).map_err(|e| e.to_string())?;
     let opts = LintOptions {
         grants_required: true,
         now,
