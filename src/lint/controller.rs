@@ -80,6 +80,9 @@ fn canaries(t: &RouteTable, out: &mut Vec<Finding>) {
         }
     }
     let owned = t.canary_upstreams();
+    if owned.is_empty() {
+        return;
+    }
     for ing in t.ingresses.iter().filter(|i| !i.is_canary()) {
         for r in &ing.rules {
             for p in &r.paths {

@@ -118,7 +118,11 @@ pub fn mark_dependent(findings: &mut [Finding], placeholders: &[Placeholder]) {
 /// Add the findings and counts of `other` to `into` (one report for
 /// several clusters, `--each-file`).
 pub fn merge(into: &mut Report, other: Report) {
-    into.findings.extend(other.findings);
+    if into.findings.is_empty() {
+        into.findings = other.findings;
+    } else {
+        into.findings.extend(other.findings);
+    }
     into.suppressed += other.suppressed;
     into.ingresses += other.ingresses;
     into.grant_uses.extend(other.grant_uses);
