@@ -201,63 +201,11 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
             .is_none_or(|i| !is_acme_solver(i))
     });
 
-    // Suppressions.
-    let mut suppressed = 0;
-    let mut grant_uses = Vec::new();
-    if !opts.no_suppress {
-        let now = opts.now.or_else(exemptions::now);
-        let mut extra = Vec::new();
-        findings.retain_mut(|f| {
-            let Some(ing) = by_key.get(&(f.namespace.as_str(), f.ingress.as_str())) else {
-                return true;
-            };
-            let (ids, _) = suppressions(ing);
-            if !ids.iter().any(|id| id.eq_ignore_ascii_case(f.rule)) {
-                return true;
-            }
-            if f.severity < Severity::Error {
-                suppressed += 1;
-                return false;
-            }
-            let check = policy.exemption(&subject(ing), Scope::Rule(f.rule), now);
-            let used = GrantUse::new(policy, ing, Some(f.rule), &check);
-            let keep = !matches!(check, Check::Granted(_)) && opts.grants_required;
-            if keep {
-                f.message = format!(
-                    "{} ({IGNORE_ANNOTATION} names {}, but it is {})",
-                    f.message.trim_end_matches('.'),
-                    f.rule,
-                    used.detail
-                );
-            } else {
-                suppressed += 1;
-                if !matches!(check, Check::Granted(_)) {
-                    extra.push(ungranted(ing, f, &used.detail));
-                }
-            }
-            grant_uses.push(used);
-            keep
-        });
-        for ing in &all {
-            for bad in suppressions(ing).1 {
-                let host = ing
-                    .rules
-                    .iter()
-                    .find_map(|r| r.host.clone())
-                    .unwrap_or_default();
-                let f = rules::finding(
-                    "SU017",
-                    ing,
-                    &host,
-                    "",
-                    bad,
-                    "Add a reason after the rule ID, e.g. `stepup.dev/ignore: \"SU013: TLS ends at the cloud load balancer\"`.".into(),
-                );
-                extra.push(rules::at_annotation(f, ing, IGNORE_ANNOTATION));
-            }
-        }
-        findings.extend(extra);
-    }
+    let (suppressed, grant_uses) = if opts.no_suppress {
+        (0, Vec::new())
+    } else {
+        suppress(policy, opts, &all, &by_key, &mut findings)
+    };
     findings.sort_by(|a, b| {
         (&a.file, a.line, a.rule, &a.host, &a.path)
             .cmp(&(&b.file, b.line, b.rule, &b.host, &b.path))
@@ -269,6 +217,75 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
         ingresses: all.len(),
         grant_uses,
     }
+}
+
+/// `stepup.dev/ignore` suppressions: drop each finding an Ingress
+/// suppresses (an error only where the policy's grants allow it when
+/// [`Options::grants_required`]), and add SU017 for each suppression
+/// without a reason or a grant. The count suppressed, and each error
+/// suppression with what the policy said of it.
+fn suppress(
+    policy: &Policy,
+    opts: &Options,
+    all: &[&Ingress],
+    by_key: &HashMap<(&str, &str), &Ingress>,
+    findings: &mut Vec<Finding>,
+) -> (usize, Vec<GrantUse>) {
+    let mut suppressed = 0;
+    let mut grant_uses = Vec::new();
+    let now = opts.now.or_else(exemptions::now);
+    let mut extra = Vec::new();
+    findings.retain_mut(|f| {
+        let Some(ing) = by_key.get(&(f.namespace.as_str(), f.ingress.as_str())) else {
+            return true;
+        };
+        let (ids, _) = suppressions(ing);
+        if !ids.iter().any(|id| id.eq_ignore_ascii_case(f.rule)) {
+            return true;
+        }
+        if f.severity < Severity::Error {
+            suppressed += 1;
+            return false;
+        }
+        let check = policy.exemption(&subject(ing), Scope::Rule(f.rule), now);
+        let used = GrantUse::new(policy, ing, Some(f.rule), &check);
+        let keep = !matches!(check, Check::Granted(_)) && opts.grants_required;
+        if keep {
+            f.message = format!(
+                "{} ({IGNORE_ANNOTATION} names {}, but it is {})",
+                f.message.trim_end_matches('.'),
+                f.rule,
+                used.detail
+            );
+        } else {
+            suppressed += 1;
+            if !matches!(check, Check::Granted(_)) {
+                extra.push(ungranted(ing, f, &used.detail));
+            }
+        }
+        grant_uses.push(used);
+        keep
+    });
+    for ing in all {
+        for bad in suppressions(ing).1 {
+            let host = ing
+                .rules
+                .iter()
+                .find_map(|r| r.host.clone())
+                .unwrap_or_default();
+            let f = rules::finding(
+                "SU017",
+                ing,
+                &host,
+                "",
+                bad,
+                "Add a reason after the rule ID, e.g. `stepup.dev/ignore: \"SU013: TLS ends at the cloud load balancer\"`.".into(),
+            );
+            extra.push(rules::at_annotation(f, ing, IGNORE_ANNOTATION));
+        }
+    }
+    findings.extend(extra);
+    (suppressed, grant_uses)
 }
 
 /// SU017 for an error finding `stepup lint` suppressed but `/validate`
