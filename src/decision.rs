@@ -578,39 +578,8 @@ fn decide_traced(
             }
         };
 
-    // 2. The policy rule for the normalised path. stepup's own sign-in
-    //    path is public by construction (SPEC §2).
-    let rm = if policy.is_signin_path(uri) {
-        trace.add(|| "stepup's own sign-in path: public by design".into());
-        crate::policy::RuleMatch {
-            rule: None,
-            also: Vec::new(),
-            need: Need::Public,
-        }
-    } else {
-        let rm = policy.rule_for(&host, req.method, uri, fold);
-        match rm.rule {
-            Some(i) => trace.add(|| {
-                format!(
-                    "policy rule {} (line {}) → {}",
-                    policy.rules[i].name,
-                    policy.rules[i].line,
-                    rm.need.label()
-                )
-            }),
-            None => trace.add(|| format!("no policy rule matches → default {}", policy.default)),
-        }
-        for &i in &rm.also {
-            trace.add(|| {
-                format!(
-                    "`;` path parameters: rule {} also matched; the stricter need {} applies",
-                    policy.rules[i].name,
-                    rm.need.label()
-                )
-            });
-        }
-        rm
-    };
+    // 2. The policy rule for the normalised path.
+    let rm = rule_match(policy, &host, req.method, uri, fold, &mut trace);
     v.rule = rm.rule.map(|i| policy.rules[i].name.clone());
 
     // 3. What the location enforces.
@@ -726,38 +695,15 @@ fn decide_traced(
                 pinned,
                 fault,
             };
-            let eff = match asked.need(policy, &rm, (&host, req.method, uri, fold)) {
-                Ok(eff) => eff,
+            let at: (&str, &str, &[u8], bool) = (&host, req.method, uri, fold);
+            match stepup_check(policy, &asked, &rm, at, claims, now, &mut v, &mut trace) {
+                Ok(c) => Some(c),
                 Err(e) => {
-                    trace.add(|| format!("{e}: stepup fails closed"));
                     v.required = rm.need;
                     v.effective = Need::Deny;
                     return finish(v, Check::Forbidden(e), &auth, req, default_backend, trace);
                 }
-            };
-            if !eff.satisfies(&rm.need) {
-                v.exposed = true;
-                trace.add(|| {
-                    format!(
-                        "auth-url host={} makes stepup judge another host's rules: it enforces {}, not {}: EXPOSED",
-                        pinned.unwrap_or_default(),
-                        eff.label(),
-                        rm.need.label()
-                    )
-                });
-            } else if policy.need_of(level).is_some_and(|l| l != eff) {
-                trace.add(|| {
-                    format!(
-                        "auth-url level {level} is weaker than the rule's {}; stepup enforces {}",
-                        rm.need.label(),
-                        eff.label()
-                    )
-                });
             }
-            let c = check(&eff, claims, now);
-            trace.add(|| format!("stepup /auth → {} ({})", c.status(), describe(&c)));
-            v.effective = eff;
-            Some(c)
         }
     };
     v.required = rm.need;
@@ -779,6 +725,97 @@ fn decide_traced(
         }
         Some(c) => finish(v, c, &auth, req, default_backend, trace),
     }
+}
+
+/// Step 2 of [`decide_traced`]: the policy rule for the normalised path
+/// `uri` (`fold`: matched case-insensitively, as in regex mode). stepup's
+/// own sign-in path is public by construction (SPEC §2).
+fn rule_match(
+    policy: &Policy,
+    host: &str,
+    method: &str,
+    uri: &[u8],
+    fold: bool,
+    trace: &mut Trace,
+) -> crate::policy::RuleMatch {
+    if policy.is_signin_path(uri) {
+        trace.add(|| "stepup's own sign-in path: public by design".into());
+        crate::policy::RuleMatch {
+            rule: None,
+            also: Vec::new(),
+            need: Need::Public,
+        }
+    } else {
+        let rm = policy.rule_for(host, method, uri, fold);
+        match rm.rule {
+            Some(i) => trace.add(|| {
+                format!(
+                    "policy rule {} (line {}) → {}",
+                    policy.rules[i].name,
+                    policy.rules[i].line,
+                    rm.need.label()
+                )
+            }),
+            None => trace.add(|| format!("no policy rule matches → default {}", policy.default)),
+        }
+        for &i in &rm.also {
+            trace.add(|| {
+                format!(
+                    "`;` path parameters: rule {} also matched; the stricter need {} applies",
+                    policy.rules[i].name,
+                    rm.need.label()
+                )
+            });
+        }
+        rm
+    }
+}
+
+/// Step 5 of [`decide_traced`] for stepup's own auth-url: the need its
+/// `/auth` enforces for the request `at` (host, method, `$uri`, fold) and
+/// its answer for `claims`; `Err` is why it refuses (it fails closed).
+#[allow(clippy::too_many_arguments)]
+fn stepup_check(
+    policy: &Policy,
+    asked: &StepupAsk<'_>,
+    rm: &crate::policy::RuleMatch,
+    at: (&str, &str, &[u8], bool),
+    claims: Option<&Claims>,
+    now: i64,
+    v: &mut Verdict,
+    trace: &mut Trace,
+) -> Result<Check, String> {
+    let (level, pinned) = (asked.level, asked.pinned);
+    let eff = match asked.need(policy, rm, at) {
+        Ok(eff) => eff,
+        Err(e) => {
+            trace.add(|| format!("{e}: stepup fails closed"));
+            return Err(e);
+        }
+    };
+    if !eff.satisfies(&rm.need) {
+        v.exposed = true;
+        trace.add(|| {
+            format!(
+                "auth-url host={} makes stepup judge another host's rules: it enforces {}, not {}: EXPOSED",
+                pinned.unwrap_or_default(),
+                eff.label(),
+                rm.need.label()
+            )
+        });
+    } else if policy.need_of(level).is_some_and(|l| l != eff) {
+        trace.add(|| {
+            format!(
+                "auth-url level {level} is weaker than the rule's {}; stepup enforces {}",
+                rm.need.label(),
+                eff.label()
+            )
+        });
+    }
+    let c = check(&eff, claims, now);
+    trace.add(|| format!("stepup /auth → {} ({})", c.status(), describe(&c)));
+    v.effective = eff;
+    Ok(c)
 }
 
 /// `allow`/`deny` at a location of `ing`: `Some(skip_auth)` to go on
