@@ -21,55 +21,46 @@ pub(crate) fn chunks<'a, T: Sync, R: Send>(
     min: usize,
     f: impl Fn(&'a [T]) -> R + Sync,
 ) -> Vec<R> {
-    let threads = threads();
-    if items.len() < min.max(2) || threads < 2 {
-        return vec![f(items)];
+    match size(items.len(), min) {
+        None => vec![f(items)],
+        Some(size) => on_threads(items.chunks(size), f),
     }
-    let size = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(size)
-            .map(|chunk| scope.spawn(move || f(chunk)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
 }
 
 /// `f` over owned contiguous chunks of `items` (with the index of each
 /// chunk's first item), in chunk order; as [`chunks`] for items a pass
 /// consumes.
 pub(crate) fn owned_chunks<T: Send, R: Send>(
-    mut items: Vec<T>,
+    items: Vec<T>,
     min: usize,
     f: impl Fn(usize, Vec<T>) -> R + Sync,
 ) -> Vec<R> {
-    let threads = threads();
-    if items.len() < min.max(2) || threads < 2 {
+    let Some(size) = size(items.len(), min) else {
         return vec![f(0, items)];
-    }
-    let size = items.len().div_ceil(threads);
-    let mut parts = Vec::new();
-    while items.len() > size {
-        let tail = items.split_off(items.len() - size);
-        parts.push(tail);
-    }
-    parts.push(items);
-    parts.reverse();
+    };
+    let mut rest = items.into_iter();
+    let parts = (0..).step_by(size).map_while(|at| {
+        let part: Vec<T> = rest.by_ref().take(size).collect();
+        (!part.is_empty()).then_some((at, part))
+    });
+    on_threads(parts, |(at, part)| f(at, part))
+}
+
+/// The chunk size for `len` items on the cores, or `None` to run on this
+/// thread (fewer than `min` items, or one core).
+fn size(len: usize, min: usize) -> Option<usize> {
+    let threads = threads();
+    (len >= min.max(2) && threads >= 2).then(|| len.div_ceil(threads))
+}
+
+/// `f` over each part, one scoped thread per part, results in part order.
+fn on_threads<P: Send, R: Send>(
+    parts: impl Iterator<Item = P>,
+    f: impl Fn(P) -> R + Sync,
+) -> Vec<R> {
     let f = &f;
     std::thread::scope(|scope| {
-        let mut start = 0;
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|part| {
-                let at = start;
-                start += part.len();
-                scope.spawn(move || f(at, part))
-            })
-            .collect();
+        let handles: Vec<_> = parts.map(|p| scope.spawn(move || f(p))).collect();
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))

@@ -258,27 +258,20 @@ impl Settings {
     /// ConfigMap's `data`, then each of `flags`. Every error of the
     /// section at once (the first, the rest as its extra lines).
     pub fn from_section(sec: &ControllerSection) -> Result<Settings, InputError> {
-        let (settings, errors) = Settings::read_section(sec);
-        match errors.into_iter().reduce(|mut a, b| {
-            a.extra.push(b.primary);
-            a
-        }) {
-            Some(e) => Err(e),
-            None => settings.ok_or_else(|| InputError::file(&sec.file, "spec.controller")),
-        }
+        Settings::read_section(sec).map_err(|errors| {
+            merge(errors).unwrap_or_else(|| InputError::file(&sec.file, "spec.controller"))
+        })
     }
 
     /// The errors of a policy's `spec.controller`, for
     /// [`crate::policy::parse_checked`]: reported with the policy's own.
     pub fn check_section(sec: &ControllerSection) -> Vec<InputError> {
-        Settings::read_section(sec).1
+        Settings::read_section(sec).err().unwrap_or_default()
     }
 
-    fn read_section(sec: &ControllerSection) -> (Option<Settings>, Vec<InputError>) {
-        let mut s = match Settings::from_data(&sec.file, &sec.config) {
-            Ok(s) => s,
-            Err(e) => return (None, vec![e]),
-        };
+    /// The settings of `sec`, or every error in it (never an empty list).
+    fn read_section(sec: &ControllerSection) -> Result<Settings, Vec<InputError>> {
+        let mut s = Settings::from_data(&sec.file, &sec.config).map_err(|e| vec![e])?;
         let mut errors = Vec::new();
         for f in &sec.flags {
             if let Err(e) = s.set_flag(&f.name, &f.value) {
@@ -289,7 +282,11 @@ impl Settings {
                 ));
             }
         }
-        (Some(s), errors)
+        if errors.is_empty() {
+            Ok(s)
+        } else {
+            Err(errors)
+        }
     }
 
     /// Set one of the controller's flags by its name (`watch-ingress-
