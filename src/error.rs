@@ -45,6 +45,17 @@ impl InputError {
         }
     }
 
+    /// Many errors as one: the first is primary, every line of the
+    /// others (their own extra lines too) follows; `None` for none.
+    pub fn merge(errors: impl IntoIterator<Item = InputError>) -> Option<InputError> {
+        let mut it = errors.into_iter();
+        let mut first = it.next()?;
+        for e in it {
+            first.extra.extend(e.messages().map(str::to_string));
+        }
+        Some(first)
+    }
+
     /// All messages, first one first.
     pub fn messages(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.primary.as_str()).chain(self.extra.iter().map(String::as_str))

@@ -886,10 +886,7 @@ fn from_document(
         policy.controller = Some(sec);
     }
 
-    if let Some(first) = errs.list.into_iter().reduce(|mut a, b| {
-        a.extra.push(b.primary);
-        a
-    }) {
+    if let Some(first) = InputError::merge(errs.list) {
         return Err(first);
     }
     Ok(policy)

@@ -546,3 +546,18 @@ fn controller_section_errors_come_with_the_policys_own() {
     assert!(s.watch_without_class);
     assert_eq!(s.no_auth_locations, vec!["/adm".to_string()]);
 }
+
+/// Regression: an error of several lines (the controller settings' own
+/// merged errors) that follows another policy error keeps every line.
+#[test]
+fn regression_merged_errors_keep_their_extra_lines() {
+    let text = format!(
+        "{}  controller:\n    config: {{ssl-redirect: maybe, force-ssl-redirect: perhaps}}\n",
+        BASE.replace("level: public\n", "level: nope\n")
+    );
+    let e = parse_checked("p.yaml", &text, crate::routing::Settings::check_section)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nope"), "{e}");
+    assert!(e.contains("maybe") && e.contains("perhaps"), "{e}");
+}

@@ -205,7 +205,7 @@ impl Settings {
         if !global.url.is_empty() {
             s.global_auth = Some(global);
         }
-        merge(errors).map_or(Ok(s), Err)
+        InputError::merge(errors).map_or(Ok(s), Err)
     }
 
     /// Read a ConfigMap manifest (YAML or JSON): its `data`, on top of the
@@ -259,7 +259,8 @@ impl Settings {
     /// section at once (the first, the rest as its extra lines).
     pub fn from_section(sec: &ControllerSection) -> Result<Settings, InputError> {
         Settings::read_section(sec).map_err(|errors| {
-            merge(errors).unwrap_or_else(|| InputError::file(&sec.file, "spec.controller"))
+            InputError::merge(errors)
+                .unwrap_or_else(|| InputError::file(&sec.file, "spec.controller"))
         })
     }
 
@@ -342,16 +343,6 @@ fn blocklist(v: &str) -> Vec<String> {
         return Vec::new();
     }
     v.trim().split(',').map(str::to_string).collect()
-}
-
-/// Many errors as one (the first is primary).
-fn merge(errors: Vec<InputError>) -> Option<InputError> {
-    let mut it = errors.into_iter();
-    let mut first = it.next()?;
-    for e in it {
-        first.extra.extend(e.messages().map(str::to_string));
-    }
-    Some(first)
 }
 
 #[cfg(test)]
