@@ -1057,11 +1057,13 @@ fn run_lint(out: &mut impl Write, a: LintArgs, quiet: bool) -> Result<u8, Failur
     for m in &failed {
         eprintln!("{} {m}", "error:".red().bold());
     }
-    Ok(if failed.is_empty() {
+    let code = if failed.is_empty() {
         exit_for(&report, a.fail_on)
     } else {
         exit::INPUT
-    })
+    };
+    crate::par::discard(report);
+    Ok(code)
 }
 
 /// Lint what was loaded (one cluster, or one per file with
@@ -1094,6 +1096,7 @@ fn lint_loaded(
     for cluster in clusters(loaded.ingresses, a.each_file) {
         let table = RouteTable::build(cluster, ctl)?;
         inputs::merge(&mut report, crate::lint::lint(policy, &table, &opts));
+        crate::par::discard(table);
     }
     let policy_name = a.policy.display().to_string();
     report

@@ -243,7 +243,7 @@ fn policy_probes(policy: &Policy, host: &str) -> Vec<Probe> {
     out
 }
 
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+use crate::FastMap;
 
 /// What a run over many servers computes once per *host class* instead of
 /// once per probe: [`required`] and the policy's probes read the host only
@@ -258,6 +258,8 @@ pub(crate) struct Memo {
     required: FastMap<Vec<u8>, (Need, Option<usize>, bool)>,
     policy_probes: FastMap<Vec<u8>, Vec<Probe>>,
     key: Vec<u8>,
+    /// The last host routed, and the server it selects.
+    routed: Option<(String, usize)>,
 }
 
 impl Memo {
@@ -386,7 +388,15 @@ impl Memo {
         host: &str,
         pr: &Probe,
     ) -> Option<Hit> {
-        let routed = t.route(host, pr.path.as_bytes());
+        let si = match &self.routed {
+            Some((h, i)) if h == host => *i,
+            _ => {
+                let i = t.server_for(host);
+                self.routed = Some((host.to_string(), i));
+                i
+            }
+        };
+        let routed = t.route_on(si, host, pr.path.as_bytes());
         let (at, uri) = match (pr.at, routed.outcome) {
             (Some(i), _) => (i, pr.path.as_bytes().to_vec()),
             (None, Outcome::Location(i)) => (i, routed.uri),

@@ -191,23 +191,18 @@ impl Ingress {
 
     /// An ingress-nginx annotation (`nginx.ingress.kubernetes.io/<short>`).
     pub fn nginx(&self, short: &str) -> Option<&str> {
-        // The full key is built on the stack (routing and lint look
-        // annotations up for every location and probe).
-        let mut buf = [0u8; 96];
-        let n = NGINX.len() + short.len();
-        let key = match buf.get_mut(..n) {
-            Some(b) => {
-                b[..NGINX.len()].copy_from_slice(NGINX.as_bytes());
-                b[NGINX.len()..].copy_from_slice(short.as_bytes());
-                std::str::from_utf8(b).ok()
-            }
-            None => None,
-        };
-        match key {
-            Some(k) => self.annotations.get(k),
-            None => self.annotations.get(&format!("{NGINX}{short}")),
+        // The full key is built in a per-thread buffer (routing and lint
+        // look annotations up for every location and probe): no allocation
+        // and no UTF-8 check per lookup.
+        thread_local! {
+            static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
         }
-        .map(String::as_str)
+        KEY.with_borrow_mut(|k| {
+            k.clear();
+            k.push_str(NGINX);
+            k.push_str(short);
+            self.annotations.get(k.as_str()).map(String::as_str)
+        })
     }
 
     /// `canary: "true"`: ingress-nginx builds no locations from it.

@@ -76,3 +76,11 @@ pub mod routing;
 pub mod serve;
 pub mod simulate;
 pub mod source;
+
+/// A hash map for lookups only (never iterated into output): foldhash,
+/// several times cheaper than SipHash on the short keys routing and lint
+/// look up per probe. Their keys come from the manifests being checked,
+/// not from a network peer, so HashDoS resistance buys nothing here.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// The set of [`FastMap`].
+pub(crate) type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;

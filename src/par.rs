@@ -100,3 +100,15 @@ mod tests {
         assert_eq!(parts, vec![(0, 3)]);
     }
 }
+
+/// Drop `value` on a thread of its own, off the caller's path: freeing a
+/// large route table or report (millions of small allocations) costs tens
+/// of milliseconds that a command about to print and exit need not wait
+/// for. If the process exits first, the memory goes back with it.
+pub(crate) fn discard<T: Send + 'static>(value: T) {
+    let spawned = std::thread::Builder::new()
+        .name("discard".into())
+        .spawn(move || drop(value));
+    // No thread to be had: the value was dropped with the closure here.
+    drop(spawned);
+}

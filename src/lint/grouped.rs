@@ -75,7 +75,7 @@ impl<'a> Groups<'a> {
         let found = self
             .list
             .iter()
-            .position(|g| g.rule == rule && g.li == li && g.detail == detail);
+            .position(|g| g.li == li && g.rule == rule && g.detail == detail);
         let i = match found {
             Some(i) => i,
             None => {

@@ -45,8 +45,6 @@ pub mod normalize;
 pub mod pcre;
 pub mod settings;
 
-use std::collections::HashMap;
-
 use crate::error::InputError;
 use crate::ingress::{Backend, Ingress, Origin, PathType};
 pub use normalize::{HostError, NormError, normalize, normalize_host, validate_host};
@@ -175,12 +173,12 @@ pub struct Server {
     pub app_root: Option<String>,
     /// Locations in rendered order.
     pub locations: Vec<Location>,
-    exact: HashMap<Vec<u8>, usize>,
+    exact: crate::FastMap<Vec<u8>, usize>,
     /// Prefix locations, longest first.
     prefixes: Vec<usize>,
     /// Names of (non-regex) locations that end in `/`, without the `/`:
     /// requests for these get nginx's 301 when nothing matches exactly.
-    slash_names: std::collections::HashSet<Vec<u8>>,
+    slash_names: crate::FastSet<Vec<u8>>,
     /// Regex-mode locations compiled as nginx compiles them (PCRE2).
     regexes: Vec<(Pattern, usize)>,
 }
@@ -199,9 +197,11 @@ pub struct RouteTable {
     pub servers: Vec<Server>,
     names: Names,
     catch_all: usize,
-    /// Indexes into `ingresses` of the Ingresses with a rule for each host
-    /// (`None`: host-less rules), in ingress-nginx order.
-    rule_hosts: HashMap<Option<String>, Vec<usize>>,
+    /// Indexes into `ingresses` of the Ingresses with a rule for each host,
+    /// in ingress-nginx order.
+    rule_hosts: crate::FastMap<String, Vec<usize>>,
+    /// The same for host-less rules.
+    hostless: Vec<usize>,
 }
 
 /// What nginx does with a request.
@@ -308,16 +308,27 @@ fn sort_key(i: &Ingress) -> (bool, &str) {
 
 /// Sort as `store.go` does: oldest first, ties by `namespace/name` descending.
 pub fn sort_ingresses(list: Vec<Ingress>) -> Vec<Ingress> {
-    // Ties are common (Ingresses applied together share a timestamp), so
-    // `namespace/name` is built once per Ingress, and the permutation is
-    // sorted instead of the Ingresses themselves (large to move).
+    // Ties are common (Ingresses applied together share a timestamp): each
+    // distinct timestamp is ranked once, `namespace/name` is built once per
+    // Ingress, and compact (rank, key, index) triples are sorted instead of
+    // the Ingresses themselves (large to move, and far apart in memory).
+    // The index makes the unstable sort give the stable order.
+    let mut stamps: Vec<(bool, &str)> = list.iter().map(sort_key).collect();
+    stamps.sort_unstable();
+    stamps.dedup();
     let keys: Vec<Vec<u8>> = list.iter().map(key_bytes).collect();
-    let mut order: Vec<usize> = (0..list.len()).collect();
-    order.sort_by(|&a, &b| {
-        sort_key(&list[a])
-            .cmp(&sort_key(&list[b]))
-            .then_with(|| keys[b].cmp(&keys[a]))
-    });
+    let mut order: Vec<(usize, std::cmp::Reverse<&[u8]>, usize)> = list
+        .iter()
+        .zip(&keys)
+        .enumerate()
+        .map(|(i, (ing, k))| {
+            let rank = stamps.binary_search(&sort_key(ing)).unwrap_or(usize::MAX);
+            (rank, std::cmp::Reverse(k.as_slice()), i)
+        })
+        .collect();
+    order.sort_unstable();
+    let order: Vec<usize> = order.into_iter().map(|(_, _, i)| i).collect();
+    drop(stamps);
     let mut slots: Vec<Option<Ingress>> = list.into_iter().map(Some).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
@@ -359,10 +370,14 @@ fn assemble(
             names.add_alias(a, i);
         }
     }
-    let mut rule_hosts: HashMap<Option<String>, Vec<usize>> = HashMap::new();
+    let mut rule_hosts: crate::FastMap<String, Vec<usize>> = Default::default();
+    let mut hostless = Vec::new();
     for (i, ing) in list.iter().enumerate() {
         for r in &ing.rules {
-            let v = rule_hosts.entry(r.host.clone()).or_default();
+            let v = match &r.host {
+                Some(h) => rule_hosts.entry(h.clone()).or_default(),
+                None => &mut hostless,
+            };
             if v.last() != Some(&i) {
                 v.push(i);
             }
@@ -376,6 +391,7 @@ fn assemble(
         names,
         catch_all,
         rule_hosts,
+        hostless,
     }
 }
 
@@ -386,9 +402,9 @@ fn assemble(
 /// disjoint, so they are found by hash and only ordered against `~` aliases.
 #[derive(Debug, Clone, Default)]
 struct Names {
-    exact: HashMap<String, usize>,
+    exact: crate::FastMap<String, usize>,
     /// ingress-nginx `*.suffix` hosts (regex `^[\w-]+\.suffix$`).
-    wildcards: HashMap<String, usize>,
+    wildcards: crate::FastMap<String, usize>,
     /// Alias `*.suffix` or `.suffix` (which also matches `suffix`).
     heads: Vec<(String, bool, usize)>,
     /// Alias `prefix.*`.
@@ -475,9 +491,10 @@ impl RouteTable {
     /// Indexes into [`RouteTable::ingresses`] of the Ingresses with a rule
     /// for `host` (`None`: host-less rules), oldest first.
     pub fn ingresses_on(&self, host: Option<&str>) -> &[usize] {
-        self.rule_hosts
-            .get(&host.map(str::to_string))
-            .map_or(&[], Vec::as_slice)
+        match host {
+            Some(h) => self.rule_hosts.get(h).map_or(&[], Vec::as_slice),
+            None => &self.hostless,
+        }
     }
 
     /// The server nginx picks for a (raw) Host header.
@@ -489,7 +506,19 @@ impl RouteTable {
     /// Route a request: `host` as sent, `target` the raw request target
     /// (path and query, as on the request line).
     pub fn route(&self, host: &str, target: &[u8]) -> Routed<'_> {
-        let server_index = self.server_for(host);
+        self.route_on(self.server_for(host), host, target)
+    }
+
+    /// [`route`](Self::route) once the server is known: `server_index` must
+    /// be [`server_for`](Self::server_for)`(host)` (callers that route many
+    /// paths on one host look it up once). An index out of range is the
+    /// catch-all's.
+    pub fn route_on(&self, server_index: usize, host: &str, target: &[u8]) -> Routed<'_> {
+        let server_index = if server_index < self.servers.len() {
+            server_index
+        } else {
+            self.catch_all
+        };
         let server = &self.servers[server_index];
         let (uri, args) = match normalize(target) {
             Ok(x) => x,
@@ -625,7 +654,7 @@ fn compile(
     ings: &[Ingress],
 ) -> Result<Server, InputError> {
     let regex_mode = locations.iter().any(|l| l.use_regex || l.needs_rewrite());
-    let mut exact = HashMap::new();
+    let mut exact = crate::FastMap::default();
     let mut prefixes = Vec::new();
     let mut regexes = Vec::new();
     for (i, l) in locations.iter_mut().enumerate() {
