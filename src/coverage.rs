@@ -9,6 +9,7 @@
 //! `stepup.dev/sensitive: "true"`) needs at least `authenticated`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::ingress::Ingress;
 use crate::policy::{AUTHENTICATED, Need, Policy};
@@ -170,11 +171,13 @@ pub(crate) fn regex_literal_prefix(p: &str) -> &str {
 
 /// One request lint sends to a server.
 pub(crate) struct Probe {
-    pub(crate) path: String,
+    /// Shared text (a probe set is copied per server; an `Arc` clone is a
+    /// count, not an allocation).
+    pub(crate) path: Arc<str>,
     /// What the probe stands for in messages: the location's path, the
     /// policy's glob (`/admin/**`) or the sensitive path, never the
     /// invented sample below a glob (`/admin/stepup-probe`).
-    pub(crate) shown: String,
+    pub(crate) shown: Arc<str>,
     pub(crate) method: &'static str,
     /// Judge this location directly (a regex location whose literal start
     /// the regex itself may not match), instead of routing the path.
@@ -188,8 +191,8 @@ pub(crate) fn probes(policy: &Policy, s: &Server, host: &str) -> Vec<Probe> {
 
 fn probe(path: String, shown: &str, method: &'static str, at: Option<usize>) -> Probe {
     Probe {
-        path,
-        shown: shown.to_string(),
+        path: path.into(),
+        shown: shown.into(),
         method,
         at,
     }
@@ -318,18 +321,19 @@ impl Memo {
             .policy_probes
             .entry(class)
             .or_insert_with(|| policy_probes(policy, host));
-        out.extend(
-            theirs
-                .iter()
-                .map(|p| probe(p.path.clone(), &p.shown, p.method, p.at)),
-        );
+        out.extend(theirs.iter().map(|p| Probe {
+            path: p.path.clone(),
+            shown: p.shown.clone(),
+            method: p.method,
+            at: p.at,
+        }));
         let mut seen: std::collections::HashSet<
             (&str, &str, Option<usize>),
             foldhash::fast::RandomState,
         > = Default::default();
         let keep: Vec<bool> = out
             .iter()
-            .map(|p| seen.insert((p.path.as_str(), p.method, p.at)))
+            .map(|p| seen.insert((&*p.path, p.method, p.at)))
             .collect();
         let mut k = keep.into_iter();
         out.retain(|_| k.next().unwrap_or(false));

@@ -179,7 +179,7 @@ impl Need {
                     req: rb,
                 },
             ) => {
-                if ra.satisfies(rb) {
+                if Arc::ptr_eq(ra, rb) || ra.satisfies(rb) {
                     return self.clone();
                 }
                 if rb.satisfies(ra) {

@@ -100,8 +100,8 @@ impl<'a> Gen<'a> {
                     required(policy, &host, method, &uri, s.regex_mode, sens);
                 let (get, get_rule, _) = required(policy, &host, "GET", &uri, s.regex_mode, sens);
                 let source = Source {
-                    path,
-                    shown,
+                    path: path.to_string(),
+                    shown: shown.to_string(),
                     method,
                     get,
                     get_rule,

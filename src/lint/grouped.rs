@@ -17,7 +17,7 @@ use crate::routing::{Location, RouteTable, Server};
 /// What one probe found at a location: the path it stands for (as the
 /// policy or the Ingress writes it), what that needs and why.
 pub(super) struct Hit {
-    pub(super) shown: String,
+    pub(super) shown: std::sync::Arc<str>,
     pub(super) need: Need,
     pub(super) why: Why,
 }

@@ -120,7 +120,7 @@ pub(super) fn routes(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
 /// a location as a person reads it (a Prefix path builds two nginx
 /// locations, `= /p` and `/p/`; they are one line of the manifest).
 fn path_keys(s: &Server) -> Vec<usize> {
-    let mut first: HashMap<(Option<usize>, &str, bool), usize> = HashMap::new();
+    let mut first: crate::FastMap<(Option<usize>, &str, bool), usize> = Default::default();
     s.locations
         .iter()
         .enumerate()
@@ -234,6 +234,8 @@ fn server<'a>(
         {
             let key = (i, l.ingress_path.as_str());
             match mine.iter_mut().find(|(k, _)| *k == key) {
+                // Meeting `n` meets `need` too: `and` would give `n`.
+                Some((_, n)) if n.satisfies(&need) => {}
                 Some((_, n)) => *n = n.and(&need),
                 None => mine.push((key, need.clone())),
             }
@@ -253,7 +255,7 @@ fn server<'a>(
             shown: if pr.method == "GET" {
                 pr.shown.clone()
             } else {
-                format!("{} {}", pr.method, pr.shown)
+                format!("{} {}", pr.method, pr.shown).into()
             },
             need: need.clone(),
             why: why_text(rule, heuristic),
