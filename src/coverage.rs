@@ -9,6 +9,7 @@
 //! `stepup.dev/sensitive: "true"`) needs at least `authenticated`.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::ingress::Ingress;
@@ -170,6 +171,7 @@ pub(crate) fn regex_literal_prefix(p: &str) -> &str {
 }
 
 /// One request lint sends to a server.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Probe {
     /// Shared text (a probe set is copied per server; an `Arc` clone is a
     /// count, not an allocation).
@@ -263,6 +265,19 @@ pub(crate) struct Memo {
     key: Vec<u8>,
     /// The last host routed, and the server it selects.
     routed: Option<(String, usize)>,
+    /// Probe results per server shape ([`Memo::probed`]).
+    shapes: FastMap<Vec<u8>, Rc<[Probed]>>,
+}
+
+/// Shapes remembered per thread, at most: a cluster of all-different
+/// servers then costs a bounded cache, not a copy of every probe.
+const SHAPES_MAX: usize = 4096;
+
+/// One probe of a server and where it lands ([`Memo::probe_hit`]).
+#[derive(Clone)]
+pub(crate) struct Probed {
+    pub(crate) probe: Probe,
+    pub(crate) hit: Option<Hit>,
 }
 
 impl Memo {
@@ -366,6 +381,7 @@ pub(crate) fn required(
 }
 
 /// Where one probe lands and what it requires there.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Hit {
     /// Index of the location in the server's `locations`.
     pub(crate) at: usize,
@@ -392,14 +408,7 @@ impl Memo {
         host: &str,
         pr: &Probe,
     ) -> Option<Hit> {
-        let si = match &self.routed {
-            Some((h, i)) if h == host => *i,
-            _ => {
-                let i = t.server_for(host);
-                self.routed = Some((host.to_string(), i));
-                i
-            }
-        };
+        let si = self.server_index(t, host);
         let routed = t.route_on(si, host, pr.path.as_bytes());
         let (at, uri) = match (pr.at, routed.outcome) {
             (Some(i), _) => (i, pr.path.as_bytes().to_vec()),
@@ -420,6 +429,104 @@ impl Memo {
             rule,
             heuristic,
         })
+    }
+}
+
+impl Memo {
+    /// Every probe of server `s` (probed as `host`) with where it lands:
+    /// [`Memo::probes`], each through [`Memo::probe_hit`]. Remembered per
+    /// *shape*: what those two read of the server, which is the host's
+    /// class, regex mode, whether it has an `app-root`, and per location
+    /// its name, Ingress path, modifier, default flag, whether it answers
+    /// by itself, and whether its Ingress is marked sensitive. Servers of
+    /// one shape route every probe path alike (nginx's location choice
+    /// reads only those) and need alike, so the answer is exact. A server
+    /// that `host` does not select is not remembered.
+    pub(crate) fn probed(
+        &mut self,
+        policy: &Policy,
+        t: &RouteTable,
+        s: &Server,
+        host: &str,
+    ) -> Rc<[Probed]> {
+        let si = self.server_index(t, host);
+        let own = t.servers.get(si).is_some_and(|x| std::ptr::eq(x, s));
+        let key = own.then(|| self.shape_key(policy, t, s, host));
+        if let Some(hit) = key.as_ref().and_then(|k| self.shapes.get(k)) {
+            let hit = hit.clone();
+            #[cfg(debug_assertions)]
+            {
+                let fresh = self.probed_fresh(policy, t, s, host);
+                assert!(
+                    *fresh == *hit,
+                    "coverage shape memo differs from the per-server probes on {}",
+                    s.name
+                );
+            }
+            return hit;
+        }
+        let fresh = self.probed_fresh(policy, t, s, host);
+        if let Some(k) = key.filter(|_| self.shapes.len() < SHAPES_MAX) {
+            self.shapes.insert(k, fresh.clone());
+        }
+        fresh
+    }
+
+    fn probed_fresh(
+        &mut self,
+        policy: &Policy,
+        t: &RouteTable,
+        s: &Server,
+        host: &str,
+    ) -> Rc<[Probed]> {
+        let probes = self.probes(policy, s, host);
+        probes
+            .into_iter()
+            .map(|probe| {
+                let hit = self.probe_hit(policy, t, s, host, &probe);
+                Probed { probe, hit }
+            })
+            .collect()
+    }
+
+    /// The server `host` selects, remembered for the last host.
+    fn server_index(&mut self, t: &RouteTable, host: &str) -> usize {
+        match &self.routed {
+            Some((h, i)) if h == host => *i,
+            _ => {
+                let i = t.server_for(host);
+                self.routed = Some((host.to_string(), i));
+                i
+            }
+        }
+    }
+
+    /// What [`Memo::probed`] reads of a server, as bytes (fields are
+    /// separated by a 0 byte, which no name or path holds).
+    fn shape_key(&mut self, policy: &Policy, t: &RouteTable, s: &Server, host: &str) -> Vec<u8> {
+        let mut k = self.class(policy, host).to_vec();
+        k.extend([u8::from(s.regex_mode), u8::from(s.app_root.is_some())]);
+        if let Some(root) = &s.app_root {
+            k.extend_from_slice(root.as_bytes());
+            k.push(0);
+        }
+        for l in &s.locations {
+            let marked = l
+                .ingress
+                .and_then(|i| t.ingresses.get(i))
+                .is_some_and(marked_sensitive);
+            k.extend_from_slice(l.name.as_bytes());
+            k.push(0);
+            k.extend_from_slice(l.ingress_path.as_bytes());
+            k.push(0);
+            k.extend([
+                l.modifier as u8,
+                u8::from(l.is_default),
+                u8::from(l.answer.is_some()),
+                u8::from(marked),
+            ]);
+        }
+        k
     }
 }
 

@@ -213,18 +213,22 @@ fn server<'a>(
     // This server's needs, combined per key before they join the chunk's
     // (in first-seen order, which is the order `and` would see them).
     let mut mine: Vec<((usize, &'a str), Need)> = Vec::new();
-    for pr in memo.probes(policy, s, &host) {
-        // Shared with audit's REQUIRED column (coverage::Memo::probe_hit).
+    // Shared with audit's REQUIRED column (coverage::Memo::probe_hit),
+    // remembered per server shape.
+    let probed = memo.probed(policy, t, s, &host);
+    for p in probed.iter() {
+        let pr = &p.probe;
         let Some(Routed {
             at: li,
             uri,
             need,
             rule,
             heuristic,
-        }) = memo.probe_hit(policy, t, s, &host, &pr)
+        }) = p.hit.as_ref()
         else {
             continue;
         };
+        let (li, uri, rule, heuristic) = (*li, uri.as_slice(), *rule, *heuristic);
         let (Some(l), Some(&key)) = (s.locations.get(li), keys.get(li)) else {
             continue;
         };
@@ -260,7 +264,7 @@ fn server<'a>(
             need: need.clone(),
             why: why_text(rule, heuristic),
         };
-        if need == Need::Public {
+        if *need == Need::Public {
             let enforced = !matches!(
                 auth.enforcement,
                 EnforcementRef::None | EnforcementRef::RequestChosen(_)
