@@ -274,7 +274,7 @@ pub(crate) struct Memo {
 const SHAPES_MAX: usize = 4096;
 
 /// One probe of a server and where it lands ([`Memo::probe_hit`]).
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Probed {
     pub(crate) probe: Probe,
     pub(crate) hit: Option<Hit>,
@@ -564,3 +564,6 @@ pub(crate) fn route_needs(
     }
     needs
 }
+
+#[cfg(test)]
+mod tests;

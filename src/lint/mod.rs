@@ -188,9 +188,8 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
             .iter()
             .map(|(i, why)| rules::not_served(i, why)),
     );
-    let mut routed = Vec::new();
-    probe::routes(policy, table, &mut routed);
-    findings.extend(aggregate(routed));
+    // Aggregated as they are made (probe::routes).
+    probe::routes(policy, table, &mut findings);
     rewrite::check(policy, table, &mut findings);
     controller::check(policy, table, &mut findings);
     // SU029: the policy's own dead rules.

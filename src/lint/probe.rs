@@ -112,8 +112,14 @@ pub(super) fn routes(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
         .iter()
         .map(|f| (f.namespace.clone(), f.ingress.clone()))
         .collect();
+    let mut tail = out.split_off(from);
     out.retain(|f| f.rule != "SU028" || !mixed.contains(&(f.namespace.clone(), f.ingress.clone())));
-    signin(&cx, out);
+    signin(&cx, &mut tail);
+    // The servers' findings are aggregated already (per server, and no
+    // key spans two servers); these have keys of their own (SU002 per
+    // Ingress, SU016), so aggregating them alone gives what one pass over
+    // everything would.
+    out.extend(super::aggregate(tail));
 }
 
 /// For each location of `s`, the first location of the same Ingress path:

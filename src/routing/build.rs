@@ -118,7 +118,11 @@ fn sort_one(ing: Ingress, ctl: &Controller, (list, ignored, dropped): &mut Serve
 /// `NoServer`, and `getBackendServers` builds no location for any path
 /// that sends to it, canary or not.
 pub(super) fn no_server(list: &[Ingress]) -> HashSet<String> {
-    // Seen upstreams by their parts, borrowed: only a canary's is named.
+    // Only a canary's upstream is named: none, nothing to look at.
+    if !list.iter().any(Ingress::is_canary) {
+        return HashSet::new();
+    }
+    // Seen upstreams by their parts, borrowed.
     let mut seen: HashSet<(&str, &str, &str), foldhash::fast::RandomState> = HashSet::default();
     let mut out = HashSet::new();
     for ing in list {
