@@ -24,7 +24,7 @@ pub(super) struct Hit {
 
 /// Why a probe needs what it needs; words only when a finding is written
 /// (most probes make none, and a `format!` per probe was a tenth of lint).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Why {
     Rule(usize),
     Heuristic,
@@ -41,6 +41,77 @@ impl Why {
             Why::Heuristic => "it looks sensitive and no policy rule covers it".into(),
             Why::Default => "the policy default".into(),
         }
+    }
+}
+
+/// What [`Group::list`] and the group's strictest need say of a list of
+/// hits, remembered per thread: servers of one shape list the same hits,
+/// and the words depend on nothing else (the policy is one per run).
+#[derive(Default)]
+pub(super) struct Lists {
+    map: crate::FastMap<ListKey, (std::rc::Rc<str>, std::rc::Rc<str>)>,
+}
+
+/// Lists remembered, at most.
+const LISTS_MAX: usize = 4096;
+
+/// A list of hits as a key. Needs compare by identity (the same shared
+/// requirement), which equal needs of different origins fail: a miss, never
+/// a wrong hit. The key holds its needs, so no address it compares is
+/// reused while it is remembered.
+struct ListKey(Vec<(std::sync::Arc<str>, Need, Why)>);
+
+fn need_id(n: &Need) -> (u8, usize, usize) {
+    match n {
+        Need::Public => (0, 0, 0),
+        Need::Deny => (1, 0, 0),
+        Need::Auth { levels, req } => (
+            2,
+            std::sync::Arc::as_ptr(levels).cast::<()>() as usize,
+            std::sync::Arc::as_ptr(req) as usize,
+        ),
+    }
+}
+
+impl PartialEq for ListKey {
+    fn eq(&self, o: &ListKey) -> bool {
+        self.0.len() == o.0.len()
+            && self.0.iter().zip(&o.0).all(|(a, b)| {
+                a.0 == b.0 && a.2 == b.2 && need_id(&a.1) == need_id(&b.1)
+            })
+    }
+}
+
+impl Eq for ListKey {}
+
+impl std::hash::Hash for ListKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        for (shown, need, why) in &self.0 {
+            shown.hash(h);
+            need_id(need).hash(h);
+            why.hash(h);
+        }
+    }
+}
+
+impl Lists {
+    /// The group's list of paths and the label of its strictest need.
+    fn of(&mut self, policy: &Policy, g: &Group<'_>) -> (std::rc::Rc<str>, std::rc::Rc<str>) {
+        let key = ListKey(
+            g.hits
+                .iter()
+                .map(|h| (h.shown.clone(), h.need.clone(), h.why))
+                .collect(),
+        );
+        if let Some(v) = self.map.get(&key) {
+            return v.clone();
+        }
+        let v: (std::rc::Rc<str>, std::rc::Rc<str>) =
+            (g.list(policy).into(), g.need().label().into());
+        if self.map.len() < LISTS_MAX {
+            self.map.insert(key, v.clone());
+        }
+        v
     }
 }
 
@@ -90,7 +161,10 @@ impl<'a> Groups<'a> {
             }
         };
         let hits = &mut self.list[i].hits;
-        match hits.iter_mut().find(|h| h.shown == hit.shown) {
+        match hits
+            .iter_mut()
+            .find(|h| std::sync::Arc::ptr_eq(&h.shown, &hit.shown) || h.shown == hit.shown)
+        {
             Some(h) if !h.need.satisfies(&hit.need) => {
                 h.need = h.need.and(&hit.need);
                 h.why = hit.why;
@@ -216,13 +290,20 @@ pub(super) fn auth_words(auth: &EnforcementRef<'_>, gate: &crate::routing::Gate)
 }
 
 /// The finding of one group.
-pub(super) fn group_finding(policy: &Policy, s: &Server, host: &str, g: &Group<'_>) -> Finding {
+pub(super) fn group_finding(
+    policy: &Policy,
+    s: &Server,
+    host: &str,
+    g: &Group<'_>,
+    lists: &mut Lists,
+) -> Finding {
     let ing = g.ing;
     let l = s.locations.get(g.li);
     let (path, backend) = l.map_or(("", String::new()), |l| {
         (shown_path(l), l.backend.to_string())
     });
-    let (key, need, list) = (ing.key(), g.need().label(), g.list(policy));
+    let key = ing.key();
+    let (list, need) = lists.of(policy, g);
     let (msg, fix) = match g.rule {
         "SU006" => (
             format!(
@@ -259,7 +340,7 @@ pub(super) fn group_finding(policy: &Policy, s: &Server, host: &str, g: &Group<'
                 g.detail
             ),
         ),
-        "SU014" => return opt_out_finding(policy, s, host, g),
+        "SU014" => return opt_out_finding(s, host, g, &list),
         _ => (
             format!(
                 "{host}{path} reaches {backend} through Ingress {key} with no auth, and the policy protects what it serves: {list}"
@@ -278,7 +359,7 @@ pub(super) fn group_finding(policy: &Policy, s: &Server, host: &str, g: &Group<'
 
 /// SU014 for an Ingress that opts out of global auth where the policy
 /// requires auth, at the `enable-global-auth` annotation.
-fn opt_out_finding(policy: &Policy, s: &Server, host: &str, g: &Group<'_>) -> Finding {
+fn opt_out_finding(s: &Server, host: &str, g: &Group<'_>, list: &str) -> Finding {
     let url = s
         .locations
         .iter()
@@ -299,7 +380,7 @@ fn opt_out_finding(policy: &Policy, s: &Server, host: &str, g: &Group<'_>) -> Fi
         format!(
             "enable-global-auth: \"false\" opts Ingress {} out of {whose}, and it has no auth of its own on {host}: {}",
             g.ing.key(),
-            g.list(policy)
+            list
         ),
         "Remove enable-global-auth, or protect the Ingress with stepup's auth-url (`stepup generate`).".into(),
     );

@@ -10,7 +10,7 @@ use crate::coverage::{
 
 use super::Finding;
 use super::grouped::{
-    Groups, Hit, Over, auth_words, group_finding, over_protected, shown_path, why_text,
+    Groups, Hit, Lists, Over, auth_words, group_finding, over_protected, shown_path, why_text,
 };
 use super::rules::finding;
 use crate::annotations::{AuthRef, EnforcementRef, at_location, auth_ref};
@@ -77,13 +77,14 @@ pub(super) fn routes(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
         let mut found = Vec::new();
         let mut needs = Vec::new();
         let mut memo = Memo::default();
+        let mut lists = Lists::default();
         for s in chunk {
             // Aggregated per server, so one server's probe findings (a
             // dozen per location) are alive at a time, not the cluster's.
             // Same result as aggregating all at once: every key holds the
             // server's host, and servers are disjoint.
             let mut one = Vec::new();
-            server(&cx, s, &mut memo, &mut needs, &mut one);
+            server(&cx, s, (&mut memo, &mut lists), &mut needs, &mut one);
             found.extend(super::aggregate(one));
         }
         (found, needs)
@@ -202,7 +203,7 @@ fn names_explicitly(policy: &Policy, rule: Option<usize>, uri: &[u8]) -> bool {
 fn server<'a>(
     cx: &Cx<'a>,
     s: &'a Server,
-    memo: &mut Memo,
+    (memo, lists): (&mut Memo, &mut Lists),
     needs: &mut Vec<((usize, &'a str), Need)>,
     out: &mut Vec<Finding>,
 ) {
@@ -305,7 +306,7 @@ fn server<'a>(
     }
     needs.extend(mine);
     for g in &groups.list {
-        out.push(group_finding(policy, s, &report_host, g));
+        out.push(group_finding(policy, s, &report_host, g, lists));
     }
     for (li, o) in &over {
         if let Some(f) = over_protected(policy, s, t, &report_host, *li, o, protected.contains(li))
