@@ -49,17 +49,23 @@ impl Why {
 /// and the words depend on nothing else (the policy is one per run).
 #[derive(Default)]
 pub(super) struct Lists {
-    map: crate::FastMap<ListKey, (std::rc::Rc<str>, std::rc::Rc<str>)>,
+    /// By a hash of the hits; the entries of one hash are compared in full.
+    map: crate::FastMap<u64, Vec<(ListKey, Words)>>,
+    hasher: foldhash::fast::RandomState,
+    len: usize,
 }
+
+/// A group's path list and the label of its strictest need.
+type Words = (std::rc::Rc<str>, std::rc::Rc<str>);
 
 /// Lists remembered, at most.
 const LISTS_MAX: usize = 4096;
 
-/// A list of hits as a key. Needs compare by identity (the same shared
+/// A list of hits as remembered. Needs compare by identity (the same shared
 /// requirement), which equal needs of different origins fail: a miss, never
 /// a wrong hit. The key holds its needs, so no address it compares is
 /// reused while it is remembered.
-struct ListKey(Vec<(std::sync::Arc<str>, Need, Why)>);
+type ListKey = Vec<(std::sync::Arc<str>, Need, Why)>;
 
 fn need_id(n: &Need) -> (u8, usize, usize) {
     match n {
@@ -73,45 +79,35 @@ fn need_id(n: &Need) -> (u8, usize, usize) {
     }
 }
 
-impl PartialEq for ListKey {
-    fn eq(&self, o: &ListKey) -> bool {
-        self.0.len() == o.0.len()
-            && self.0.iter().zip(&o.0).all(|(a, b)| {
-                a.0 == b.0 && a.2 == b.2 && need_id(&a.1) == need_id(&b.1)
-            })
-    }
-}
-
-impl Eq for ListKey {}
-
-impl std::hash::Hash for ListKey {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        for (shown, need, why) in &self.0 {
-            shown.hash(h);
-            need_id(need).hash(h);
-            why.hash(h);
-        }
-    }
-}
-
 impl Lists {
     /// The group's list of paths and the label of its strictest need.
-    fn of(&mut self, policy: &Policy, g: &Group<'_>) -> (std::rc::Rc<str>, std::rc::Rc<str>) {
-        let key = ListKey(
-            g.hits
+    fn of(&mut self, policy: &Policy, g: &Group<'_>) -> Words {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut st = self.hasher.build_hasher();
+        for h in &g.hits {
+            (&*h.shown, need_id(&h.need), h.why).hash(&mut st);
+        }
+        let h = st.finish();
+        let same = |k: &ListKey| {
+            k.len() == g.hits.len()
+                && k.iter().zip(&g.hits).all(|(a, b)| {
+                    *a.0 == *b.shown && a.2 == b.why && need_id(&a.1) == need_id(&b.need)
+                })
+        };
+        if let Some((_, w)) = self.map.get(&h).and_then(|v| v.iter().find(|(k, _)| same(k))) {
+            return w.clone();
+        }
+        let w: Words = (g.list(policy).into(), g.need().label().into());
+        if self.len < LISTS_MAX {
+            self.len += 1;
+            let key = g
+                .hits
                 .iter()
                 .map(|h| (h.shown.clone(), h.need.clone(), h.why))
-                .collect(),
-        );
-        if let Some(v) = self.map.get(&key) {
-            return v.clone();
+                .collect();
+            self.map.entry(h).or_default().push((key, w.clone()));
         }
-        let v: (std::rc::Rc<str>, std::rc::Rc<str>) =
-            (g.list(policy).into(), g.need().label().into());
-        if self.map.len() < LISTS_MAX {
-            self.map.insert(key, v.clone());
-        }
-        v
+        w
     }
 }
 

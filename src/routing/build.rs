@@ -5,7 +5,7 @@
 //! what each location answers before auth. `docs/routing.md` cites each
 //! step.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::settings::parse_bool;
@@ -146,7 +146,7 @@ pub(super) fn no_server(list: &[Ingress]) -> HashSet<String> {
 struct Draft {
     names: Vec<String>,
     locs: Vec<Vec<Location>>,
-    index: HashMap<String, usize>,
+    index: crate::FastMap<String, usize>,
     /// Servers that get a `from-to-www-redirect` companion.
     to_www: HashSet<usize>,
     /// The `_` root took a rules-less Ingress's annotations without its
@@ -160,7 +160,7 @@ fn create_servers(list: &[Ingress]) -> Draft {
     let mut d = Draft {
         names: vec![CATCH_ALL.into()],
         locs: vec![vec![location("/".into(), None, Backend::Default, None)]],
-        index: HashMap::from([(CATCH_ALL.to_string(), 0)]),
+        index: [(CATCH_ALL.to_string(), 0)].into_iter().collect(),
         to_www: HashSet::new(),
         catch_all_root: false,
     };
@@ -470,6 +470,9 @@ fn finish_server(
 /// its name without `www.`) answering the ConfigMap's `http-redirect-code`
 /// (308) to itself, unless a server of that name exists.
 pub(super) fn www_redirects(servers: &[(Server, bool)]) -> Vec<Server> {
+    if !servers.iter().any(|(_, on)| *on) {
+        return Vec::new();
+    }
     let names: HashSet<&str> = servers.iter().map(|(s, _)| s.name.as_str()).collect();
     let mut out = Vec::new();
     let mut done = HashSet::new();
