@@ -94,7 +94,11 @@ impl Lists {
                     *a.0 == *b.shown && a.2 == b.why && need_id(&a.1) == need_id(&b.need)
                 })
         };
-        if let Some((_, w)) = self.map.get(&h).and_then(|v| v.iter().find(|(k, _)| same(k))) {
+        if let Some((_, w)) = self
+            .map
+            .get(&h)
+            .and_then(|v| v.iter().find(|(k, _)| same(k)))
+        {
             return w.clone();
         }
         let w: Words = (g.list(policy).into(), g.need().label().into());
