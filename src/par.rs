@@ -68,6 +68,18 @@ fn on_threads<P: Send, R: Send>(
     })
 }
 
+/// Drop `value` on a thread of its own, off the caller's path: freeing a
+/// large route table or report (millions of small allocations) costs tens
+/// of milliseconds that a command about to print and exit need not wait
+/// for. If the process exits first, the memory goes back with it.
+pub(crate) fn discard<T: Send + 'static>(value: T) {
+    let spawned = std::thread::Builder::new()
+        .name("discard".into())
+        .spawn(move || drop(value));
+    // No thread to be had: the value was dropped with the closure here.
+    drop(spawned);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,16 +111,4 @@ mod tests {
         let parts = owned_chunks(vec![1, 2, 3], 10, |at, c| (at, c.len()));
         assert_eq!(parts, vec![(0, 3)]);
     }
-}
-
-/// Drop `value` on a thread of its own, off the caller's path: freeing a
-/// large route table or report (millions of small allocations) costs tens
-/// of milliseconds that a command about to print and exit need not wait
-/// for. If the process exits first, the memory goes back with it.
-pub(crate) fn discard<T: Send + 'static>(value: T) {
-    let spawned = std::thread::Builder::new()
-        .name("discard".into())
-        .spawn(move || drop(value));
-    // No thread to be had: the value was dropped with the closure here.
-    drop(spawned);
 }

@@ -246,8 +246,8 @@ fn server<'a>(
             let key = (i, l.ingress_path.as_str());
             match mine.iter_mut().find(|(k, _)| *k == key) {
                 // Meeting `n` meets `need` too: `and` would give `n`.
-                Some((_, n)) if n.satisfies(&need) => {}
-                Some((_, n)) => *n = n.and(&need),
+                Some((_, n)) if n.satisfies(need) => {}
+                Some((_, n)) => *n = n.and(need),
                 None => mine.push((key, need.clone())),
             }
         }
@@ -276,19 +276,19 @@ fn server<'a>(
                 auth.enforcement,
                 EnforcementRef::None | EnforcementRef::RequestChosen(_)
             );
-            if enforced && !policy.is_signin_path(&uri) {
+            if enforced && !policy.is_signin_path(uri) {
                 let o = over.entry(key).or_default();
                 o.what = auth_words(&auth.enforcement, &l.gate);
-                o.hits.push((hit, names_explicitly(policy, rule, &uri)));
+                o.hits.push((hit, names_explicitly(policy, rule, uri)));
             }
             continue;
         }
-        if signin_locs.contains(&key) && !names_explicitly(policy, rule, &uri) {
+        if signin_locs.contains(&key) && !names_explicitly(policy, rule, uri) {
             // Another auth proxy's sign-in: public by design.
             continue;
         }
         protected.insert(key);
-        judge(cx, memo, s, l, key, ing, &auth, &pr, &uri, hit, &mut groups);
+        judge(cx, memo, s, l, key, ing, &auth, pr, uri, hit, &mut groups);
         if s.regex_mode {
             regex_protected.get_or_insert((ing, shown_path(l)));
             // Once per location, however many probes it serves.
