@@ -132,6 +132,13 @@ pub(super) struct Groups<'a> {
     pub(super) list: Vec<Group<'a>>,
 }
 
+/// `a == b`, deciding most pairs on their length and last byte (a group
+/// compares every new hit with each of its paths).
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && (a.is_empty() || (a.as_bytes().last() == b.as_bytes().last() && a == b))
+}
+
 impl<'a> Groups<'a> {
     /// Add `hit`; a path already listed keeps the stricter need.
     pub(super) fn add(
@@ -146,7 +153,7 @@ impl<'a> Groups<'a> {
         let found = self
             .list
             .iter()
-            .position(|g| g.li == li && g.rule == rule && g.detail == detail);
+            .position(|g| g.li == li && same(g.rule, rule) && same(&g.detail, detail));
         let i = match found {
             Some(i) => i,
             None => {
@@ -163,7 +170,7 @@ impl<'a> Groups<'a> {
         let hits = &mut self.list[i].hits;
         match hits
             .iter_mut()
-            .find(|h| std::sync::Arc::ptr_eq(&h.shown, &hit.shown) || h.shown == hit.shown)
+            .find(|h| std::sync::Arc::ptr_eq(&h.shown, &hit.shown) || same(&h.shown, &hit.shown))
         {
             Some(h) if !h.need.satisfies(&hit.need) => {
                 h.need = h.need.and(&hit.need);

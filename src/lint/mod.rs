@@ -161,7 +161,7 @@ pub fn lint(policy: &Policy, table: &RouteTable, opts: &Options) -> Report {
         .collect();
     // Everything below is linear in the number of Ingresses: per-object
     // lookups go through these indexes, never a scan of `all`.
-    let by_key: HashMap<(&str, &str), &Ingress> = all
+    let by_key: crate::FastMap<(&str, &str), &Ingress> = all
         .iter()
         .map(|i| ((i.namespace.as_str(), i.name.as_str()), *i))
         .collect();
@@ -227,7 +227,7 @@ fn suppress(
     policy: &Policy,
     opts: &Options,
     all: &[&Ingress],
-    by_key: &HashMap<(&str, &str), &Ingress>,
+    by_key: &crate::FastMap<(&str, &str), &Ingress>,
     findings: &mut Vec<Finding>,
 ) -> (usize, Vec<GrantUse>) {
     let mut suppressed = 0;

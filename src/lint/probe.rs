@@ -2,7 +2,7 @@
 //! model and compare what serves them with what the policy requires.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::coverage::{
     Hit as Routed, Memo, marked_sensitive, probe_host, regex_literal_prefix, required,
@@ -54,7 +54,7 @@ impl Cx<'_> {
 /// What each Ingress path's location must enforce: the combination of the
 /// needs of every probe it serves (keyed by Ingress index and path as
 /// written; Ingress keys are unique, so this is keying by namespace/name).
-type LocationNeeds<'a> = HashMap<(usize, &'a str), Need>;
+type LocationNeeds<'a> = crate::FastMap<(usize, &'a str), Need>;
 
 /// Servers below this count are probed on one thread.
 const PARALLEL_MIN_SERVERS: usize = 256;
@@ -90,7 +90,7 @@ pub(super) fn routes(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {
         (found, needs)
     });
     // Sized by its growth, not by the probes: a dozen probes share a key.
-    let mut needs = LocationNeeds::new();
+    let mut needs = LocationNeeds::default();
     for (found, part) in parts {
         out.extend(found);
         for (key, need) in part {
