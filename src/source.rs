@@ -189,6 +189,9 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
     parse_each(text, |doc| doc)
 }
 
+/// Parts per core of a large stream ([`parse_each`]).
+const PARTS_PER_CORE: usize = 4;
+
 /// Parse every document of `text` and hand each one to `each` as soon as it
 /// is complete, on the thread that parsed it; the results come back in input
 /// order. Empty documents are dropped, as in [`parse_documents`].
@@ -206,7 +209,10 @@ where
         .map_or(1, usize::from)
         .min(8);
     let chunks = if text.len() >= PARALLEL_MIN_BYTES && threads > 1 {
-        split_streams(text, threads)
+        // More parts than cores: a core that is busy elsewhere (or a part
+        // slower to parse) holds up only a small part, and the scheduler
+        // balances the rest.
+        split_streams(text, threads * PARTS_PER_CORE)
     } else {
         Vec::new()
     };

@@ -135,8 +135,7 @@ pub(super) struct Groups<'a> {
 /// `a == b`, deciding most pairs on their length and last byte (a group
 /// compares every new hit with each of its paths).
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && (a.is_empty() || (a.as_bytes().last() == b.as_bytes().last() && a == b))
+    a.len() == b.len() && (a.is_empty() || (a.as_bytes().last() == b.as_bytes().last() && a == b))
 }
 
 impl<'a> Groups<'a> {
