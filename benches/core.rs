@@ -31,12 +31,12 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
-use stepup::annotations::auth_of;
 use stepup::claims::Claims;
+use stepup::controllers::ingress_nginx::annotations::auth_of;
+use stepup::controllers::ingress_nginx::routing::{Controller, RouteTable};
 use stepup::decision::{Request, Route, Verdict, check, decide, decide_fast};
 use stepup::ingress::{Ingress, Loaded, load_text};
 use stepup::policy::{Policy, parse};
-use stepup::routing::{Controller, RouteTable};
 use stepup::simulate::{ClaimsInput, run};
 
 /// The simulation clock (seconds since the epoch).

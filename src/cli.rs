@@ -11,10 +11,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use colored::Colorize;
 
 use crate::claims;
+use crate::controllers::ingress_nginx::routing::{Classes, Controller, RouteTable};
 use crate::error::InputError;
 use crate::exit;
 use crate::policy::{self, Policy};
-use crate::routing::{Classes, Controller, RouteTable};
 use crate::simulate::{self, ClaimsInput, Report};
 
 /// How the binary was invoked.
@@ -378,15 +378,23 @@ struct ControllerArgs {
 impl ControllerArgs {
     /// The controller's settings: the ConfigMap file, else the policy's
     /// `spec.controller`, else the defaults; then the flags given.
-    fn settings(&self, policy: &Policy) -> Result<crate::routing::Settings, Failure> {
+    fn settings(
+        &self,
+        policy: &Policy,
+    ) -> Result<crate::controllers::ingress_nginx::routing::Settings, Failure> {
         let mut s = match &self.controller_config {
             Some(path) => {
                 let text = crate::ingress::read_capped(path)?;
-                crate::routing::Settings::from_configmap(&path.display().to_string(), &text)?
+                crate::controllers::ingress_nginx::routing::Settings::from_configmap(
+                    &path.display().to_string(),
+                    &text,
+                )?
             }
             None => match &policy.controller {
-                Some(sec) => crate::routing::Settings::from_section(sec)?,
-                None => crate::routing::Settings::default(),
+                Some(sec) => {
+                    crate::controllers::ingress_nginx::routing::Settings::from_section(sec)?
+                }
+                None => crate::controllers::ingress_nginx::routing::Settings::default(),
             },
         };
         self.apply_flags(&mut s)?;
@@ -394,7 +402,10 @@ impl ControllerArgs {
     }
 
     /// The controller flags given on the command line, over `s`.
-    fn apply_flags(&self, s: &mut crate::routing::Settings) -> Result<(), Failure> {
+    fn apply_flags(
+        &self,
+        s: &mut crate::controllers::ingress_nginx::routing::Settings,
+    ) -> Result<(), Failure> {
         if self.watch_ingress_without_class {
             s.watch_without_class = true;
         }
@@ -721,7 +732,11 @@ pub fn load_policy(path: &std::path::Path) -> Result<Policy, InputError> {
 /// A policy's text, its `spec.controller` checked by the controller model
 /// (ingress-nginx's settings), all errors at once.
 fn parse_policy(file: &str, text: &str) -> Result<Policy, InputError> {
-    policy::parse_checked(file, text, crate::routing::Settings::check_section)
+    policy::parse_checked(
+        file,
+        text,
+        crate::controllers::ingress_nginx::routing::Settings::check_section,
+    )
 }
 
 fn load(shared: &Shared) -> Result<(Policy, Option<RouteTable>, i64), Failure> {
@@ -1364,7 +1379,8 @@ fn run_audit(
     if let Some((from, text)) = configmap {
         // The cluster's ConfigMap replaces the policy's statement of it;
         // the flags given still apply on top.
-        let mut s = crate::routing::Settings::from_configmap(&from, &text)?;
+        let mut s =
+            crate::controllers::ingress_nginx::routing::Settings::from_configmap(&from, &text)?;
         a.controller.apply_flags(&mut s)?;
         ctl.classes.classless = s.watch_without_class;
         ctl.settings = s;

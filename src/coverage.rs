@@ -12,9 +12,11 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::controllers::ingress_nginx::routing::{
+    CATCH_ALL, Location, Modifier, Outcome, RouteTable, Server,
+};
 use crate::ingress::Ingress;
 use crate::policy::{AUTHENTICATED, Need, Policy};
-use crate::routing::{CATCH_ALL, Location, Modifier, Outcome, RouteTable, Server};
 
 /// Label or annotation marking an Ingress sensitive.
 pub const SENSITIVE_MARK: &str = "stepup.dev/sensitive";

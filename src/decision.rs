@@ -23,11 +23,13 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::annotations::{AuthRef, Enforcement, EnforcementRef, at_location, auth_ref};
 use crate::claims::Claims;
+use crate::controllers::ingress_nginx::annotations::{
+    AuthRef, Enforcement, EnforcementRef, at_location, auth_ref,
+};
+use crate::controllers::ingress_nginx::routing::{Answer, Location, Outcome, Routed};
 use crate::ingress::{Backend, Ingress};
 use crate::policy::{Need, Policy};
-use crate::routing::{Answer, Location, Outcome, Routed};
 
 mod access;
 pub use access::Client;
@@ -424,8 +426,11 @@ pub fn signin_location(signin: &str, req: &Request<'_>) -> String {
         .replace("$pass_access_scheme", req.scheme)
         .replace("$scheme", req.scheme)
         .replace("$http_host", host)
-        .replace("$host", &crate::routing::normalize_host(host));
-    if crate::annotations::query_param(&expanded, "rd").is_some() {
+        .replace(
+            "$host",
+            &crate::controllers::ingress_nginx::routing::normalize_host(host),
+        );
+    if crate::controllers::ingress_nginx::annotations::query_param(&expanded, "rd").is_some() {
         return expanded;
     }
     let sep = if expanded.contains('?') { '&' } else { '?' };
@@ -508,21 +513,23 @@ fn decide_traced(
     traced: bool,
 ) -> Verdict {
     let mut trace = Trace(traced.then(Vec::new));
-    let host = crate::routing::normalize_host(req.host);
+    let host = crate::controllers::ingress_nginx::routing::normalize_host(req.host);
     let mut v = Verdict::default();
 
     // 1. What nginx does before auth, and the path it matches on.
     let normalized;
     let (uri, fold, location, ingress): (&[u8], bool, Option<&Location>, Option<&Ingress>) =
         match route {
-            None => match crate::routing::normalize(req.target.as_bytes()) {
-                Ok((u, _)) => {
-                    trace.add(|| "policy-only mode: judged as stepup's /auth would, as if the Ingresses carried `stepup generate`'s annotations".into());
-                    normalized = u;
-                    (normalized.as_slice(), false, None, None)
+            None => {
+                match crate::controllers::ingress_nginx::routing::normalize(req.target.as_bytes()) {
+                    Ok((u, _)) => {
+                        trace.add(|| "policy-only mode: judged as stepup's /auth would, as if the Ingresses carried `stepup generate`'s annotations".into());
+                        normalized = u;
+                        (normalized.as_slice(), false, None, None)
+                    }
+                    Err(e) => return bad_request(v, e, trace),
                 }
-                Err(e) => return bad_request(v, e, trace),
-            },
+            }
             Some(r) => {
                 let s = r.routed.server;
                 trace.add(|| {
@@ -917,7 +924,7 @@ struct StepupAsk<'a> {
     level: &'a str,
     rule: Option<&'a str>,
     pinned: Option<&'a str>,
-    fault: Option<crate::annotations::QueryFault>,
+    fault: Option<crate::controllers::ingress_nginx::annotations::QueryFault>,
 }
 
 impl StepupAsk<'_> {
@@ -949,7 +956,10 @@ impl StepupAsk<'_> {
             None => Need::Public,
         };
         let at_host = match self.pinned {
-            Some(h) if h != crate::annotations::HOST_PARAM && !h.eq_ignore_ascii_case(host) => {
+            Some(h)
+                if h != crate::controllers::ingress_nginx::annotations::HOST_PARAM
+                    && !h.eq_ignore_ascii_case(host) =>
+            {
                 policy.rule_for(h, method, path, fold).need
             }
             _ => rm.need.clone(),
@@ -981,7 +991,10 @@ fn expand(url: &str, req: &Request<'_>) -> String {
     url.replace("$request_uri", req.target)
         .replace("$scheme", req.scheme)
         .replace("$http_host", req.host)
-        .replace("$host", &crate::routing::normalize_host(req.host))
+        .replace(
+            "$host",
+            &crate::controllers::ingress_nginx::routing::normalize_host(req.host),
+        )
 }
 
 /// nginx answers before auth: a redirect or a 503.
@@ -1014,7 +1027,10 @@ fn answered(mut v: Verdict, answer: &Answer, req: &Request<'_>, mut trace: Trace
 /// the request URI is dropped (`preserve-trailing-slash` off).
 fn to_https(mut v: Verdict, req: &Request<'_>, mut trace: Trace) -> Verdict {
     let uri = req.target.strip_suffix('/').unwrap_or(req.target);
-    let to = format!("https://{}{uri}", crate::routing::normalize_host(req.host));
+    let to = format!(
+        "https://{}{uri}",
+        crate::controllers::ingress_nginx::routing::normalize_host(req.host)
+    );
     trace.add(|| format!("ssl-redirect: nginx answers 308 to {to}, before auth"));
     v.kind = Kind::Redirect;
     v.status = 308;
@@ -1023,7 +1039,11 @@ fn to_https(mut v: Verdict, req: &Request<'_>, mut trace: Trace) -> Verdict {
     v
 }
 
-fn bad_request(mut v: Verdict, e: crate::routing::NormError, mut trace: Trace) -> Verdict {
+fn bad_request(
+    mut v: Verdict,
+    e: crate::controllers::ingress_nginx::routing::NormError,
+    mut trace: Trace,
+) -> Verdict {
     trace.add(|| format!("nginx rejects the request target: {e}"));
     v.kind = Kind::BadRequest;
     v.status = 400;

@@ -1,7 +1,7 @@
 //! Path globs and host patterns of policy rules.
 //!
 //! Path globs match the path **after** nginx normalisation (see
-//! [`crate::routing::normalize`]), segment by segment:
+//! [`crate::controllers::ingress_nginx::routing::normalize`]), segment by segment:
 //! - a literal segment matches itself (`/admin`);
 //! - `*` as a whole segment matches exactly one segment, possibly empty
 //!   (`/api/*/admin`; `/api/*` matches `/api/` and `/api/v1`);

@@ -155,7 +155,7 @@ pub struct Ingress {
     pub tls_hosts: Vec<String>,
     /// Where the object starts.
     pub origin: Origin,
-    /// Set by admission ([`crate::routing::admit`]): the reason
+    /// Set by admission ([`crate::controllers::ingress_nginx::routing::admit`]): the reason
     /// ingress-nginx denies every location of this Ingress (HTTP 503), in
     /// the controller's words (`annotations.go` `Extract`, a parser's
     /// `LocationDenied` error).

@@ -1,9 +1,9 @@
 //! stepup: step-up authentication at the Kubernetes Ingress layer.
 //!
 //! One policy ([`policy`]) says which routes need which assurance. The pure
-//! core answers, for a request to a cluster's Ingresses: which route
-//! ingress-nginx picks ([`routing`]), which policy rule and level apply, and
-//! what the decision is for a set of token claims ([`decision`]). The CLI
+//! core answers, for a request to a cluster's Ingresses: which route the
+//! controller picks ([`controllers`]), which policy rule and level apply,
+//! and what the decision is for a set of token claims ([`decision`]). The CLI
 //! ([`cli`]) is a thin adapter over it.
 //!
 //! Module map (I/O at the edges: parsing → model → decision → rendering):
@@ -11,10 +11,11 @@
 //! - [`error`]: located input errors.
 //! - [`policy`], [`glob`]: the policy model and its matchers.
 //! - [`ingress`]: Ingress objects and manifest loading.
-//! - [`routing`]: ingress-nginx's server/location model, nginx's `$uri`
+//! - [`controllers`]: one folder per controller family, each with what the
+//!   controller does with its objects. [`controllers::ingress_nginx`] holds
+//!   `routing` (ingress-nginx's server/location model, nginx's `$uri`
 //!   normalisation and location selection, and an nginx.conf renderer used
-//!   to prove the model against real nginx.
-//! - [`annotations`]: auth annotations as ingress-nginx reads them.
+//!   to prove the model against real nginx) and `annotations` (auth annotations as ingress-nginx reads them).
 //! - [`claims`], [`decision`]: claims handling and the decision core.
 //! - [`simulate`]: `simulate` and `test` on top of the core.
 //! - [`coverage`]: which request paths to probe and what each needs (shared
@@ -43,7 +44,7 @@
 //! `serde`/`serde_json`/`serde_path_to_error` (typed model with field paths
 //! in errors), `pcre2` (ingress-nginx regex-mode locations and rewrites:
 //! nginx compiles them with PCRE2, whose semantics Rust's `regex` crate does
-//! not share; see [`routing::pcre`]; also `server-alias` regexes), `regex`
+//! not share; see [`controllers::ingress_nginx::routing::pcre`]; also `server-alias` regexes), `regex`
 //! (ingress-nginx's annotation validators, which are Go regexps: RE2
 //! semantics, as the `regex` crate has them), `base64`
 //! (JWT segments), `humantime` (durations), `serde_yaml` (generate's YAML
@@ -54,10 +55,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod annotations;
 pub mod audit;
 pub mod claims;
 pub mod cli;
+pub mod controllers;
 pub mod coverage;
 pub mod decision;
 pub mod error;
@@ -72,7 +73,6 @@ pub mod lint;
 mod par;
 pub mod policy;
 pub mod render;
-pub mod routing;
 pub mod serve;
 pub mod simulate;
 pub mod source;

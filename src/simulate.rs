@@ -14,10 +14,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::claims::{self, Claims};
+use crate::controllers::ingress_nginx::routing::RouteTable;
 use crate::decision::{self, Client, Kind, Request, Route, Verdict};
 use crate::error::InputError;
 use crate::policy::Policy;
-use crate::routing::RouteTable;
 pub use canary::{CanaryView, Sent};
 
 /// A URL split the way nginx sees the request.
@@ -232,7 +232,7 @@ pub fn run(
     };
     match table {
         None => {
-            report.uri = crate::routing::normalize(t.target.as_bytes())
+            report.uri = crate::controllers::ingress_nginx::routing::normalize(t.target.as_bytes())
                 .map(|(u, _)| String::from_utf8_lossy(&u).into_owned())
                 .unwrap_or_default();
         }

@@ -8,11 +8,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use stepup::controllers::ingress_nginx::routing::{self, RouteTable};
 use stepup::generate::{Controller, Options, generate};
 use stepup::ingress::{Loaded, load_text};
 use stepup::lint::{Options as LintOptions, Report, Severity, lint};
 use stepup::policy::Policy;
-use stepup::routing::{self, RouteTable};
 
 const SHOP_POLICY: &str = "testdata/shop/policy.yaml";
 const LINT_POLICY: &str = "testdata/lint/policy.yaml";
@@ -1239,7 +1239,8 @@ fn auth_url_passes_ingress_nginx_validation() {
         ] {
             if let Some(u) = annotation(&o, key) {
                 assert!(
-                    u.chars().all(stepup::annotations::is_nginx_url_char),
+                    u.chars()
+                        .all(stepup::controllers::ingress_nginx::annotations::is_nginx_url_char),
                     "{key}: {u}"
                 );
                 seen.insert(key, u.to_string());

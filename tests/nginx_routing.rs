@@ -2,7 +2,7 @@
 //!
 //! The Ingress corpus (`testdata/routing/ingresses.yaml`) is turned into
 //! servers and locations by the model, rendered as nginx.conf the way
-//! ingress-nginx lays them out (`stepup::routing::conf`), and served by the
+//! ingress-nginx lays them out (`stepup::controllers::ingress_nginx::routing::conf`), and served by the
 //! Debian `nginx` on loopback. Every raw request of
 //! `testdata/routing/requests.txt` is sent over a plain TCP socket (so nothing
 //! normalises it on the way) and nginx's answer — which location served it
@@ -17,7 +17,7 @@ mod nginx;
 
 use std::path::Path;
 
-use stepup::routing::{Answer, Controller, Outcome, RouteTable, conf};
+use stepup::controllers::ingress_nginx::routing::{Answer, Controller, Outcome, RouteTable, conf};
 
 fn corpus() -> RouteTable {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/routing");
@@ -179,7 +179,7 @@ fn corpus_covers_the_model() {
 
 /// Issue 15: the host nginx selects a server by (`$host`), or its 400, for
 /// Host headers and absolute-form request lines, against
-/// `stepup::routing::validate_host` (which `/auth` uses): the real nginx
+/// `stepup::controllers::ingress_nginx::routing::validate_host` (which `/auth` uses): the real nginx
 /// answers `$host` from one catch-all server.
 #[test]
 fn host_parsing_matches_real_nginx() {
@@ -219,7 +219,7 @@ fn host_parsing_matches_real_nginx() {
     let mut failures = Vec::new();
     for h in hosts {
         let got = nginx::raw(nginx.port, "GET", h, "/", &[]);
-        let want = match stepup::routing::validate_host(h) {
+        let want = match stepup::controllers::ingress_nginx::routing::validate_host(h) {
             Ok(v) => format!("200 {v}"),
             Err(_) => "400".to_string(),
         };
@@ -245,7 +245,9 @@ fn host_parsing_matches_real_nginx() {
             ));
         }
         let line_host = target.split('/').nth(2).unwrap_or_default();
-        if stepup::routing::validate_host(line_host).as_deref() != Ok(want) {
+        if stepup::controllers::ingress_nginx::routing::validate_host(line_host).as_deref()
+            != Ok(want)
+        {
             failures.push(format!("{target}: validate_host disagrees"));
         }
     }

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use libfuzzer_sys::fuzz_target;
 use stepup::ingress::{Loaded, load_text};
-use stepup::routing::{Controller, RouteTable};
+use stepup::controllers::ingress_nginx::routing::{Controller, RouteTable};
 use stepup::source::oracle::{check_documents, check_fast_path};
 use stepup_fuzz::{last_line, located};
 

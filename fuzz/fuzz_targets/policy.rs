@@ -16,7 +16,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use stepup::policy::{self, Policy};
-use stepup::routing::normalize_host;
+use stepup::controllers::ingress_nginx::routing::normalize_host;
 use stepup_fuzz::{
     allows, check_path_need, counterexample, identity, last_line, located, witnesses,
 };

@@ -1,4 +1,4 @@
-//! Path normalisation (nginx's `$uri`, `stepup::routing::normalize`),
+//! Path normalisation (nginx's `$uri`, `stepup::controllers::ingress_nginx::routing::normalize`),
 //! route lookup (`RouteTable::route` over the routing and shop test
 //! Ingresses) and the runtime's policy lookup (`serve::auth::path_need`
 //! with the shop and lint policies).
@@ -28,7 +28,7 @@ use libfuzzer_sys::fuzz_target;
 use stepup::claims::Claims;
 use stepup::ingress::{Loaded, load_text};
 use stepup::policy::Policy;
-use stepup::routing::{Controller, Outcome, RouteTable, normalize, normalize_host};
+use stepup::controllers::ingress_nginx::routing::{Controller, Outcome, RouteTable, normalize, normalize_host};
 use stepup_fuzz::{LINT_POLICY, SHOP_POLICY, check_path_need, fixture_policy, witnesses};
 
 const INGRESSES: [(&str, &str); 6] = [

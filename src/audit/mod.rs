@@ -19,12 +19,12 @@ pub mod report;
 
 use std::collections::HashMap;
 
-use crate::annotations::{at_location, auth_ref};
+use crate::controllers::ingress_nginx::annotations::{at_location, auth_ref};
+use crate::controllers::ingress_nginx::routing::{CATCH_ALL, RouteTable};
 use crate::coverage::{route_needs, route_path};
 use crate::ingress::Backend;
 use crate::lint::{self, Finding, Severity};
 use crate::policy::{Need, Policy};
-use crate::routing::{CATCH_ALL, RouteTable};
 
 /// How a route stands, from the findings on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -1,5 +1,5 @@
 use super::*;
-use crate::routing::Classes;
+use crate::controllers::ingress_nginx::routing::Classes;
 
 fn audit_of(dump: &str, policy: &str) -> Audit {
     let mut loaded = crate::ingress::Loaded::default();

@@ -2,8 +2,8 @@
 //! replaces: it must give every server exactly what probing it alone gives.
 
 use super::*;
+use crate::controllers::ingress_nginx::routing::Controller;
 use crate::ingress::{LoadOptions, Loaded, load_paths_with, load_text};
-use crate::routing::Controller;
 use std::path::PathBuf;
 
 fn table(yaml: &str) -> RouteTable {

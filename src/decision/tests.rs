@@ -3,8 +3,8 @@ use std::collections::HashMap;
 use serde_json::json;
 
 use super::*;
+use crate::controllers::ingress_nginx::routing::{Controller, RouteTable};
 use crate::ingress::{Loaded, load_text};
-use crate::routing::{Controller, RouteTable};
 
 const NOW: i64 = 1_700_000_000;
 

@@ -24,7 +24,7 @@
 //!   does.
 //!
 //! That the carved path wins is not assumed: generate routes its own
-//! output through [`crate::routing::RouteTable`] and a request that still
+//! output through [`crate::controllers::ingress_nginx::routing::RouteTable`] and a request that still
 //! reaches the enclosing path falls back (below).
 //!
 //! Patterns that cannot be written as an Ingress path (a `*` before the

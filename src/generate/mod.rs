@@ -13,7 +13,7 @@
 //! its unmatched paths. The request paths ingress-nginx routes to a
 //! location are the ones `stepup lint` probes (each location's own path, a
 //! sample of every policy rule path, the built-in and configured sensitive
-//! paths, `/` on sensitive hosts), routed through the same [`RouteTable`](crate::routing::RouteTable)
+//! paths, `/` on sensitive hosts), routed through the same [`RouteTable`](crate::controllers::ingress_nginx::routing::RouteTable)
 //! model; that is what makes generate's output lint clean. A path's level
 //! is its *own*: what a path below it that no narrower pattern names needs
 //! (for an exact path, the path itself; a rule for `POST` only counts where
@@ -134,11 +134,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Map, Value};
 
-use crate::annotations::{Enforcement, auth_of, is_stepup_url};
+use crate::controllers::ingress_nginx::annotations::{Enforcement, auth_of, is_stepup_url};
+use crate::controllers::ingress_nginx::routing::{CATCH_ALL, Classes, Location, Server};
 use crate::error::InputError;
 use crate::ingress::{Ingress, Loaded, PathType, load_text};
 use crate::policy::{Need, Policy};
-use crate::routing::{CATCH_ALL, Classes, Location, Server};
 
 /// Which controller's configuration to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -817,7 +817,8 @@ fn foreign_auth_url<'i>(policy: &Policy, ing: &'i Ingress) -> Option<&'i str> {
 /// a part the request picks; lint reports those as errors, and the policy's
 /// `authService.url` is what they meant.
 fn meant_for_stepup(u: &str, policy: &Policy) -> bool {
-    is_stepup_url(u, Some(policy)) || crate::annotations::looks_like_stepup(u)
+    is_stepup_url(u, Some(policy))
+        || crate::controllers::ingress_nginx::annotations::looks_like_stepup(u)
 }
 
 /// The rule, path and type an item writes (`None`: the defaultBackend).

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 
 use super::{Acc, Gen, Part, Source, Src, carve, item_path, serves};
+use crate::controllers::ingress_nginx::routing::{Outcome, RouteTable};
 use crate::coverage::{Probe, literal_sample, probe_host, probe_host_of, probes, required};
 use crate::ingress::{Backend, PathType};
 use crate::policy::Need;
-use crate::routing::{Outcome, RouteTable};
 
 impl<'a> Gen<'a> {
     /// Each item's own need, whether or not it is rendered this round: its

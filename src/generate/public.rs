@@ -23,10 +23,10 @@ use serde_json::{Map, Value, json};
 
 use super::carve::{self, Cut};
 use super::{Gen, Src, part_name, rename};
+use crate::controllers::ingress_nginx::routing::RouteTable;
 use crate::coverage::{literal_sample, probe_host_of, required};
 use crate::ingress::{NGINX, PathType};
 use crate::policy::Need;
-use crate::routing::RouteTable;
 
 /// One public path to serve on its own: host, cut, the Ingress path it is
 /// carved from (rule and path index) and the policy rule naming it.

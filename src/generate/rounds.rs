@@ -8,10 +8,10 @@ use super::{
     Acc, Carved, Controller, Gen, Item, MAX_ROUNDS, Round, emit, item_path, typed_part,
     written_floor,
 };
+use crate::controllers::ingress_nginx::routing::RouteTable;
 use crate::error::InputError;
 use crate::ingress::{Ingress, Loaded, load_text};
 use crate::policy::Need;
-use crate::routing::RouteTable;
 
 impl<'a> Gen<'a> {
     /// Plan until the plan is stable on its own output, then assemble.

@@ -11,12 +11,12 @@ use super::{
     is_stepup_signin, item_path, keep_items, meant_for_stepup, rename, service_of, tls_entries,
     url_token, with_annotations,
 };
-use crate::annotations::{Enforcement, auth_of};
+use crate::controllers::ingress_nginx::annotations::{Enforcement, auth_of};
+use crate::controllers::ingress_nginx::routing::RouteTable;
 use crate::coverage::probe_host_of;
 use crate::error::InputError;
 use crate::ingress::NGINX;
 use crate::policy::DENY;
-use crate::routing::RouteTable;
 
 impl<'a> Gen<'a> {
     pub(super) fn auth_base(&self) -> Result<&'a crate::policy::AuthService, InputError> {

@@ -8,9 +8,9 @@ use std::collections::HashSet;
 
 use super::Finding;
 use super::rules::finding;
-use crate::annotations::{EnforcementRef, auth_ref};
+use crate::controllers::ingress_nginx::annotations::{EnforcementRef, auth_ref};
+use crate::controllers::ingress_nginx::routing::{Gate, RouteTable};
 use crate::policy::Policy;
-use crate::routing::{Gate, RouteTable};
 
 /// Run SU021 and SU022.
 pub(super) fn check(policy: &Policy, t: &RouteTable, out: &mut Vec<Finding>) {

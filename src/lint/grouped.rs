@@ -9,10 +9,10 @@ use std::collections::BTreeSet;
 
 use super::Finding;
 use super::rules::finding;
-use crate::annotations::EnforcementRef;
+use crate::controllers::ingress_nginx::annotations::EnforcementRef;
+use crate::controllers::ingress_nginx::routing::{Location, RouteTable, Server};
 use crate::ingress::Ingress;
 use crate::policy::{Need, Policy};
-use crate::routing::{Location, RouteTable, Server};
 
 /// What one probe found at a location: the path it stands for (as the
 /// policy or the Ingress writes it), what that needs and why.
@@ -285,9 +285,14 @@ pub(super) struct Over {
 }
 
 /// What a location's auth is, for SU028.
-pub(super) fn auth_words(auth: &EnforcementRef<'_>, gate: &crate::routing::Gate) -> String {
+pub(super) fn auth_words(
+    auth: &EnforcementRef<'_>,
+    gate: &crate::controllers::ingress_nginx::routing::Gate,
+) -> String {
     match (gate, auth) {
-        (crate::routing::Gate::Global(url), _) => format!("the controller's global-auth-url {url}"),
+        (crate::controllers::ingress_nginx::routing::Gate::Global(url), _) => {
+            format!("the controller's global-auth-url {url}")
+        }
         (_, EnforcementRef::Stepup { level, .. }) => format!("stepup's auth-url, level {level}"),
         (_, EnforcementRef::External(url)) => format!("auth-url {url}"),
         (_, EnforcementRef::Basic) => "basic auth".into(),
@@ -371,7 +376,7 @@ fn opt_out_finding(s: &Server, host: &str, g: &Group<'_>, list: &str) -> Finding
         .iter()
         .filter(|l| l.ingress.is_some())
         .find_map(|l| match &l.gate {
-            crate::routing::Gate::OptedOut(u) => Some(u.to_string()),
+            crate::controllers::ingress_nginx::routing::Gate::OptedOut(u) => Some(u.to_string()),
             _ => None,
         });
     let whose = match url {

@@ -4,7 +4,7 @@
 //! a severity, a message a person can act on, where it is (`file:line`,
 //! namespace/name, host, path) and a fix hint. The rules:
 //!
-//! - **Route rules** probe the routing model ([`crate::routing`]): for every
+//! - **Route rules** probe the routing model ([`crate::controllers::ingress_nginx::routing`]): for every
 //!   host, a set of request paths (each location's own path, the policy's
 //!   rule paths, the built-in and configured sensitive paths) is routed
 //!   exactly as `simulate` routes it, and what the serving location enforces
@@ -19,7 +19,7 @@
 //! - **Annotation rules** read each Ingress's annotations (snippets,
 //!   injection characters, auth-url shape, canary, cache key, TLS, …).
 //! - **Admission rules** (SU019, SU020): an Ingress the controller drops
-//!   before routing ([`crate::routing::admit`]), and one it serves with
+//!   before routing ([`crate::controllers::ingress_nginx::routing::admit`]), and one it serves with
 //!   annotations ignored or changed, or with every location denied.
 //! - **Rewrite rule** (SU018, [`rewrite`]): where each location's
 //!   `rewrite-target` can send a request on the backend, against the
@@ -49,10 +49,10 @@ pub use rules::{PREVIOUS_DELETED, PREVIOUS_STAYS};
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
+use crate::controllers::ingress_nginx::routing::RouteTable;
 use crate::ingress::Ingress;
 use crate::policy::Policy;
 use crate::policy::exemptions::{self, Check, Outcome, Scope, Subject};
-use crate::routing::RouteTable;
 
 /// Options of a lint run.
 #[derive(Debug, Clone, Default)]
@@ -139,7 +139,7 @@ impl Report {
 
 /// How a finding names a server's host: `*` for the catch-all.
 fn report_host(server: &str) -> &str {
-    if server == crate::routing::CATCH_ALL {
+    if server == crate::controllers::ingress_nginx::routing::CATCH_ALL {
         "*"
     } else {
         server

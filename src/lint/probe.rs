@@ -13,11 +13,15 @@ use super::grouped::{
     Groups, Hit, Lists, Over, auth_words, group_finding, over_protected, shown_path, why_text,
 };
 use super::rules::finding;
-use crate::annotations::{AuthRef, EnforcementRef, at_location, auth_ref};
+use crate::controllers::ingress_nginx::annotations::{
+    AuthRef, EnforcementRef, at_location, auth_ref,
+};
+use crate::controllers::ingress_nginx::routing::pcre::Pattern;
+use crate::controllers::ingress_nginx::routing::{
+    CATCH_ALL, Location, Modifier, Outcome, RouteTable, Server,
+};
 use crate::ingress::{Backend, Ingress};
 use crate::policy::{Need, Policy};
-use crate::routing::pcre::Pattern;
-use crate::routing::{CATCH_ALL, Location, Modifier, Outcome, RouteTable, Server};
 
 /// Whether a regex-mode location also matches its literal part plus `x`
 /// (no end anchor): `/admin` leaks to `/adminx`; `/admin/` and `/admin(/|$)`
@@ -399,11 +403,11 @@ fn judge<'a>(
 /// no global-auth-url is modelled (the cluster's controller may have one).
 fn opted_out<'l>(ing: &Ingress, l: &'l Location) -> Option<&'l str> {
     match &l.gate {
-        crate::routing::Gate::OptedOut(url) => Some(url),
-        crate::routing::Gate::Ingress => {
+        crate::controllers::ingress_nginx::routing::Gate::OptedOut(url) => Some(url),
+        crate::controllers::ingress_nginx::routing::Gate::Ingress => {
             let off = ing
                 .nginx("enable-global-auth")
-                .and_then(crate::routing::settings::parse_bool)
+                .and_then(crate::controllers::ingress_nginx::routing::settings::parse_bool)
                 == Some(false);
             (off && ing.nginx("auth-url").is_none_or(|u| u.trim().is_empty())).then_some("")
         }

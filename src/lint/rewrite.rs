@@ -14,12 +14,12 @@
 
 use super::Finding;
 use super::rules::finding;
-use crate::annotations::{EnforcementRef, at_location, auth_ref};
+use crate::controllers::ingress_nginx::annotations::{EnforcementRef, at_location, auth_ref};
+use crate::controllers::ingress_nginx::routing::RouteTable;
+use crate::controllers::ingress_nginx::routing::pcre::Pattern;
 use crate::coverage::probe_host;
 use crate::ingress::Backend;
 use crate::policy::{AUTHENTICATED, Need, Policy};
-use crate::routing::RouteTable;
-use crate::routing::pcre::Pattern;
 
 /// The backend paths a rewrite can produce.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! The per-Ingress annotation rules (the registry is [`crate::findings`]).
 
 use super::{Finding, Severity};
-use crate::annotations::{
+use crate::controllers::ingress_nginx::annotations::{
     AuthQuery, Enforcement, HOST_PARAM, Owner, QueryFault, auth_of, is_nginx_url_char,
     looks_like_stepup, owner,
 };
@@ -9,8 +9,8 @@ use crate::ingress::{Ingress, NGINX};
 use crate::policy::Policy;
 use std::collections::{HashMap, HashSet};
 
-use crate::routing::RouteTable;
-use crate::routing::admit::{Check, Dropped};
+use crate::controllers::ingress_nginx::routing::RouteTable;
+use crate::controllers::ingress_nginx::routing::admit::{Check, Dropped};
 
 /// The SU019 sentence about updates; `/validate` replaces it with one
 /// that fits the operation.

@@ -1,6 +1,6 @@
 use super::*;
+use crate::controllers::ingress_nginx::routing::Controller;
 use crate::ingress::{Loaded, load_text};
-use crate::routing::Controller;
 
 fn lint_yaml(policy: &str, yaml: &str) -> Report {
     let p = crate::policy::parse("p.yaml", policy).unwrap();

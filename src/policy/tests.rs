@@ -515,9 +515,13 @@ fn controller_section_errors_come_with_the_policys_own() {
     assert!(plain.contains("nope"), "{plain}");
     assert!(!plain.contains("sometimes"), "{plain}");
 
-    let checked = parse_checked("p.yaml", &text, crate::routing::Settings::check_section)
-        .unwrap_err()
-        .to_string();
+    let checked = parse_checked(
+        "p.yaml",
+        &text,
+        crate::controllers::ingress_nginx::routing::Settings::check_section,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(checked.contains("nope"), "{checked}");
     assert!(
         checked.contains("deep-inspect") && checked.contains("sometimes"),
@@ -533,7 +537,12 @@ fn controller_section_errors_come_with_the_policys_own() {
     let ok = format!(
         "{BASE}  controller:\n    config: {{no-auth-locations: /adm, proxy-body-size: 8}}\n    flags: {{watch-ingress-without-class: true}}\n"
     );
-    let p = parse_checked("p.yaml", &ok, crate::routing::Settings::check_section).unwrap();
+    let p = parse_checked(
+        "p.yaml",
+        &ok,
+        crate::controllers::ingress_nginx::routing::Settings::check_section,
+    )
+    .unwrap();
     let sec = p.controller.as_ref().unwrap();
     let config = line_of(&ok, "config:") as u32;
     assert_eq!(
@@ -542,7 +551,7 @@ fn controller_section_errors_come_with_the_policys_own() {
     );
     assert_eq!(sec.config["proxy-body-size"].0, "8");
     assert_eq!(sec.flags[0].value, "true");
-    let s = crate::routing::Settings::from_section(sec).unwrap();
+    let s = crate::controllers::ingress_nginx::routing::Settings::from_section(sec).unwrap();
     assert!(s.watch_without_class);
     assert_eq!(s.no_auth_locations, vec!["/adm".to_string()]);
 }
@@ -555,9 +564,13 @@ fn regression_merged_errors_keep_their_extra_lines() {
         "{}  controller:\n    config: {{ssl-redirect: maybe, force-ssl-redirect: perhaps}}\n",
         BASE.replace("level: public\n", "level: nope\n")
     );
-    let e = parse_checked("p.yaml", &text, crate::routing::Settings::check_section)
-        .unwrap_err()
-        .to_string();
+    let e = parse_checked(
+        "p.yaml",
+        &text,
+        crate::controllers::ingress_nginx::routing::Settings::check_section,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("nope"), "{e}");
     assert!(e.contains("maybe") && e.contains("perhaps"), "{e}");
 }

@@ -4,7 +4,7 @@
 //!    unknown level fails closed (403: a configuration error no login fixes).
 //! 2. The request (method, host, raw target) comes from [`super::target`].
 //! 3. The raw target is normalised exactly as nginx normalises `$uri`
-//!    ([`crate::routing::normalize`]); a target nginx itself would reject
+//!    ([`crate::controllers::ingress_nginx::routing::normalize`]); a target nginx itself would reject
 //!    never gets here, and one our normaliser rejects is refused (403).
 //! 4. The policy rule for the normalised path. The runtime does not know
 //!    which hosts ingress-nginx runs in regex mode (where locations match
@@ -30,11 +30,11 @@ use std::net::IpAddr;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::annotations::AuthQuery;
+use crate::controllers::ingress_nginx::annotations::AuthQuery;
+use crate::controllers::ingress_nginx::routing::{normalize, normalize_host, validate_host};
 use crate::decision::{Check, check};
 use crate::glob::PathGlob;
 use crate::policy::Need;
-use crate::routing::{normalize, normalize_host, validate_host};
 
 use super::AppState;
 use super::session::{COOKIE_NAME, foreign_host, request_cookie};

@@ -15,8 +15,8 @@
 //!
 //! The browser sign-in endpoints (issue 5) call [`check_rd`]; it is pure.
 
+use crate::controllers::ingress_nginx::routing::normalize_host;
 use crate::policy::Policy;
-use crate::routing::normalize_host;
 
 /// Longest `rd` accepted.
 pub const MAX_RD: usize = 4096;

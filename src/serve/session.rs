@@ -47,11 +47,11 @@ pub const HOST_CLAIM: &str = "stepup_host";
 
 /// Why session `claims` do not belong to `host` (the host nginx routed
 /// on, or the sign-in request's), or `None` when they do. Hosts compare as
-/// nginx selects servers ([`crate::routing::normalize_host`]).
+/// nginx selects servers ([`crate::controllers::ingress_nginx::routing::normalize_host`]).
 pub fn foreign_host(claims: &Claims, host: &str) -> Option<String> {
-    let want = crate::routing::normalize_host(host);
+    let want = crate::controllers::ingress_nginx::routing::normalize_host(host);
     match claims.get(HOST_CLAIM).and_then(serde_json::Value::as_str) {
-        Some(h) if crate::routing::normalize_host(h) == want => None,
+        Some(h) if crate::controllers::ingress_nginx::routing::normalize_host(h) == want => None,
         Some(h) => Some(format!(
             "session cookie was issued for host {h:?}, not {want:?}; ignored (sessions are per host)"
         )),

@@ -506,7 +506,7 @@ pub fn session_claims(
     out.insert("iss".into(), Value::from(issuer));
     out.insert(
         HOST_CLAIM.into(),
-        Value::from(crate::routing::normalize_host(host).as_ref()),
+        Value::from(crate::controllers::ingress_nginx::routing::normalize_host(host).as_ref()),
     );
     out.insert("iat".into(), Value::from(now));
     out.insert("exp".into(), Value::from(now.saturating_add(ttl)));

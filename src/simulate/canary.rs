@@ -20,9 +20,9 @@
 //! - **Annotations**: the location is the primary Ingress's; the canary
 //!   Ingress's own auth annotations are not rendered there.
 
+use crate::controllers::ingress_nginx::routing::pcre::Pattern;
+use crate::controllers::ingress_nginx::routing::{CATCH_ALL, Location, RouteTable};
 use crate::ingress::{Backend, Ingress, PathType};
-use crate::routing::pcre::Pattern;
-use crate::routing::{CATCH_ALL, Location, RouteTable};
 
 /// What `simulate` shows about a canary at the chosen location.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,6 +13,7 @@ use kube_core::DynamicObject;
 use kube_core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use serde_json::Value;
 
+use crate::controllers::ingress_nginx::routing::{Classes, Controller, RouteTable, Settings};
 use crate::generate::{EXEMPT_ANNOTATION, LEVEL_ANNOTATION, plan_ingress};
 use crate::ingress::{Ingress, load_object};
 use crate::lint::{
@@ -20,7 +21,6 @@ use crate::lint::{
     lint,
 };
 use crate::policy::Policy;
-use crate::routing::{Classes, Controller, RouteTable, Settings};
 
 use super::exempt::{self, Whole};
 use super::message::{self, Stage};

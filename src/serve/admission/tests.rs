@@ -603,7 +603,7 @@ fn mutated_level(p: &Policy, v: Value) -> (Option<String>, Option<String>) {
         .map(str::to_string);
     let level = url
         .as_deref()
-        .and_then(|u| crate::annotations::query_param(u, "level"))
+        .and_then(|u| crate::controllers::ingress_nginx::annotations::query_param(u, "level"))
         .map(str::to_string);
     (level, m.level)
 }

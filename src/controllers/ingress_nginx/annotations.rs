@@ -5,9 +5,9 @@
 //! basic`, `auth-signin` (turns a 401 into a 302), and
 //! `auth-response-headers`. Lint (a later module) reads the rest.
 
+use crate::controllers::ingress_nginx::routing::{Gate, Location};
 use crate::ingress::Ingress;
 use crate::policy::Policy;
-use crate::routing::{Gate, Location};
 
 /// Whether `c` passes ingress-nginx's `auth-url`/`auth-signin` validator
 /// (`URLWithNginxVariableRegex`: letters, digits and `- . _ ~ / : , ? & = $`

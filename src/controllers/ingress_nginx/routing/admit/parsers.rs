@@ -16,7 +16,7 @@
 
 use super::go::{parse_name_ns, split_meta_namespace_key, string_to_url, url_parse};
 use super::read::{AnnErr, Reader};
-use crate::routing::annotations_table::{Pattern, parse_cidrs};
+use crate::controllers::ingress_nginx::routing::annotations_table::{Pattern, parse_cidrs};
 
 /// Why a parser's `Parse` failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::controllers::ingress_nginx::routing::settings::Risk;
+use crate::controllers::ingress_nginx::routing::{Controller, RouteTable};
 use crate::ingress::{Loaded, load_text};
-use crate::routing::settings::Risk;
-use crate::routing::{Controller, RouteTable};
 
 const N: &str = "nginx.ingress.kubernetes.io/";
 
