@@ -9,7 +9,7 @@
 #   2. installs checkov (pinned, in a venv) if no checkov is found;
 #   3. generates deterministic corpora (bench/gen_corpus.py) of N Ingresses,
 #      as one multi-document file and as a directory of 100-Ingress files;
-#   4. times `stepup lint` on every N (median of up to REPS runs, max RSS from
+#   4. times `stepup lint` on every N (after one untimed run: median of up to REPS runs, max RSS from
 #      /usr/bin/time) and `checkov -d` on CHECKOV_SIZES, on the same directory;
 #   5. optionally samples a profile of stepup at the largest N (perf);
 #   6. prints a markdown table: N, median seconds, seconds per 1,000
@@ -123,6 +123,11 @@ for n in $SIZES; do
   python3 "$ROOT/bench/gen_corpus.py" "$n" "$WORK/c$n" "$PER_FILE" "$SHAPE" || exit 1
   log "corpus N=$n: $(du -h "$WORK/c$n/all.yaml" | cut -f1) in all.yaml, $(ls "$WORK/c$n/split" | wc -l) files in split/ ($(awk "BEGIN {printf \"%.1f\", $(now) - $t}") s to generate)"
 done
+# The corpora were just written (about 60 MB at 100,000): write them back
+# now, so the kernel's writeback does not run beside the first timed runs
+# (it did: 10,000 took 0.27 s in the first runs of a script and 0.23 s by
+# the same binary a minute later).
+sync
 
 # ---------------------------------------------------------------- helpers
 # run_timed OUTFILE TIMEOUT CMD... -> prints "wall_s maxrss_kb cpu_s" (cpu =
@@ -170,6 +175,9 @@ declare -A S_CPU C_CPU S_MED S_REPS S_RSS S_FIND S_RULES S_ING D_MED D_REPS C_ME
 # bench_stepup KEY N INPUT -> fills S_*/D_* for KEY (file|dir)
 bench_stepup() {
   local form=$1 n=$2 input=$3 walls=() rsss=() cpus=() start r res w m c
+  # One untimed run first (page cache, binary), as hyperfine's --warmup.
+  run_timed "$WORK/stepup.$form.$n.json" "$STEPUP_TIMEOUT" \
+    "$STEPUP" lint -p "$WORK/c$n/policy.yaml" "$input" -o json --fail-on never >/dev/null || true
   start=$(date +%s)
   for ((r = 1; r <= REPS; r++)); do
     res=$(run_timed "$WORK/stepup.$form.$n.json" "$STEPUP_TIMEOUT" \
