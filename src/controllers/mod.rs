@@ -10,5 +10,10 @@
 //!
 //! - [`ingress_nginx`]: kubernetes/ingress-nginx v1.15.1 (its last release)
 //!   rendering nginx.conf, and nginx's own request handling.
+//! - [`traefik`]: Traefik v3; so far only how its forwardAuth passes the
+//!   original request to `/auth`.
+//! - [`headers`]: what every controller's auth subrequest reader returns.
 
+pub mod headers;
 pub mod ingress_nginx;
+pub mod traefik;

@@ -23,6 +23,9 @@ use std::net::IpAddr;
 use axum::http::HeaderMap;
 use ipnet::IpNet;
 
+use crate::controllers::ingress_nginx::subrequest;
+use crate::controllers::traefik::forward_auth;
+
 /// The request being authorised.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target<'a> {
@@ -47,84 +50,24 @@ pub enum Via {
     Forwarded,
 }
 
-fn one<'a>(h: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, String> {
-    let mut it = h.get_all(name).iter();
-    let Some(first) = it.next() else {
-        return Ok(None);
-    };
-    if it.next().is_some() {
-        return Err(format!("{name} appears more than once"));
-    }
-    first
-        .to_str()
-        .map(Some)
-        .map_err(|_| format!("{name} is not visible ASCII"))
-}
-
-fn method_ok(m: &str) -> bool {
-    !m.is_empty() && m.len() <= 32 && m.bytes().all(|b| b.is_ascii_uppercase() || b == b'-')
-}
-
-/// Read the target from `headers` sent by `peer`.
+/// Read the target from `headers` sent by `peer`: from a trusted proxy,
+/// Traefik's forwardAuth headers; from anyone else, ingress-nginx's.
 pub fn extract<'a>(
     headers: &'a HeaderMap,
     peer: IpAddr,
     trusted: &[IpNet],
 ) -> Result<Target<'a>, String> {
-    if trusted.iter().any(|n| n.contains(&peer)) {
-        let need = |name: &str| {
-            one(headers, name)?.ok_or_else(|| format!("trusted proxy {peer} sent no {name}"))
-        };
-        let method = need("x-forwarded-method")?;
-        let host = need("x-forwarded-host")?;
-        let raw = need("x-forwarded-uri")?;
-        let scheme = match one(headers, "x-forwarded-proto")? {
-            Some(p @ ("http" | "https")) => p,
-            Some(p) => return Err(format!("X-Forwarded-Proto {p:?} is not http or https")),
-            None => "https",
-        };
-        if !method_ok(method) {
-            return Err(format!("X-Forwarded-Method {method:?} is not a method"));
-        }
-        if !raw.starts_with('/') {
-            return Err("X-Forwarded-Uri does not start with /".into());
-        }
-        return Ok(Target {
-            method,
-            scheme,
-            host,
-            raw,
-            via: Via::Forwarded,
-        });
-    }
-    let Some(url) = one(headers, "x-original-url")? else {
-        if headers.contains_key("x-forwarded-uri") || headers.contains_key("x-forwarded-host") {
-            return Err(format!(
-                "X-Forwarded-* from {peer}, which is not a trusted proxy, and no X-Original-URL"
-            ));
-        }
-        return Err("no X-Original-URL (is this an ingress-nginx auth subrequest?)".into());
-    };
-    let method = one(headers, "x-original-method")?.ok_or("no X-Original-Method")?;
-    if !method_ok(method) {
-        return Err(format!("X-Original-Method {method:?} is not a method"));
-    }
-    let (scheme, rest) = if let Some(r) = url.strip_prefix("https://") {
-        ("https", r)
-    } else if let Some(r) = url.strip_prefix("http://") {
-        ("http", r)
+    let (o, via) = if trusted.iter().any(|n| n.contains(&peer)) {
+        (forward_auth::original(headers, peer)?, Via::Forwarded)
     } else {
-        return Err("X-Original-URL is not an http(s) URL".into());
+        (subrequest::original(headers, peer)?, Via::Original)
     };
-    // nginx refuses a Host with `/` (400), so the first `/` ends it.
-    let cut = rest.find('/').ok_or("X-Original-URL has no path")?;
-    let (host, raw) = rest.split_at(cut);
     Ok(Target {
-        method,
-        scheme,
-        host,
-        raw,
-        via: Via::Original,
+        method: o.method,
+        scheme: o.scheme,
+        host: o.host,
+        raw: o.raw,
+        via,
     })
 }
 
