@@ -1271,112 +1271,20 @@ fn run_audit(
     flavor: Flavor,
     quiet: bool,
 ) -> Result<u8, Failure> {
-    use crate::audit::kube::{self as k, Scope};
-    let (policy, policy_name) = match &a.policy {
-        Some(p) => (load_policy(p)?, p.display().to_string()),
-        None => {
-            note(
-                quiet,
-                "no -p POLICY given: auditing against the built-in starter policy (`stepup init` prints it)",
-            );
-            (
-                policy::parse("<starter policy>", STARTER_POLICY)?,
-                "built-in starter policy".to_string(),
-            )
-        }
-    };
+    let (policy, policy_name) = audit_policy(&a, quiet)?;
     let mut notes: Vec<String> = Vec::new();
-    let (ingresses, source, served, configmap) = match &a.from_file {
-        Some(dump) => {
-            let opts = crate::ingress::LoadOptions {
-                convert_removed: true,
-                ..Default::default()
-            };
-            let mut loaded = load_strict(std::slice::from_ref(dump), &opts, a.allow_empty, quiet)?;
-            if let Some(ns) = &a.namespace {
-                loaded.ingresses.retain(|i| &i.namespace == ns);
-            }
-            let source = match &a.namespace {
-                Some(ns) => format!("file {} (namespace {ns})", dump.display()),
-                None => format!("file {}", dump.display()),
-            };
-            (loaded.ingresses, source, None, None)
-        }
-        None => {
-            let scope = match (&a.namespace, a.all_namespaces, flavor) {
-                (Some(ns), _, _) => Scope::Namespace(ns.clone()),
-                (None, true, _) | (None, false, Flavor::Standalone) => Scope::All,
-                (None, false, Flavor::KubectlPlugin) => Scope::ContextDefault,
-            };
-            let target = k::Target {
-                kubeconfig: a.kubeconfig.clone(),
-                context: a.context.clone(),
-                scope,
-                timeout: a.request_timeout,
-                chunk: a.chunk_size,
-                classes: a.classes.is_empty(),
-                configmap: a
-                    .controller
-                    .controller_config
-                    .is_none()
-                    .then(|| a.controller_configmap.clone()),
-            };
-            let bar = progress_bar(quiet);
-            let listed = k::list(&target, &mut |n, total| {
-                if let Some(t) = total {
-                    bar.set_length(t);
-                }
-                bar.set_position(n as u64);
-            });
-            bar.finish_and_clear();
-            let listed = listed.map_err(|e| match e {
-                k::Error::Input(e) => Failure::Input(e),
-                e @ k::Error::Cluster { .. } => Failure::Cluster(e.to_string()),
-            })?;
-            notes.extend(listed.notes.iter().cloned());
-            let scope = match &listed.namespace {
-                Some(ns) => {
-                    notes.push(format!(
-                        "only namespace {ns} was listed: Ingresses of other namespaces on the same hosts (which ingress-nginx merges) are not seen; -A lists all"
-                    ));
-                    format!("namespace {ns}")
-                }
-                None => "all namespaces".to_string(),
-            };
-            let source = format!(
-                "context {} ({}), {scope}",
-                listed.context,
-                listed.server.trim_end_matches('/')
-            );
-            (
-                listed.ingresses,
-                source,
-                listed.nginx_classes,
-                listed.configmap,
-            )
-        }
+    let input = match &a.from_file {
+        Some(dump) => audit_file(&a, dump, quiet)?,
+        None => audit_cluster(&a, flavor, quiet, &mut notes)?,
     };
-    let names = if !a.classes.is_empty() {
-        a.classes.clone()
-    } else {
-        match served {
-            Some(list) if !list.is_empty() => list,
-            Some(_) => {
-                notes.push(format!(
-                    "the cluster has no IngressClass with controller {}; assuming class nginx (--ingress-class sets it)",
-                    crate::audit::NGINX_CONTROLLER
-                ));
-                vec!["nginx".to_string()]
-            }
-            None => vec!["nginx".to_string()],
-        }
-    };
-    let keys: Vec<(String, String)> = ingresses
+    let names = audit_classes(&a, input.served, &mut notes);
+    let keys: Vec<(String, String)> = input
+        .ingresses
         .iter()
         .map(|i| (i.namespace.clone(), i.name.clone()))
         .collect();
     let mut ctl = a.controller.controller(names, &policy)?;
-    if let Some((from, text)) = configmap {
+    if let Some((from, text)) = input.configmap {
         // The cluster's ConfigMap replaces the policy's statement of it;
         // the flags given still apply on top.
         let mut s =
@@ -1386,7 +1294,7 @@ fn run_audit(
         ctl.settings = s;
     }
     notes.extend(ctl.settings.notes());
-    let table = RouteTable::build(ingresses, &ctl)?;
+    let table = RouteTable::build(input.ingresses, &ctl)?;
     let audit = crate::audit::analyze(
         &policy,
         &table,
@@ -1398,31 +1306,180 @@ fn run_audit(
     for n in &notes {
         note(quiet, n);
     }
+    let meta = crate::audit::html::Meta {
+        source: input.source,
+        policy: policy_name,
+        notes,
+    };
+    write_audit(out, &a, &audit, &keys, meta, quiet)?;
+    Ok(exit_for(&audit.report, a.fail_on))
+}
+
+/// What `audit` read: the Ingresses, where from (for the report), the
+/// classes the cluster's IngressClasses give ingress-nginx (`None`: not
+/// known) and its ConfigMap (where from, text).
+struct AuditInput {
+    ingresses: Vec<crate::ingress::Ingress>,
+    source: String,
+    served: Option<Vec<String>>,
+    configmap: Option<(String, String)>,
+}
+
+/// The policy audit judges by (`-p`, or the built-in starter) and its name.
+fn audit_policy(a: &AuditArgs, quiet: bool) -> Result<(Policy, String), Failure> {
+    Ok(match &a.policy {
+        Some(p) => (load_policy(p)?, p.display().to_string()),
+        None => {
+            note(
+                quiet,
+                "no -p POLICY given: auditing against the built-in starter policy (`stepup init` prints it)",
+            );
+            (
+                policy::parse("<starter policy>", STARTER_POLICY)?,
+                "built-in starter policy".to_string(),
+            )
+        }
+    })
+}
+
+/// `--from-file`: a `kubectl get -o json|yaml` dump.
+fn audit_file(a: &AuditArgs, dump: &std::path::Path, quiet: bool) -> Result<AuditInput, Failure> {
+    let opts = crate::ingress::LoadOptions {
+        convert_removed: true,
+        ..Default::default()
+    };
+    let mut loaded = load_strict(&[dump.to_path_buf()], &opts, a.allow_empty, quiet)?;
+    if let Some(ns) = &a.namespace {
+        loaded.ingresses.retain(|i| &i.namespace == ns);
+    }
+    let source = match &a.namespace {
+        Some(ns) => format!("file {} (namespace {ns})", dump.display()),
+        None => format!("file {}", dump.display()),
+    };
+    Ok(AuditInput {
+        ingresses: loaded.ingresses,
+        source,
+        served: None,
+        configmap: None,
+    })
+}
+
+/// The live cluster, through the kube client.
+fn audit_cluster(
+    a: &AuditArgs,
+    flavor: Flavor,
+    quiet: bool,
+    notes: &mut Vec<String>,
+) -> Result<AuditInput, Failure> {
+    use crate::audit::kube::{self as k, Scope};
+    let scope = match (&a.namespace, a.all_namespaces, flavor) {
+        (Some(ns), _, _) => Scope::Namespace(ns.clone()),
+        (None, true, _) | (None, false, Flavor::Standalone) => Scope::All,
+        (None, false, Flavor::KubectlPlugin) => Scope::ContextDefault,
+    };
+    let target = k::Target {
+        kubeconfig: a.kubeconfig.clone(),
+        context: a.context.clone(),
+        scope,
+        timeout: a.request_timeout,
+        chunk: a.chunk_size,
+        classes: a.classes.is_empty(),
+        configmap: a
+            .controller
+            .controller_config
+            .is_none()
+            .then(|| a.controller_configmap.clone()),
+    };
+    let bar = progress_bar(quiet);
+    let listed = k::list(&target, &mut |n, total| {
+        if let Some(t) = total {
+            bar.set_length(t);
+        }
+        bar.set_position(n as u64);
+    });
+    bar.finish_and_clear();
+    let listed = listed.map_err(|e| match e {
+        k::Error::Input(e) => Failure::Input(e),
+        e @ k::Error::Cluster { .. } => Failure::Cluster(e.to_string()),
+    })?;
+    notes.extend(listed.notes.iter().cloned());
+    let scope = match &listed.namespace {
+        Some(ns) => {
+            notes.push(format!(
+                "only namespace {ns} was listed: Ingresses of other namespaces on the same hosts (which ingress-nginx merges) are not seen; -A lists all"
+            ));
+            format!("namespace {ns}")
+        }
+        None => "all namespaces".to_string(),
+    };
+    let source = format!(
+        "context {} ({}), {scope}",
+        listed.context,
+        listed.server.trim_end_matches('/')
+    );
+    Ok(AuditInput {
+        ingresses: listed.ingresses,
+        source,
+        served: listed.nginx_classes,
+        configmap: listed.configmap,
+    })
+}
+
+/// The classes ingress-nginx serves: `--ingress-class`, else the cluster's
+/// IngressClasses for it, else `nginx` (said in a note when the cluster
+/// has none).
+fn audit_classes(
+    a: &AuditArgs,
+    served: Option<Vec<String>>,
+    notes: &mut Vec<String>,
+) -> Vec<String> {
+    if !a.classes.is_empty() {
+        return a.classes.clone();
+    }
+    match served {
+        Some(list) if !list.is_empty() => list,
+        Some(_) => {
+            notes.push(format!(
+                "the cluster has no IngressClass with controller {}; assuming class nginx (--ingress-class sets it)",
+                crate::audit::NGINX_CONTROLLER
+            ));
+            vec!["nginx".to_string()]
+        }
+        None => vec!["nginx".to_string()],
+    }
+}
+
+/// The audit in the format asked for.
+fn write_audit(
+    out: &mut impl Write,
+    a: &AuditArgs,
+    audit: &crate::audit::Audit,
+    keys: &[(String, String)],
+    meta: crate::audit::html::Meta,
+    quiet: bool,
+) -> Result<(), Failure> {
     // Reports run to megabytes on a large cluster: stdout is line-buffered,
     // so buffer here (one write per 64 KiB, not per line).
     let mut out = io::BufWriter::with_capacity(64 * 1024, out);
     let out = &mut out;
     match (a.emit, a.output) {
-        (Some(Emit::Policyreport), _) => crate::audit::report::policy_reports(out, &audit, &keys)?,
+        (Some(Emit::Policyreport), _) => crate::audit::report::policy_reports(out, audit, keys)?,
         (None, AuditFormat::Human) => {
             if !quiet {
-                writeln!(out, "{}\n", format!("stepup audit of {source}").dimmed())?;
+                writeln!(
+                    out,
+                    "{}\n",
+                    format!("stepup audit of {}", meta.source).dimmed()
+                )?;
             }
-            crate::audit::report::human(out, &audit, quiet)?
+            crate::audit::report::human(out, audit, quiet)?
         }
-        (None, AuditFormat::Json) => crate::audit::report::json(out, &audit)?,
+        (None, AuditFormat::Json) => crate::audit::report::json(out, audit)?,
         (None, AuditFormat::Sarif) => crate::render::sarif(out, &audit.report)?,
-        (None, AuditFormat::Html) => {
-            let meta = crate::audit::html::Meta {
-                source,
-                policy: policy_name,
-                notes,
-            };
-            crate::audit::html::render(out, &audit, &meta)?
-        }
+        (None, AuditFormat::Html) => crate::audit::html::render(out, audit, &meta)?,
     }
     out.flush()?;
-    Ok(exit_for(&audit.report, a.fail_on))
+    Ok(())
 }
 
 /// A progress bar on stderr when it is a terminal (and not -q); hidden
