@@ -338,16 +338,8 @@ impl Memo {
             .policy_probes
             .entry(class)
             .or_insert_with(|| policy_probes(policy, host));
-        out.extend(theirs.iter().map(|p| Probe {
-            path: p.path.clone(),
-            shown: p.shown.clone(),
-            method: p.method,
-            at: p.at,
-        }));
-        let mut seen: std::collections::HashSet<
-            (&str, &str, Option<usize>),
-            foldhash::fast::RandomState,
-        > = Default::default();
+        out.extend(theirs.iter().cloned());
+        let mut seen: crate::FastSet<(&str, &str, Option<usize>)> = Default::default();
         let keep: Vec<bool> = out
             .iter()
             .map(|p| seen.insert((&*p.path, p.method, p.at)))
@@ -380,6 +372,13 @@ pub(crate) fn required(
         return (need, None, true);
     }
     (m.need, m.rule, false)
+}
+
+/// Whether the Ingress that owns location `l` is marked sensitive.
+fn location_marked(t: &RouteTable, l: &Location) -> bool {
+    l.ingress
+        .and_then(|i| t.ingresses.get(i))
+        .is_some_and(marked_sensitive)
 }
 
 /// Where one probe lands and what it requires there.
@@ -418,10 +417,7 @@ impl Memo {
             _ => return None,
         };
         let l = s.locations.get(at)?;
-        let marked = l
-            .ingress
-            .and_then(|i| t.ingresses.get(i))
-            .is_some_and(marked_sensitive);
+        let marked = location_marked(t, l);
         let (need, rule, heuristic) =
             self.required(policy, host, pr.method, &uri, s.regex_mode, marked);
         Some(Hit {
@@ -513,10 +509,7 @@ impl Memo {
             k.push(0);
         }
         for l in &s.locations {
-            let marked = l
-                .ingress
-                .and_then(|i| t.ingresses.get(i))
-                .is_some_and(marked_sensitive);
+            let marked = location_marked(t, l);
             k.extend_from_slice(l.name.as_bytes());
             k.push(0);
             k.extend_from_slice(l.ingress_path.as_bytes());
@@ -550,11 +543,8 @@ pub(crate) fn route_needs(
 ) -> HashMap<(usize, String), Need> {
     let host = probe_host(s);
     let mut needs: HashMap<(usize, String), Need> = HashMap::new();
-    let mut memo = Memo::default();
-    for pr in memo.probes(policy, s, &host) {
-        let Some(hit) = memo.probe_hit(policy, t, s, &host, &pr) else {
-            continue;
-        };
+    let probed = Memo::default().probed_fresh(policy, t, s, &host);
+    for hit in probed.iter().filter_map(|p| p.hit.as_ref()) {
         let Some(l) = s.locations.get(hit.at) else {
             continue;
         };
